@@ -1,0 +1,5 @@
+import sys
+
+from nhitui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""The normalized records every part of nhitui exchanges.
+
+Pure dataclasses and small helpers, no I/O: connectors build these, the core stores, filters,
+scores and exports them, the TUI draws them. Field names of `Identity` are the CSV/JSON columns
+of design.md, in order (`COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+PROVIDERS = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog")
+PRIVILEGES = ("none", "read", "write", "admin")
+STATUSES = ("active", "inactive", "expired", "revoked", "offline", "pending", "suspended")
+CREDENTIALS = ("static", "federated", "ephemeral")
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+COLUMNS = (
+    "uid", "source", "provider", "kind", "name", "owner", "target", "scopes", "privilege",
+    "created_at", "expires_at", "last_used_at", "status", "credential", "stale", "findings",
+    "actions", "url",
+)
+
+# C0, DEL, C1, zero-width and bidi controls: terminal escapes and spoofing live here.
+_UNSAFE = re.compile("[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+MAX_TEXT = 4096
+
+
+def sanitize(value: Any) -> str:
+    """Make a provider string safe to store and display: one line, no control bytes.
+
+    Provider text (token titles, runner names, owners) is attacker-controlled. Replacing the
+    control characters with U+FFFD keeps the evidence visible without letting it drive the terminal.
+    Very long titles are cut so one hostile row cannot cost megabytes everywhere it is shown.
+    """
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + "\u2026"
+    return _UNSAFE.sub("\ufffd", text)
+
+
+def utc(value: Any) -> datetime | None:
+    """Parse a provider timestamp (ISO 8601, epoch seconds or datetime) to aware UTC, or None."""
+    if value in (None, "", 0, "N/A", "no_information", "not_supported"):
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    if isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 10**11 else value
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    text = str(value).strip()
+    if text.isdigit():
+        return utc(int(text))
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            parsed = datetime.strptime(text[:10], "%Y-%m-%d")
+        except ValueError:
+            return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def iso(value: datetime | None) -> str:
+    """ISO 8601 UTC with a Z, or empty: the one spelling of time in exports."""
+    if value is None:
+        return ""
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def privilege_rank(privilege: str) -> int:
+    try:
+        return PRIVILEGES.index(privilege)
+    except ValueError:
+        return 0
+
+
+def max_privilege(*privileges: str) -> str:
+    return max(privileges, key=privilege_rank, default="none") if privileges else "none"
+
+
+def make_uid(source: str, kind: str, native_id: Any) -> str:
+    return f"{source}:{kind}:{native_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One risk rule that fired on one identity, with the evidence in a sentence."""
+
+    rule: str
+    severity: str
+    owasp: str
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Something the provider lets us do to an identity.
+
+    `reversible` is "yes", "no" or "holder" (only the credential's holder can restore access).
+    `undo` names the action that reverses this one, when there is one.
+    `call` is the exact API call, shown in plans so a responder knows what will be sent.
+    """
+
+    name: str
+    reversible: str
+    description: str
+    call: str
+    undo: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What the provider answered to an action.
+
+    `state` is "ok", "already-absent" or "failed". `removed` says the identity is gone from the
+    provider (the inventory drops it); `identity` is its new state when it still exists.
+    `secret` carries a value the provider returned once (a rotated token): shown once, never
+    journaled or logged.
+    """
+
+    state: str
+    status_code: int | None = None
+    message: str = ""
+    removed: bool = False
+    identity: Identity | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """One non-human identity, normalized across providers.
+
+    `details` holds provider facts the core needs beyond the columns (visibility, the repos an
+    OIDC role admits, whether the provider tracks last use at all). It is not compared or hashed.
+    `usage_tracked` False means an empty `last_used_at` is "unknown", not "never used".
+    """
+
+    uid: str
+    source: str
+    provider: str
+    kind: str
+    name: str
+    owner: str = ""
+    target: str = ""
+    scopes: tuple[str, ...] = ()
+    privilege: str = "none"
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    status: str = "active"
+    credential: str = "static"
+    stale: bool = False
+    findings: tuple[Finding, ...] = ()
+    actions: tuple[str, ...] = ()
+    url: str = ""
+    usage_tracked: bool = True
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("name", "owner", "target"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or _UNSAFE.search(value) or len(value) > MAX_TEXT:
+                object.__setattr__(self, name, sanitize(value))
+        scopes = self.scopes
+        if not isinstance(scopes, tuple) or any(_UNSAFE.search(s) for s in scopes):
+            object.__setattr__(self, "scopes", tuple(sanitize(s) for s in scopes))
+
+    @property
+    def finding_ids(self) -> tuple[str, ...]:
+        return tuple(f.rule for f in self.findings)
+
+    @property
+    def native_id(self) -> str:
+        return self.uid.split(":", 2)[2] if self.uid.count(":") >= 2 else self.uid
+
+
+@dataclass(frozen=True, slots=True)
+class BlindSpot:
+    """Something a source could not see, and why: shown, never an empty list that looks clean."""
+
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How collection of one configured source went.
+
+    `state`: pending, running, ok, partial (some endpoints not visible) or failed.
+    `facts` carries provider context the risk engine needs (e.g. current org members).
+    """
+
+    source: str
+    provider: str
+    state: str = "pending"
+    error: str = ""
+    blind_spots: tuple[BlindSpot, ...] = ()
+    count: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limit_remaining: int | None = None
+    rate_limit_limit: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    facts: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "ok"

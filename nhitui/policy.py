@@ -1,0 +1,292 @@
+"""Staleness and risk rules, tagged with the OWASP NHI Top 10 (2025), and the delivery-chain graph.
+
+`evaluate()` scores a whole inventory at once because several rules look across rows and sources
+(a secret name copied into many repos, an owner who left the org, a static AWS key where an OIDC
+role for the same repo exists). Missing dates stay "unknown": a provider that never reports last
+use can make nothing stale except expiry, and a never-used credential gets a grace period.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from nhitui.model import SEVERITIES, Finding, Identity, SourceStatus, privilege_rank, utc
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: str
+    owasp: str
+    title: str
+
+
+RULES: dict[str, Rule] = {r.id: r for r in (
+    Rule("stale-unused", "medium", "NHI1", "not used within the stale window"),
+    Rule("never-used", "medium", "NHI1", "never used since it was created"),
+    Rule("expired-present", "low", "NHI1", "expired but still present"),
+    Rule("no-expiry", "medium", "NHI7", "never expires"),
+    Rule("old-rotation", "medium", "NHI7", "not rotated within the maximum age"),
+    Rule("owner-departed", "high", "NHI1", "its owner is no longer a member"),
+    Rule("write-deploy-key", "medium", "NHI5", "deploy key with write access"),
+    Rule("admin-scope", "high", "NHI5", "administrative privilege"),
+    Rule("app-all-repos-write", "high", "NHI5", "app installed on all repositories with write access"),
+    Rule("pat-all-repos", "medium", "NHI5", "token granted to all repositories"),
+    Rule("oidc-wildcard-sub", "high", "NHI6", "OIDC trust with a wildcard subject"),
+    Rule("oidc-no-sub", "critical", "NHI6", "OIDC trust without a subject condition"),
+    Rule("oidc-aud-only", "critical", "NHI6", "OIDC trust checks only the audience"),
+    Rule("org-secret-visible-to-all", "medium", "NHI8", "organisation secret visible to every repository"),
+    Rule("runner-group-public-repos", "high", "NHI8", "runner group accepts public repositories"),
+    Rule("secret-name-sprawl", "medium", "NHI9", "the same secret name in many repositories"),
+    Rule("static-where-federation-exists", "high", "NHI4", "static cloud credential where OIDC federation exists"),
+)}
+
+# Kinds whose provider lets the creator set an expiry: no expiry there is a choice, and a finding.
+EXPIRING_KINDS = {
+    ("github", "fine_grained_pat"), ("github", "sso_credential"),
+    ("gitlab", "personal_access_token"), ("gitlab", "project_access_token"),
+    ("gitlab", "group_access_token"), ("gitlab", "deploy_token"), ("gitlab", "deploy_key"),
+    ("gitlab", "trigger_token"), ("dockerhub", "dockerhub_token"), ("jfrog", "jfrog_token"),
+}
+SECRET_KINDS = {"actions_secret", "dependabot_secret", "ci_variable"}
+STATIC_AWS_SECRET = re.compile(r"^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY)$", re.I)
+REPO_TAGS = ("repo", "repository", "github_repo", "gitlab_project", "ci_repo")
+INACTIVE_FOR_STALENESS = {"revoked", "pending"}
+STALE_RULES = {"stale-unused", "never-used", "expired-present"}
+
+
+@dataclass
+class Policy:
+    """Thresholds from `[policy]`; `disabled` switches rules off; `kinds` overrides per kind."""
+
+    stale_after_days: int = 90
+    never_used_grace_days: int = 30
+    max_age_days: int = 365
+    sprawl_threshold: int = 5
+    disabled: frozenset[str] = frozenset()
+    kinds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def for_kind(self, kind: str, key: str) -> int:
+        return int(self.kinds.get(kind, {}).get(key, getattr(self, key)))
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any] | None) -> Policy:
+        table = dict(table or {})
+        return cls(
+            stale_after_days=int(table.get("stale_after_days", 90)),
+            never_used_grace_days=int(table.get("never_used_grace_days", 30)),
+            max_age_days=int(table.get("max_age_days", 365)),
+            sprawl_threshold=int(table.get("sprawl_threshold", 5)),
+            disabled=frozenset(table.get("disable", ())),
+            kinds={k: dict(v) for k, v in dict(table.get("kind", {})).items()},
+        )
+
+
+def _days(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 86400)
+
+
+def staleness(identity: Identity, policy: Policy, now: datetime) -> list[Finding]:
+    """The staleness findings of one identity (stale = any of them)."""
+    found: list[Finding] = []
+    if identity.status in INACTIVE_FOR_STALENESS:
+        return found
+    kind = identity.kind
+    if identity.expires_at is not None and identity.expires_at <= now or identity.status == "expired":
+        when = f" on {identity.expires_at:%Y-%m-%d}" if identity.expires_at else ""
+        found.append(_finding("expired-present", f"It expired{when} but is still listed; remove it."))
+    if not identity.usage_tracked:
+        return found
+    stale_after = policy.for_kind(kind, "stale_after_days")
+    grace = policy.for_kind(kind, "never_used_grace_days")
+    if identity.last_used_at is not None:
+        idle = _days(now - identity.last_used_at)
+        if idle >= stale_after:
+            found.append(_finding("stale-unused", f"Last used {idle} days ago ({identity.last_used_at:%Y-%m-%d}); "
+                                                  f"the limit is {stale_after} days."))
+    elif identity.created_at is not None:
+        age = _days(now - identity.created_at)
+        if age >= grace:
+            found.append(_finding("never-used", f"Never used in the {age} days since it was created; "
+                                                f"the grace period is {grace} days."))
+    return found
+
+
+def _finding(rule: str, explanation: str) -> Finding:
+    r = RULES[rule]
+    return Finding(rule=rule, severity=r.severity, owasp=r.owasp, explanation=explanation)
+
+
+def _is_bot(owner: str) -> bool:
+    return owner.endswith("[bot]") or owner.startswith(("project_", "group_")) and "_bot" in owner
+
+
+def _secret_name(identity: Identity) -> str:
+    return str(identity.details.get("secret_name") or identity.name)
+
+
+class Graph:
+    """The delivery chain: repo/project -> identities attached to it -> AWS roles it can assume."""
+
+    def __init__(self, identities: Iterable[Identity]) -> None:
+        self.attached: dict[str, set[str]] = defaultdict(set)     # repo -> uids attached to it
+        self.roles: dict[str, list[str]] = {}                       # role uid -> repo patterns it admits
+        self.repos: set[str] = set()
+        self.names: dict[str, str] = {}
+        for i in identities:
+            self.names[i.uid] = i.name
+            for repo in self._repos_of(i):
+                self.attached[repo].add(i.uid)
+                self.repos.add(repo)
+            trusts = i.details.get("trusts") or ()
+            patterns = sorted({r for t in trusts for r in (t.get("repos") or ())})
+            if patterns:
+                self.roles[i.uid] = patterns
+
+    @staticmethod
+    def _repos_of(i: Identity) -> set[str]:
+        repos = set(i.details.get("repos") or ())
+        repo = i.details.get("repo") or i.details.get("project")
+        if repo:
+            repos.add(str(repo))
+        if i.provider in ("github", "gitlab") and "/" in i.target:
+            repos.add(i.target)
+        return repos
+
+    def roles_for(self, repo: str) -> set[str]:
+        """OIDC roles a workflow of `repo` can assume (wildcard trust included)."""
+        return {uid for uid, pats in self.roles.items() if any(fnmatch.fnmatchcase(repo, p) for p in pats)}
+
+    def repos_for_role(self, role_uid: str) -> list[str]:
+        pats = self.roles.get(role_uid, [])
+        known = sorted(r for r in self.repos if any(fnmatch.fnmatchcase(r, p) for p in pats))
+        return sorted(set(known) | {p for p in pats if not any(ch in p for ch in "*?[")}) or pats
+
+    def reaches(self, repo: str) -> set[str]:
+        """Everything tied to `repo`: what is attached to it and the roles it can assume."""
+        matched = {r for r in self.repos if fnmatch.fnmatchcase(r, repo)} or {repo}
+        out: set[str] = set()
+        for r in matched:
+            out |= self.attached.get(r, set())
+            out |= self.roles_for(r)
+        return out
+
+    def links(self, identity: Identity) -> dict[str, list[str]]:
+        """For the detail pane: 'reachable from' (who can use it) and 'can reach' (where it leads)."""
+        result: dict[str, list[str]] = {}
+        if identity.uid in self.roles:
+            result["reachable from"] = self.repos_for_role(identity.uid)
+        repos = self._repos_of(identity)
+        roles = sorted({self.names.get(u, u) for r in repos for u in self.roles_for(r)})
+        if roles:
+            result["can reach"] = roles
+        return result
+
+
+def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus] | None = None,
+             policy: Policy | None = None, now: datetime | None = None) -> list[Identity]:
+    """Return the identities with `stale` and `findings` set under `policy`."""
+    rows = list(identities)
+    policy = policy or Policy()
+    now = now or datetime.now(timezone.utc)
+    statuses = statuses or {}
+    members = {name: {str(m).casefold() for m in s.facts["members"]}
+               for name, s in statuses.items() if s.facts.get("members")}
+    graph = Graph(rows)
+    federated_repos = {r for pats in graph.roles.values() for r in pats if not any(ch in r for ch in "*?[")}
+    sprawl: dict[str, set[str]] = defaultdict(set)
+    for i in rows:
+        if i.kind in SECRET_KINDS and i.target:
+            sprawl[_secret_name(i).upper()].add(i.target)
+
+    out = []
+    for i in rows:
+        found = staleness(i, policy, now) + _risk(i, policy, now, members, sprawl, federated_repos)
+        found = [f for f in found if f.rule not in policy.disabled]
+        stale = any(f.rule in STALE_RULES for f in found)
+        found.sort(key=lambda f: -SEVERITIES.index(f.severity))
+        findings = tuple(found)
+        out.append(i if (stale == i.stale and findings == i.findings) else replace(i, stale=stale, findings=findings))
+    return out
+
+
+def _risk(i: Identity, policy: Policy, now: datetime, members: Mapping[str, set[str]],
+          sprawl: Mapping[str, set[str]], federated_repos: set[str]) -> list[Finding]:
+    found: list[Finding] = []
+    d = i.details
+    live = i.status not in ("revoked", "expired")
+    if not live:
+        return found
+    if (i.provider, i.kind) in EXPIRING_KINDS and i.expires_at is None and i.status != "pending":
+        found.append(_finding("no-expiry", "It has no expiry date, so a leak stays valid until someone revokes it."))
+    rotated = d.get("rotated_at") or i.created_at
+    rotated_at = utc(rotated)
+    max_age = policy.for_kind(i.kind, "max_age_days")
+    if i.credential == "static" and rotated_at is not None and i.kind != "iam_user" and i.status == "active":
+        age = _days(now - rotated_at)
+        if age > max_age:
+            found.append(_finding("old-rotation", f"Its secret is {age} days old (since {rotated_at:%Y-%m-%d}); "
+                                                  f"rotate it at least every {max_age} days."))
+    owner = i.owner
+    if owner and not _is_bot(owner) and i.source in members and owner.casefold() not in members[i.source]:
+        found.append(_finding("owner-departed", f"Its owner {owner!r} is not a current member of the "
+                                                f"organisation, so nobody answers for it."))
+    if i.kind == "deploy_key" and privilege_rank(i.privilege) >= privilege_rank("write"):
+        found.append(_finding("write-deploy-key", f"This deploy key can push to {i.target or 'its repository'}; "
+                                                  "read-only is enough for deployments."))
+    if i.privilege == "admin":
+        scopes = ", ".join(i.scopes[:4]) or "its policies"
+        found.append(_finding("admin-scope", f"It holds administrative privilege ({scopes})."))
+    selection = d.get("repository_selection")
+    if i.kind == "app_installation" and selection == "all" and privilege_rank(i.privilege) >= 2:
+        found.append(_finding("app-all-repos-write", "The app is installed on every repository and can write."))
+    if i.kind == "fine_grained_pat" and selection == "all":
+        found.append(_finding("pat-all-repos", "The token was granted access to every repository of the org."))
+    for t in d.get("trusts") or ():
+        host = t.get("host", "the OIDC provider")
+        if t.get("no_sub"):
+            found.append(_finding("oidc-no-sub", f"The trust of {host} has no subject condition: any workflow "
+                                                 "of any repository can assume this role."))
+        elif t.get("aud_only"):
+            found.append(_finding("oidc-aud-only", f"The trust of {host} checks only the audience: any "
+                                                   "repository on the provider can assume this role."))
+        elif t.get("wildcard_sub"):
+            subs = ", ".join(t.get("subjects") or ()) or "*"
+            found.append(_finding("oidc-wildcard-sub", f"The trust of {host} admits the wildcard subject {subs}."))
+    if i.kind in ("actions_secret", "dependabot_secret") and d.get("scope") == "org" and d.get("visibility") == "all":
+        found.append(_finding("org-secret-visible-to-all", "Every repository of the org, present and future, "
+                                                           "can read this secret."))
+    if i.kind == "runner" and d.get("allows_public_repositories"):
+        group = d.get("group") or "its group"
+        found.append(_finding("runner-group-public-repos", f"Runner group {group!r} accepts jobs from public "
+                                                           "repositories: anyone can run code on it."))
+    if i.kind in SECRET_KINDS and i.target:
+        targets = sprawl.get(_secret_name(i).upper(), set())
+        if len(targets) >= policy.sprawl_threshold:
+            found.append(_finding("secret-name-sprawl", f"{_secret_name(i)} exists in {len(targets)} places: one "
+                                                        "credential is likely copied around."))
+    if federated_repos:
+        repo = ""
+        if i.kind in SECRET_KINDS and STATIC_AWS_SECRET.match(_secret_name(i)) and i.target in federated_repos:
+            repo = i.target
+        if i.kind == "access_key":
+            tags = d.get("user_tags") or {}
+            repo = next((str(tags[k]) for k in REPO_TAGS if str(tags.get(k, "")) in federated_repos), "")
+        if repo:
+            found.append(_finding("static-where-federation-exists", f"{repo} can already assume an AWS role "
+                                                                    "through OIDC; this static key is not needed."))
+    return found
+
+
+def max_severity(identities: Iterable[Identity]) -> str | None:
+    best = -1
+    for i in identities:
+        for f in i.findings:
+            best = max(best, SEVERITIES.index(f.severity))
+    return SEVERITIES[best] if best >= 0 else None

@@ -1,0 +1,227 @@
+"""The one path every action takes: plan, confirm, execute, journal.
+
+A plan names, per identity, the action, whether it can be undone, the credential that will be
+used and the exact API call; nothing is sent until `execute`. Each call is journaled before
+(intent) and after (result). Plan ids are derived from their steps, so re-running the same
+revocation after a crash skips what the journal shows finished and does only what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nhitui.collect import REDACTOR, describe_error, make_connector
+from nhitui.inventory import Inventory
+from nhitui.journal import Journal
+from nhitui.model import Action, ActionResult, Identity
+
+
+class RevokeError(Exception):
+    """A plan that cannot be made (read-only mode, unknown action); safe to show as is."""
+
+
+@dataclass(frozen=True)
+class Step:
+    uid: str
+    source: str
+    provider: str
+    kind: str
+    name: str
+    action: str
+    reversible: str
+    call: str
+    description: str
+    credential: str
+    warning: str = ""
+    undo: str = ""
+
+
+@dataclass
+class Plan:
+    id: str
+    steps: list[Step]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def irreversible(self) -> bool:
+        return any(s.reversible != "yes" for s in self.steps)
+
+    @property
+    def bulk(self) -> bool:
+        return len(self.steps) > 1
+
+    def needs_typed_confirmation(self) -> bool:
+        return self.bulk or self.irreversible
+
+    def confirmation_word(self) -> str:
+        """What a human must type: the count for a bulk action, the name for one irreversible action."""
+        return str(len(self.steps)) if self.bulk else (self.steps[0].name if self.steps else "")
+
+    def lines(self) -> list[str]:
+        out = []
+        for s in self.steps:
+            rev = {"yes": "reversible", "holder": "holder can restore", "no": "IRREVERSIBLE"}.get(s.reversible,
+                                                                                                  s.reversible)
+            out.append(f"{s.action:<16} {rev:<19} {s.uid}  [{s.call}]  with {s.credential}"
+                       + (f"  ! {s.warning}" if s.warning else ""))
+        for uid, reason in self.skipped:
+            out.append(f"{'skip':<16} {'':<19} {uid}  ({reason})")
+        return out
+
+
+@dataclass
+class Outcome:
+    step: Step
+    state: str          # ok, already-absent, failed, skipped
+    status_code: int | None = None
+    message: str = ""
+    secret: str | None = field(default=None, repr=False)
+
+
+def credential_label(settings: dict[str, Any]) -> tuple[str, str]:
+    """(which credential will act, warning if it is the read one)."""
+    if settings.get("type") == "aws":
+        if settings.get("revoke_profile"):
+            return f"revoke_profile {settings['revoke_profile']}", ""
+        return (f"read profile {settings.get('profile') or '(default chain)'}",
+                "no revoke_profile configured: acting with the read identity")
+    if settings.get("revoke_token"):
+        return f"revoke_token {settings['revoke_token']}", ""
+    ref = settings.get("token") or settings.get("app_private_key") or "?"
+    return f"read token {ref}", "no revoke_token configured: acting with the read credential"
+
+
+def plan_id(pairs: Iterable[tuple[str, str]]) -> str:
+    digest = hashlib.sha256("\n".join(sorted(f"{u}\x00{a}" for u, a in pairs)).encode()).hexdigest()
+    return "p-" + digest[:12]
+
+
+class Revoker:
+    """Plans and runs actions for the TUI and `nhitui revoke`; keeps the undo stack."""
+
+    def __init__(self, inventory: Inventory, sources: list[dict[str, Any]], journal: Journal,
+                 read_only: bool = False, connectors: dict[str, Any] | None = None,
+                 concurrency: int = 4) -> None:
+        self.inventory = inventory
+        self.sources = {s["name"]: s for s in sources}
+        self.journal = journal
+        self.read_only = read_only
+        self.connectors: dict[str, Any] = connectors if connectors is not None else {}
+        self.concurrency = concurrency
+        self.undo_stack: list[tuple[str, str]] = []   # (uid, undo action) of the last reversible actions
+
+    def connector(self, source: str) -> Any:
+        if source not in self.connectors:
+            if source not in self.sources:
+                raise RevokeError(f"unknown source {source!r}")
+            self.connectors[source] = make_connector(self.sources[source])
+        return self.connectors[source]
+
+    def available(self, identity: Identity) -> list[Action]:
+        if self.read_only or identity.source not in self.sources:
+            return []
+        try:
+            return list(self.connector(identity.source).actions(identity))
+        except Exception:  # noqa: BLE001 - a connector that cannot load offers no action
+            return []
+
+    def plan(self, uids: Iterable[str], action: str | None = None) -> Plan:
+        """Plan `action` (default: each identity's first, i.e. most reversible, action)."""
+        if self.read_only:
+            raise RevokeError("read-only mode: actions are disabled")
+        steps: list[Step] = []
+        skipped: list[tuple[str, str]] = []
+        for uid in dict.fromkeys(uids):
+            identity = self.inventory.get(uid)
+            if identity is None:
+                skipped.append((uid, "not in the inventory"))
+                continue
+            actions = self.available(identity)
+            chosen = next((a for a in actions if a.name == action), None) if action else (
+                actions[0] if actions else None)
+            if chosen is None:
+                names = ", ".join(a.name for a in actions) or "none"
+                skipped.append((uid, f"no action {action!r} (available: {names})" if action else "no action"))
+                continue
+            label, warning = credential_label(self.sources[identity.source])
+            steps.append(Step(uid=uid, source=identity.source, provider=identity.provider, kind=identity.kind,
+                              name=identity.name, action=chosen.name, reversible=chosen.reversible,
+                              call=chosen.call, description=chosen.description, credential=label,
+                              warning=warning, undo=chosen.undo))
+        return Plan(id=plan_id((s.uid, s.action) for s in steps), steps=steps, skipped=skipped)
+
+    def plan_undo(self) -> Plan | None:
+        """A plan reversing the most recent reversible action, or None."""
+        while self.undo_stack:
+            uid, undo = self.undo_stack[-1]
+            if self.inventory.get(uid) is None:
+                self.undo_stack.pop()
+                continue
+            plan = self.plan([uid], undo)
+            if plan.steps:
+                return plan
+            self.undo_stack.pop()
+        return None
+
+    async def execute(self, plan: Plan, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        if self.read_only:
+            raise RevokeError("read-only mode: actions are disabled")
+        done = self.journal.done(plan.id)
+        gate = asyncio.Semaphore(self.concurrency)
+        outcomes: list[Outcome] = []
+
+        async def run(step: Step) -> None:
+            async with gate:
+                if (step.uid, step.action) in done:
+                    outcome = Outcome(step, "skipped", message="already done by an earlier run of this plan")
+                else:
+                    outcome = await self._run_step(plan, step)
+                outcomes.append(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+
+        await asyncio.gather(*(run(s) for s in plan.steps))
+        order = {s.uid: n for n, s in enumerate(plan.steps)}
+        outcomes.sort(key=lambda o: order[o.step.uid])
+        return outcomes
+
+    async def _run_step(self, plan: Plan, step: Step) -> Outcome:
+        attempt = uuid.uuid4().hex[:16]
+        base = {"plan": plan.id, "attempt": attempt, "uid": step.uid, "source": step.source,
+                "provider": step.provider, "kind": step.kind, "name": step.name, "action": step.action,
+                "reversible": step.reversible, "credential": step.credential}
+        self.journal.append({"event": "intent", **base, "call": step.call})
+        identity = self.inventory.get(step.uid)
+        try:
+            if identity is None:
+                result = ActionResult(state="already-absent", message="not in the inventory any more")
+            else:
+                result = await self.connector(step.source).execute(identity, step.action)
+        except Exception as exc:  # noqa: BLE001 - journaled as failed, never lost
+            result = ActionResult(state="failed", message=describe_error(exc))
+        message = REDACTOR.scrub(str(result.message or ""))[:500]
+        self.journal.append({"event": "result", **base, "result": result.state,
+                             "status_code": result.status_code, "message": message})
+        if result.state in ("ok", "already-absent"):
+            if result.removed or result.state == "already-absent":
+                self.inventory.remove([step.uid])
+            elif result.identity is not None:
+                self._store(result.identity, identity)
+            if result.state == "ok" and step.reversible == "yes" and step.undo:
+                self.undo_stack.append((step.uid, step.undo))
+        return Outcome(step, result.state, result.status_code, message, result.secret)
+
+    def _store(self, fresh: Identity, old: Identity | None) -> None:
+        from dataclasses import replace
+
+        from nhitui.policy import evaluate
+
+        scored = evaluate([fresh], self.inventory.statuses)[0]
+        if old is not None and fresh.uid != old.uid:
+            self.inventory.remove([old.uid])
+        self.inventory.update(replace(scored))

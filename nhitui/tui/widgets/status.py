@@ -1,0 +1,114 @@
+"""The header: totals, then one chip per source with its live state.
+
+Everything is assembled as `Content` from plain strings (a source's error text comes from the
+provider), so nothing here parses markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.content import Content
+from textual.widget import Widget
+
+from nhitui.model import SourceStatus, sanitize
+
+SPINNER = "\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f"
+STATE_GLYPH = {"ok": "\u2714", "partial": "\u25b2", "failed": "\u2716", "pending": "\u2026"}
+STATE_STYLE = {"ok": "$text-success", "partial": "$text-warning", "failed": "$text-error bold",
+               "running": "$text-accent", "pending": "$text-muted"}
+ERROR_WIDTH = 70
+
+
+def source_chip(status: SourceStatus, frame: int = 0) -> Content:
+    """One source: glyph, name, state, count, rate-limit budget, blind spots, the error reason."""
+    state = status.state
+    glyph = SPINNER[frame % len(SPINNER)] if state == "running" else STATE_GLYPH.get(state, "?")
+    style = STATE_STYLE.get(state, "")
+    parts: list[str | tuple[str, str]] = [(f"{glyph} ", style), (sanitize(status.source), "bold"), " ",
+                                          (state, style), f" {status.count:,}"]
+    if status.rate_limit_remaining is not None:
+        budget = f"{status.rate_limit_remaining:,}"
+        if status.rate_limit_limit:
+            budget += f"/{status.rate_limit_limit:,}"
+        low = status.rate_limit_limit and status.rate_limit_remaining < status.rate_limit_limit * 0.1
+        parts += [" \u00b7 rate ", (budget, "$text-warning" if low else "$text-muted")]
+    if status.blind_spots:
+        n = len(status.blind_spots)
+        parts += [" \u00b7 ", (f"{n} blind spot{'s' if n != 1 else ''}", "$text-warning")]
+    if status.error:
+        error = sanitize(status.error)
+        if len(error) > ERROR_WIDTH:
+            error = error[: ERROR_WIDTH - 1] + "\u2026"
+        parts += [": ", (error, "$text-error")]
+    return Content.assemble(*parts)
+
+
+class StatusHeader(Widget):
+    """Title, totals and per-source live state; a spinner turns while any source runs."""
+
+    DEFAULT_CSS = """
+    StatusHeader {
+        height: auto;
+        max-height: 6;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, title: str = "nhitui", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title_text = title
+        self.statuses: Mapping[str, SourceStatus] = {}
+        self.totals: dict[str, int] = {}
+        self.read_only = False
+        self.frame = 0
+        self._timer = None
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(0.1, self._spin, pause=True)
+
+    def _spin(self) -> None:
+        self.frame += 1
+        if not self.running:
+            if self._timer is not None:
+                self._timer.pause()
+        self.refresh(layout=False)
+
+    @property
+    def running(self) -> bool:
+        return any(s.state in ("running", "pending") for s in self.statuses.values())
+
+    def update_state(self, statuses: Mapping[str, SourceStatus], totals: dict[str, int],
+                     read_only: bool) -> None:
+        self.statuses = dict(statuses)
+        self.totals = totals
+        self.read_only = read_only
+        if self.running and self._timer is not None:
+            self._timer.resume()
+        self.refresh(layout=True)
+
+    def summary(self) -> Content:
+        t = self.totals
+        parts: list[str | tuple[str, str]] = [
+            (sanitize(self.title_text), "bold $text-accent"), "  ",
+            (f"{t.get('total', 0):,}", "bold"), " identities \u00b7 ",
+            (f"{t.get('stale', 0):,}", "bold $text-warning"), " stale \u00b7 ",
+            (f"{t.get('findings', 0):,}", "bold"), " with findings \u00b7 ",
+            (f"{t.get('shown', 0):,}", "bold"), " shown",
+        ]
+        if t.get("marked"):
+            parts += [" \u00b7 ", (f"{t['marked']:,}", "bold $text-accent"), " marked"]
+        if self.read_only:
+            parts += ["   ", (" READ-ONLY ", "bold reverse $text-warning")]
+        if not self.statuses:
+            parts += ["   ", ("no source configured", "$text-muted")]
+        return Content.assemble(*parts)
+
+    def render(self) -> Content:
+        lines = [self.summary()]
+        chips = [source_chip(s, self.frame) for s in self.statuses.values()]
+        if chips:
+            lines.append(Content("   ").join(chips))
+        return Content("\n").join(lines)

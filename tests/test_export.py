@@ -1,0 +1,77 @@
+"""CSV/JSON export: exact columns, RFC 4180 round trips, formula neutralisation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from nhitui import export
+from nhitui.model import COLUMNS, SourceStatus
+from nhitui.policy import evaluate
+from tests.helpers import NOW, ident
+
+
+def test_columns_are_design_fields_in_order():
+    text = export.render([ident()], {}, "csv")
+    header = next(csv.reader(io.StringIO(text)))
+    assert tuple(header) == COLUMNS
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@A1", "\tx", "\rx"])
+def test_safe_cell_quotes_every_formula_prefix(value):
+    assert export.safe_cell(value) == "'" + value
+    assert export.safe_cell("plain") == "plain"
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://x")', "+1+1", "-2", "@SUM(A1)"])
+def test_formula_prefixes_are_neutralised(name):
+    text = export.render([ident(owner=name, target=name)], {}, "csv")
+    row = list(csv.reader(io.StringIO(text)))[1]
+    owner = row[COLUMNS.index("owner")]
+    assert owner.startswith("'")
+    assert not owner[1:].startswith("'")
+
+
+def test_hyperlink_name_is_neutralised():
+    # Names pass sanitize() (TAB/CR become U+FFFD) before export; the formula prefix is then quoted.
+    text = export.render([ident(name='=HYPERLINK("http://x")')], {}, "csv")
+    row = list(csv.reader(io.StringIO(text)))[1]
+    assert row[COLUMNS.index("name")] == "'=HYPERLINK(\"http://x\")"
+
+
+@pytest.mark.parametrize("name", ["a,b", 'say "hi"', "Zürich ключ 鍵 🔑", "semi;colon"])
+def test_awkward_names_round_trip_csv_and_json(name):
+    i = ident(name=name, owner=name, scopes=("repo", "admin:org"))
+    row = list(csv.reader(io.StringIO(export.render([i], {}, "csv"))))[1]
+    assert row[COLUMNS.index("name")] == name
+    assert row[COLUMNS.index("scopes")] == "repo;admin:org"
+    doc = json.loads(export.render([i], {}, "json"))
+    assert doc["identities"][0]["name"] == name
+
+
+def test_newlines_in_names_are_replaced_not_split():
+    i = ident(name="line1\nline2")
+    rows = list(csv.reader(io.StringIO(export.render([i], {}, "csv"))))
+    assert len(rows) == 2 and rows[1][COLUMNS.index("name")] == "line1\ufffdline2"
+
+
+def test_times_are_iso_utc_and_json_document_shape():
+    i = evaluate([ident(privilege="admin")], None, now=NOW)[0]
+    doc = json.loads(export.render([i], {"src": SourceStatus("src", "github", "partial", error="403 x", count=1)},
+                                   "json"))
+    assert set(doc) == {"generated_at", "sources", "identities"}
+    assert doc["sources"][0]["status"] == "partial" and doc["sources"][0]["error"] == "403 x"
+    row = doc["identities"][0]
+    assert row["created_at"].endswith("Z") and "T" in row["created_at"]
+    assert set(COLUMNS) <= set(row)
+    detail = row["finding_details"][0]
+    assert {"rule", "severity", "owasp", "explanation"} <= set(detail)
+
+
+def test_save_is_private(tmp_path):
+    path = tmp_path / "out.csv"
+    export.save(path, [ident()], {}, "csv")
+    assert (path.stat().st_mode & 0o777) == 0o600
