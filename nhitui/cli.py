@@ -312,6 +312,8 @@ def _revoke(args: argparse.Namespace) -> int:
     print(f"plan {plan.id}: {len(plan.steps)} action(s)")
     for line in plan.lines():
         print("  " + line)
+    if not args.dry_run:
+        revoker.close_absent(plan, complete)
     for uid in absent:
         if uid.split(":", 1)[0] in complete:
             print(f"  {uid}: already-absent (not found at the provider)")

@@ -42,6 +42,7 @@ TEXT_FIELDS = {
     "action": lambda i: i.actions,
     "severity": lambda i: tuple(f.severity for f in i.findings),
 }
+SINGLE = {"source", "owner", "target", "name", "uid"}
 CANONICAL = {"provider", "kind", "status", "credential"}   # always lowercase: compare directly
 ALIASES = {"scopes": "scope", "findings": "finding", "type": "kind", "state": "status", "actions": "action"}
 FLAGS = ("stale", "never-used", "no-expiry", "new", "federated", "static", "ephemeral", "expired", "marked")
@@ -82,11 +83,19 @@ class Query:
     def filter(self, rows: list[Identity], hay: list[str], indexes: list[int] | None = None) -> list[int]:
         """Indexes of matching rows, narrowing term by term (much faster than row by row)."""
         idx = list(range(len(rows))) if indexes is None else indexes
-        for p in self.predicates:
+        for p in self._by_selectivity(rows, hay, idx):
             idx = [i for i in idx if p(rows[i], hay[i])]
             if not idx:
                 break
         return idx
+    def _by_selectivity(self, rows: list[Identity], hay: list[str], idx: list[int]) -> list[Predicate]:
+        """Most selective term first, judged on an even sample: later terms then see few rows."""
+        if len(self.predicates) < 2 or len(idx) < 4096:
+            return self.predicates
+        step = len(idx) // 256
+        sample = idx[::step]
+        return sorted(self.predicates, key=lambda p: sum(1 for i in sample if p(rows[i], hay[i])))
+
     @property
     def empty(self) -> bool:
         return not self.predicates
@@ -196,6 +205,9 @@ def _term(term: str, now: datetime, ctx: Context) -> tuple[Predicate, str | None
                 return (lambda i, h: getattr(i, attr) in exact), None
             getter = TEXT_FIELDS[key]
             match = _value_matcher([v.strip() for v in values])
+            if key in SINGLE:
+                attr = key
+                return (lambda i, h: match(getattr(i, attr))), None
             return (lambda i, h: any(match(x) for x in getter(i))), None
         if key.isidentifier() or "-" in key:
             known = ", ".join(sorted([*TEXT_FIELDS, "reaches", *COMPARABLE]))

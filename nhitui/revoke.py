@@ -19,6 +19,10 @@ from nhitui.collect import REDACTOR, describe_error, make_connector
 from nhitui.inventory import Inventory
 from nhitui.journal import Journal
 from nhitui.model import Action, ActionResult, Identity
+from nhitui.policy import evaluate
+
+JOURNAL_KEYS = ("plan", "attempt", "uid", "source", "provider", "kind", "name", "action", "reversible",
+                "credential")
 
 
 class RevokeError(Exception):
@@ -153,7 +157,29 @@ class Revoker:
                               name=identity.name, action=chosen.name, reversible=chosen.reversible,
                               call=chosen.call, description=chosen.description, credential=label,
                               warning=warning, undo=chosen.undo))
-        return Plan(id=plan_id((s.uid, s.action) for s in steps), steps=steps, skipped=skipped)
+        # The id depends on what was asked, not on what is still present, so re-running the same
+        # request after a crash finds the same plan in the journal.
+        requested = [(uid, action or "default") for uid in dict.fromkeys(uids)]
+        return Plan(id=plan_id(requested), steps=steps, skipped=skipped)
+
+    def close_absent(self, plan: Plan, complete_sources: set[str]) -> list[str]:
+        """Journal `already-absent` for asked-for uids that a complete scan no longer finds.
+
+        After a crash, an intent without a result may have reached the provider: the identity is
+        gone now. Recording that closes the intent, so the journal tells the whole story.
+        """
+        closed = []
+        pending = {r["uid"]: r for r in self.journal.pending() if r.get("plan") == plan.id}
+        for uid, reason in plan.skipped:
+            if reason != "not in the inventory" or uid.split(":", 1)[0] not in complete_sources:
+                continue
+            intent = pending.get(uid)
+            if intent is not None:
+                self.journal.append({"event": "result", **{k: intent[k] for k in JOURNAL_KEYS if k in intent},
+                                     "result": "already-absent", "status_code": None,
+                                     "message": "not found at the provider on re-run"})
+            closed.append(uid)
+        return closed
 
     def plan_undo(self) -> Plan | None:
         """A plan reversing the most recent reversible action, or None."""
@@ -192,9 +218,9 @@ class Revoker:
 
     async def _run_step(self, plan: Plan, step: Step) -> Outcome:
         attempt = uuid.uuid4().hex[:16]
-        base = {"plan": plan.id, "attempt": attempt, "uid": step.uid, "source": step.source,
-                "provider": step.provider, "kind": step.kind, "name": step.name, "action": step.action,
-                "reversible": step.reversible, "credential": step.credential}
+        values = (plan.id, attempt, step.uid, step.source, step.provider, step.kind, step.name, step.action,
+                  step.reversible, step.credential)
+        base = dict(zip(JOURNAL_KEYS, values))
         self.journal.append({"event": "intent", **base, "call": step.call})
         identity = self.inventory.get(step.uid)
         try:
@@ -217,11 +243,7 @@ class Revoker:
         return Outcome(step, result.state, result.status_code, message, result.secret)
 
     def _store(self, fresh: Identity, old: Identity | None) -> None:
-        from dataclasses import replace
-
-        from nhitui.policy import evaluate
-
-        scored = evaluate([fresh], self.inventory.statuses)[0]
+        """Put the provider's answer in the inventory (a rotated token may come back with a new uid)."""
         if old is not None and fresh.uid != old.uid:
             self.inventory.remove([old.uid])
-        self.inventory.update(replace(scored))
+        self.inventory.update(evaluate([fresh], self.inventory.statuses)[0])
