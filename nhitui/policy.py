@@ -223,7 +223,9 @@ def _risk(i: Identity, policy: Policy, now: datetime, members: Mapping[str, set[
     live = i.status not in ("revoked", "expired")
     if not live:
         return found
-    if (i.provider, i.kind) in EXPIRING_KINDS and i.expires_at is None and i.status != "pending":
+    cannot_expire = d.get("credential_type") == "SSH key"   # SSO-authorized SSH keys have no expiry field
+    if (i.provider, i.kind) in EXPIRING_KINDS and i.expires_at is None and i.status != "pending" \
+            and not cannot_expire:
         found.append(_finding("no-expiry", "It has no expiry date, so a leak stays valid until someone revokes it."))
     rotated = d.get("rotated_at") or i.created_at
     rotated_at = utc(rotated)
