@@ -99,7 +99,7 @@ class _Listener:
         while not self.stop_event.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
