@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
 logging.getLogger("werkzeug").disabled = True
@@ -142,6 +142,17 @@ class Faults:
         return [body]
 
 
+class KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, as real providers serve: a new TCP connection per request would
+    double the CPU of both sides and distort every benchmark. Idle connections close after 5 s."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 5
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 class FakeServer:
     """Serve one WSGI app on 127.0.0.1:<ephemeral> in a daemon thread; `stop()` frees the port."""
 
@@ -165,7 +176,7 @@ class FakeServer:
         return sum(n for (method, _), n in self.calls.items() if method != "GET")
 
     def start(self) -> str:
-        self._server = make_server("127.0.0.1", 0, self.faults, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self.faults, threaded=True, request_handler=KeepAliveHandler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"fake-{self._server.server_port}", daemon=True)
