@@ -97,17 +97,18 @@ class Journal:
         return iter(self.read().records)
 
     def pending(self) -> list[dict[str, Any]]:
-        """Intents with no result: actions whose outcome is unknown (a crash or kill)."""
-        intents: dict[str, dict[str, Any]] = {}
+        """Intents with no later result for the same plan, uid and action: outcome unknown.
+
+        A re-run of a plan after a crash settles an interrupted intent with its own attempt.
+        """
+        intents: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
         for r in self.read().records:
-            key = r.get("attempt")
-            if not key:
-                continue
+            key = (r.get("plan"), r.get("uid"), r.get("action"))
             if r.get("event") == "intent":
-                intents[key] = r
+                intents.setdefault(key, []).append(r)
             elif r.get("event") == "result":
                 intents.pop(key, None)
-        return list(intents.values())
+        return [r for group in intents.values() for r in group]
 
     def done(self, plan_id: str) -> set[tuple[str, str]]:
         """(uid, action) pairs of a plan that finished ok or already-absent."""

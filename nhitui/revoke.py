@@ -25,6 +25,10 @@ JOURNAL_KEYS = ("plan", "attempt", "uid", "source", "provider", "kind", "name", 
                 "credential")
 
 
+# Actions that give access back; they run only when asked for by name (or through undo).
+RESTORING = {"activate", "unpause", "restore", "restore-sessions", "enable", "reactivate"}
+
+
 class RevokeError(Exception):
     """A plan that cannot be made (read-only mode, unknown action); safe to show as is."""
 
@@ -146,8 +150,10 @@ class Revoker:
                 skipped.append((uid, "not in the inventory"))
                 continue
             actions = self.available(identity)
-            chosen = next((a for a in actions if a.name == action), None) if action else (
-                actions[0] if actions else None)
+            if action:
+                chosen = next((a for a in actions if a.name == action), None)
+            else:   # the first containment action: undo-type actions never run by default
+                chosen = next((a for a in actions if a.name not in RESTORING), None)
             if chosen is None:
                 names = ", ".join(a.name for a in actions) or "none"
                 skipped.append((uid, f"no action {action!r} (available: {names})" if action else "no action"))
