@@ -21,7 +21,7 @@ from nhitui.inventory import Inventory
 from nhitui.model import SourceStatus
 from nhitui.policy import evaluate
 from nhitui.query import parse
-from nhitui.sandbox.synthetic import identities
+from nhitui.sandbox.synthetic import make_identities
 
 
 def timed(fn, repeat: int = 5) -> float:
@@ -37,7 +37,7 @@ def timed(fn, repeat: int = 5) -> float:
 def run(quick: bool = False) -> list[tuple[str, float, float, str]]:
     """Rows of (figure, value, target, unit)."""
     n = 100_000
-    rows = evaluate(identities(n))
+    rows = make_identities(n)
     inv = Inventory()
     inv.add(rows)
     out: list[tuple[str, float, float, str]] = []

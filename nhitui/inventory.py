@@ -53,6 +53,10 @@ class Inventory:
         i = self._index.get(uid)
         return self._rows[i] if i is not None else None
 
+    def position(self, uid: str) -> int | None:
+        """Index of `uid` in `rows` (stable until the next change), or None."""
+        return self._index.get(uid)
+
     def by_source(self, source: str) -> list[Identity]:
         return [r for r in self._rows if r.source == source]
 

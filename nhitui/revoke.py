@@ -67,8 +67,19 @@ class Plan:
         return self.bulk or self.irreversible
 
     def confirmation_word(self) -> str:
-        """What a human must type: the count for a bulk action, the name for one irreversible action."""
-        return str(len(self.steps)) if self.bulk else (self.steps[0].name if self.steps else "")
+        """What a human must type: the count for a bulk action, the name for one irreversible action.
+
+        A name that cannot be typed (replaced control characters, very long) falls back to the
+        action's name, so a hostile title cannot make confirmation impossible.
+        """
+        if self.bulk:
+            return str(len(self.steps))
+        if not self.steps:
+            return ""
+        name = self.steps[0].name
+        if not name or "\ufffd" in name or not name.isprintable() or len(name) > 60:
+            return self.steps[0].action
+        return name
 
     def lines(self) -> list[str]:
         out = []
@@ -244,7 +255,13 @@ class Revoker:
                 self.inventory.remove([step.uid])
             elif result.identity is not None:
                 self._store(result.identity, identity)
-            if result.state == "ok" and step.reversible == "yes" and step.undo:
+            if result.state == "ok" and step.action in RESTORING:
+                # An undo consumes its entry rather than stacking a redo of itself.
+                if (step.uid, step.action) in self.undo_stack:
+                    self.undo_stack.reverse()
+                    self.undo_stack.remove((step.uid, step.action))
+                    self.undo_stack.reverse()
+            elif result.state == "ok" and step.reversible == "yes" and step.undo:
                 self.undo_stack.append((step.uid, step.undo))
         return Outcome(step, result.state, result.status_code, message, result.secret)
 

@@ -1,0 +1,1 @@
+"""The nhitui dashboard (Textual). Entry point: `nhitui.tui.app.run(config, ...)`."""

@@ -81,37 +81,67 @@ class Column:
     width: int
     text: Callable[[Identity, datetime], str]
     sort_key: Callable[[Identity], Any]
+    flex: int = 0   # 0: fixed width; else a share of the spare width (`width` is then the minimum)
 
 
 _FAR = float("inf")
+
+
+_SEVERITY_INDEX = {s: n for n, s in enumerate(SEVERITIES)}
 
 
 def _ts(value: datetime | None, missing: float) -> float:
     return value.timestamp() if value is not None else missing
 
 
+def _findings_key(findings: tuple[Any, ...]) -> int:
+    if not findings:
+        return 1
+    best = -1
+    for f in findings:
+        rank = _SEVERITY_INDEX.get(f.severity, -1)
+        if rank > best:
+            best = rank
+    return -(best * 1000 + len(findings))
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("provider", "provider", 9, lambda i, n: i.provider, lambda i: i.provider),
-    Column("kind", "kind", 20, lambda i, n: i.kind, lambda i: i.kind),
-    Column("name", "name", 28, lambda i, n: i.name, lambda i: i.name.casefold()),
-    Column("owner", "owner", 16, lambda i, n: i.owner, lambda i: i.owner.casefold()),
-    Column("target", "target", 20, lambda i, n: i.target, lambda i: i.target.casefold()),
+    Column("kind", "kind", 18, lambda i, n: i.kind, lambda i: i.kind),
+    Column("name", "name", 14, lambda i, n: i.name, lambda i: i.name.casefold(), flex=3),
+    Column("owner", "owner", 15, lambda i, n: i.owner, lambda i: i.owner.casefold(), flex=1),
+    Column("target", "target", 10, lambda i, n: i.target, lambda i: i.target.casefold(), flex=2),
     # Highest privilege first when sorted.
-    Column("privilege", "privilege", 9, lambda i, n: i.privilege, lambda i: -privilege_rank(i.privilege)),
+    Column("privilege", "priv", 5, lambda i, n: i.privilege, lambda i: -privilege_rank(i.privilege)),
     # Oldest first.
-    Column("age", "age", 5, age_text, lambda i: _ts(i.created_at, _FAR)),
+    Column("age", "age", 4, age_text, lambda i: i.created_at.timestamp() if i.created_at is not None else _FAR),
     # Never used first, then the longest idle; unknown last.
-    Column("last_used", "last used", 9, last_used_text,
+    Column("last_used", "used", 5, last_used_text,
            lambda i: _ts(i.last_used_at, -_FAR if i.usage_tracked else _FAR)),
     # Soonest (or already) expiring first, never-expiring last.
-    Column("expires", "expires", 8, expires_text, lambda i: _ts(i.expires_at, _FAR)),
-    Column("status", "status", 9, lambda i, n: i.status, lambda i: i.status),
+    Column("expires", "expires", 7, expires_text,
+           lambda i: i.expires_at.timestamp() if i.expires_at is not None else _FAR),
+    Column("status", "status", 8, lambda i, n: i.status, lambda i: i.status),
     # Most severe first, then the most findings.
-    Column("findings", "findings", 44, lambda i, n: findings_text(i),
-           lambda i: -(severity_rank(i) * 1000 + len(i.findings))),
+    Column("findings", "findings", 12, lambda i, n: findings_text(i), lambda i: _findings_key(i.findings), flex=3),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 MARK_WIDTH = 2
+TITLES = {"privilege": "privilege", "last_used": "last used"}   # long names, for help and sort info
+
+
+def column_widths(available: int) -> list[int]:
+    """Each column's width for a table `available` cells wide: fixed columns keep theirs,
+    flexible ones share what is left (at least their minimum, then the table scrolls)."""
+    minimum = MARK_WIDTH + sum(c.width + 1 for c in COLUMNS)
+    spare = max(0, available - minimum)
+    flex_total = sum(c.flex for c in COLUMNS)
+    widths = [c.width + (spare * c.flex // flex_total if c.flex else 0) for c in COLUMNS]
+    used = MARK_WIDTH + sum(w + 1 for w in widths)
+    if spare and used < available:
+        last = max(i for i, c in enumerate(COLUMNS) if c.flex)
+        widths[last] += available - used
+    return widths
 
 
 def cells(identity: Identity, now: datetime) -> tuple[str, ...]:
@@ -196,20 +226,13 @@ class TableView:
         """Where `uid` sits in the view, or None."""
         if uid is None:
             return None
-        index = getattr(self.inventory, "_index", None)
-        rows = self.inventory.rows
-        if isinstance(index, dict):
-            i = index.get(uid)
-            if i is None:
-                return None
-            try:
-                return self.view.index(i)
-            except ValueError:
-                return None
-        for pos, i in enumerate(self.view):
-            if rows[i].uid == uid:
-                return pos
-        return None
+        i = self.inventory.position(uid)
+        if i is None:
+            return None
+        try:
+            return self.view.index(i)
+        except ValueError:
+            return None
 
     @property
     def stale_count(self) -> int:
@@ -267,22 +290,34 @@ class TableView:
     def _changed(self) -> bool:
         return self.inventory.version != self._version or self.inventory.rows is not self._rows_ref
 
-    def _keys(self, key: str) -> list[Any]:
+    def _sort(self) -> None:
+        """Sort the view by `sort_key`.
+
+        The first sort of a column after a change compares the real values (strings, times);
+        when the view holds every row, its order then becomes a per-row rank array, and later
+        sorts of that column (reverse, back from another column, a new filter) compare small ints.
+        """
+        key = self.sort_key
+        if not key:
+            return
         inv = self.inventory
         rows = inv.rows
         cached = self._sort_cache.get(key)
         if cached is not None and cached[0] == inv.version and cached[1] == len(rows):
-            return cached[2]
+            self.view.sort(key=cached[2].__getitem__, reverse=self.reverse)
+            return
         column = next(c for c in COLUMNS if c.key == key)
         keys = list(map(column.sort_key, rows))
-        self._sort_cache[key] = (inv.version, len(rows), keys)
-        return keys
-
-    def _sort(self) -> None:
-        if not self.sort_key:
-            return
-        keys = self._keys(self.sort_key)
-        self.view.sort(key=keys.__getitem__, reverse=self.reverse)
+        self.view.sort(key=keys.__getitem__)
+        if len(self.view) == len(rows):
+            ranks = [0] * len(rows)
+            for position, i in enumerate(self.view):
+                ranks[i] = position
+            self._sort_cache[key] = (inv.version, len(rows), ranks)
+        else:
+            self._sort_cache[key] = (inv.version, len(rows), keys)
+        if self.reverse:
+            self.view.sort(key=self._sort_cache[key][2].__getitem__, reverse=True)
 
     def toggle_mark(self, uid: str) -> bool:
         if uid in self.marked:

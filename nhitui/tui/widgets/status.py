@@ -17,7 +17,7 @@ SPINNER = "\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f"
 STATE_GLYPH = {"ok": "\u2714", "partial": "\u25b2", "failed": "\u2716", "pending": "\u2026"}
 STATE_STYLE = {"ok": "$text-success", "partial": "$text-warning", "failed": "$text-error bold",
                "running": "$text-accent", "pending": "$text-muted"}
-ERROR_WIDTH = 70
+ERROR_WIDTH = 48
 
 
 def source_chip(status: SourceStatus, frame: int = 0) -> Content:
@@ -26,7 +26,9 @@ def source_chip(status: SourceStatus, frame: int = 0) -> Content:
     glyph = SPINNER[frame % len(SPINNER)] if state == "running" else STATE_GLYPH.get(state, "?")
     style = STATE_STYLE.get(state, "")
     parts: list[str | tuple[str, str]] = [(f"{glyph} ", style), (sanitize(status.source), "bold"), " ",
-                                          (state, style), f" {status.count:,}"]
+                                          (state, style)]
+    if status.count or state != "failed":
+        parts.append(f" {status.count:,}")
     if status.rate_limit_remaining is not None:
         budget = f"{status.rate_limit_remaining:,}"
         if status.rate_limit_limit:
@@ -63,6 +65,7 @@ class StatusHeader(Widget):
         self.statuses: Mapping[str, SourceStatus] = {}
         self.totals: dict[str, int] = {}
         self.read_only = False
+        self.configured = 0
         self.frame = 0
         self._timer = None
 
@@ -103,7 +106,8 @@ class StatusHeader(Widget):
         if self.read_only:
             parts += ["   ", (" READ-ONLY ", "bold reverse $text-warning")]
         if not self.statuses:
-            parts += ["   ", ("no source configured", "$text-muted")]
+            parts += ["   ", ("not scanned yet (r scans)" if self.configured else "no source configured",
+                              "$text-muted")]
         return Content.assemble(*parts)
 
     def render(self) -> Content:

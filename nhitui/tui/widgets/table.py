@@ -21,7 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from nhitui.model import Identity, sanitize
-from nhitui.tui.view import COLUMNS, MARK_WIDTH, TableView, cells, now_utc, severity_rank
+from nhitui.tui.view import COLUMNS, MARK_WIDTH, TableView, cells, column_widths, now_utc, severity_rank
 
 SEVERITY_CLASS = {4: "critical", 3: "high", 2: "medium", 1: "low", 0: "low"}
 ROW_CACHE_LIMIT = 4096
@@ -61,6 +61,7 @@ class IdentityTable(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     IdentityTable {
         background: $surface;
+        scrollbar-size-vertical: 1;
         color: $foreground;
         & > .identity-table--header { background: $panel; color: $text-accent; text-style: bold; }
         & > .identity-table--header-sorted { background: $panel; color: $text-accent; text-style: bold underline; }
@@ -111,7 +112,8 @@ class IdentityTable(ScrollView, can_focus=True):
         self.cursor_uid: str | None = None
         self._cells: dict[int, tuple[Identity, tuple[str, ...]]] = {}
         self._now: datetime = now_utc()
-        self._width = MARK_WIDTH + sum(c.width + 1 for c in COLUMNS)
+        self._widths = [c.width for c in COLUMNS]
+        self._width = MARK_WIDTH + sum(w + 1 for w in self._widths)
         self._last_posted: str | None = "\x00unset"
 
     # --- data changes ----------------------------------------------------------------------------
@@ -137,6 +139,18 @@ class IdentityTable(ScrollView, can_focus=True):
         else:
             self._scroll_cursor_visible()
         self.refresh()
+
+    def on_resize(self) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        available = self.scrollable_content_region.width or self.size.width
+        widths = column_widths(available)
+        if widths != self._widths:
+            self._widths = widths
+            self._width = MARK_WIDTH + sum(w + 1 for w in widths)
+            self.virtual_size = Size(self._width, len(self.model) + 1)
+            self.refresh()
 
     def invalidate_rows(self) -> None:
         """Identities changed in place (marks, a revocation): redraw without moving anything."""
@@ -202,11 +216,11 @@ class IdentityTable(ScrollView, can_focus=True):
             return
         if offset.y == 0:
             x = offset.x + int(self.scroll_x) - MARK_WIDTH
-            for column in COLUMNS:
-                if x < column.width + 1:
+            for column, width in zip(COLUMNS, self._widths):
+                if x < width + 1:
                     self.post_message(self.HeaderClicked(column.key))
                     break
-                x -= column.width + 1
+                x -= width + 1
             return
         self.move_cursor(int(self.scroll_y) + offset.y - 1)
 
@@ -239,11 +253,11 @@ class IdentityTable(ScrollView, can_focus=True):
         sorted_style = base + self._style("header-sorted")
         key, reverse = self.model.sort_key, self.model.reverse
         segments = [Segment(" " * MARK_WIDTH, header)]
-        for column in COLUMNS:
+        for column, width in zip(COLUMNS, self._widths):
             title = column.title
             if column.key == key:
-                title = f"{title} {ARROW_DOWN if reverse else ARROW_UP}"
-            segments.append(Segment(fit(title, column.width) + " ", sorted_style if column.key == key else header))
+                title = f"{title}{ARROW_DOWN if reverse else ARROW_UP}"
+            segments.append(Segment(fit(title, width) + " ", sorted_style if column.key == key else header))
         return Strip(segments, self._width)
 
     def _row_strip(self, position: int, base: Style) -> Strip:
@@ -265,7 +279,7 @@ class IdentityTable(ScrollView, can_focus=True):
             overlay = cursor if overlay is None else overlay + cursor
         severity = severity_rank(identity)
         segments = [Segment("\u25cf " if marked else "  ", row if overlay is None else row + overlay)]
-        for column, text in zip(COLUMNS, texts):
+        for column, width, text in zip(COLUMNS, self._widths, texts):
             style = row
             if column.key == "privilege":
                 if identity.privilege == "admin":
@@ -276,7 +290,7 @@ class IdentityTable(ScrollView, can_focus=True):
                 style = style + self._style(f"sev-{SEVERITY_CLASS[severity]}")
             if overlay is not None:
                 style = style + overlay
-            segments.append(Segment(fit(text, column.width) + " ", style))
+            segments.append(Segment(fit(text, width) + " ", style))
         return Strip(segments, self._width)
 
     def render_line(self, y: int) -> Strip:

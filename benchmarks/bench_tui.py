@@ -1,0 +1,180 @@
+"""TUI benchmark at 100,000 identities: first paint, filter keystroke, sort, memory. Prints, never asserts.
+
+    /work/venv/bin/python benchmarks/bench_tui.py [--rows 100000]
+
+Budgets (issue 8): first paint < 0.5 s after the data is in memory, filter keystroke repaint
+< 30 ms median, sort < 100 ms, RSS < 300 MB.
+
+"repaint" = the work a keystroke triggers (parse, filter, cursor, virtual size) plus rendering
+every visible table line to Strips, timed directly. "pilot" figures add one Pilot round trip
+(`pilot.pause()`, which also lets the compositor draw the whole screen); the harness alone costs
+a few ms of that, measured as "pilot baseline".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nhitui.config import Config  # noqa: E402
+from nhitui.inventory import Inventory  # noqa: E402
+from nhitui.sandbox.synthetic import make_identities  # noqa: E402
+from nhitui.tui.app import NhiApp  # noqa: E402
+from nhitui.tui.view import COLUMN_KEYS  # noqa: E402
+from nhitui.tui.widgets.table import IdentityTable  # noqa: E402
+
+KEYSTROKES = ["d", "de", "dep", "depl", "deplo", "deploy", "deploy-", "deploy-k", "deploy-ke", "deploy-key",
+              "", "s", "st", "sta", "stal", "stale", "stale p", "stale privilege>=admin", "",
+              "provider:github", "provider:github never-used", "", "age>365d", "unused>90d", "", "acme", "acm",
+              "ac", "a", ""]
+
+
+def rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process(os.getpid()).memory_info().rss / 2**20
+    except ImportError:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def paint_table(app: NhiApp) -> int:
+    """Render every visible line of the table (what a repaint of it costs)."""
+    table = app.table
+    height = table.scrollable_content_region.height
+    for y in range(height):
+        table.render_line(y)
+    return height
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+async def bench(rows: int) -> None:
+    t = time.perf_counter()
+    identities = make_identities(rows, seed=3)
+    inventory = Inventory()
+    inventory.add(identities)
+    print(f"generated and stored {rows:,} identities in {time.perf_counter() - t:.1f} s (not measured below)")
+    gc.collect()
+    base_rss = rss_mb()
+
+    # First paint: app start on an in-memory inventory until the table has drawn a data row.
+    painted: list[float] = []
+    original = IdentityTable.render_line
+
+    def spy(self: IdentityTable, y: int):  # noqa: ANN202
+        strip = original(self, y)
+        if y > 0 and len(self.model) and not painted:
+            painted.append(time.perf_counter())
+        return strip
+
+    IdentityTable.render_line = spy  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    app = NhiApp(Config(path=None), inventory=inventory, collect=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        IdentityTable.render_line = original  # type: ignore[method-assign]
+        idle = time.perf_counter() - t0
+        assert painted and app.table.row_text(0), "nothing painted"
+        first_paint = painted[0] - t0
+        print(f"first paint (app start -> table drawn, {len(app.view):,} rows)  {ms(first_paint)}   budget 500 ms"
+              f"  (idle, facets and graph done: {ms(idle).strip()})")
+
+        # Pilot harness overhead alone.
+        base = []
+        for _ in range(10):
+            s = time.perf_counter()
+            await pilot.pause()
+            base.append(time.perf_counter() - s)
+        baseline = statistics.median(base)
+
+        # Filter keystrokes.
+        direct, pilot_times = [], []
+        for text in KEYSTROKES:
+            s = time.perf_counter()
+            app.apply_filter(text)
+            paint_table(app)
+            direct.append(time.perf_counter() - s)
+            s = time.perf_counter()
+            app.apply_filter(text + " ")   # same result set, but forces the same work again
+            await pilot.pause()
+            pilot_times.append(time.perf_counter() - s)
+        typed = []
+        app.apply_filter("")
+        await pilot.pause()
+        app.filter_input.focus()
+        for ch in "deploy-key":
+            s = time.perf_counter()
+            await pilot.press(ch)
+            await pilot.pause()
+            typed.append(time.perf_counter() - s)
+        print(f"filter keystroke repaint, median of {len(direct)}           {ms(statistics.median(direct))}   "
+              f"budget 30 ms  (p90 {ms(sorted(direct)[int(len(direct) * 0.9)]).strip()}, "
+              f"max {ms(max(direct)).strip()})")
+        print(f"  with a Pilot round trip (whole screen drawn), median {ms(statistics.median(pilot_times))}"
+              f"   (pilot baseline {ms(baseline).strip()})")
+        print(f"  real key presses typed into the filter, median   {ms(statistics.median(typed))}"
+              f"   (includes ~80 ms of Pilot press overhead)")
+        app.filter_input.value = ""
+        app.apply_filter("")
+        app.table.focus()
+        await pilot.pause()
+
+        # Sort by every column, both directions (first sort of a column builds its key array).
+        sorts, first_sorts = [], []
+        for key in COLUMN_KEYS:
+            for reverse, bucket in ((False, first_sorts), (True, sorts), (False, sorts)):
+                s = time.perf_counter()
+                app.sort_by(key, reverse)
+                paint_table(app)
+                bucket.append(time.perf_counter() - s)
+        print(f"sort 100k rows + repaint, median (cached keys)     {ms(statistics.median(sorts))}   budget 100 ms  "
+              f"(max {ms(max(sorts)).strip()})")
+        print(f"  first sort of a column (builds its key array)    {ms(statistics.median(first_sorts))}"
+              f"   (max {ms(max(first_sorts)).strip()})")
+
+        # Streaming: data arriving in a running app (one 5,000-row batch appended, filter active).
+        app.apply_filter("stale")
+        extra = make_identities(5000, seed=9, score=False)
+        extra = [type(i)(**{**{f: getattr(i, f) for f in i.__slots__}, "uid": i.uid + "-b"}) for i in extra]
+        s = time.perf_counter()
+        inventory.add(extra)
+        app._sync_data()
+        paint_table(app)
+        print(f"one streamed batch of 5,000 rows (filtered, painted) {ms(time.perf_counter() - s)}")
+
+        # Scrolling: page down through the table.
+        s = time.perf_counter()
+        for _ in range(50):
+            app.table.action_page_down()
+            paint_table(app)
+        print(f"page down + repaint, mean of 50                   {ms((time.perf_counter() - s) / 50)}")
+        gc.collect()
+        rss = rss_mb()
+    print(f"RSS with {len(inventory):,} identities and the app     {rss:7.0f} MB   budget 300 MB  "
+          f"(data alone {base_rss:.0f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    asyncio.run(bench(args.rows))
+
+
+if __name__ == "__main__":
+    main()

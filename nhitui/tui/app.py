@@ -1,0 +1,700 @@
+"""The nhitui dashboard: every non-human identity in one virtualised table, and safe revocation.
+
+Layout: a header with totals and each source's live state; a facet sidebar; the filter bar;
+the identity table (a Line-API ScrollView, see widgets/table.py); the detail pane; the footer.
+
+Collection runs as an async worker on the app's loop (connectors push blocking SDK calls to
+threads themselves). The collector calls `on_change` after each batch; repaints are coalesced to
+at most one every 100 ms (longer when a repaint itself costs more), so a 100k-row scan stays
+responsive. Every provider string is sanitized and drawn without markup parsing.
+
+Keys (all rebindable through `[keys]` in the config, by binding id): see BINDINGS and `?`.
+`r` rescans every source; `R` rescans only the cursor row's source.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import webbrowser
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Static
+
+from nhitui import export
+from nhitui.collect import Collector
+from nhitui.config import Config
+from nhitui.inventory import Inventory
+from nhitui.journal import Journal
+from nhitui.model import sanitize
+from nhitui.policy import Graph
+from nhitui.query import Context, QueryError, parse
+from nhitui.revoke import Outcome, RevokeError, Revoker
+from nhitui.tui.screens.act import ActScreen
+from nhitui.tui.screens.export import ExportScreen, default_path
+from nhitui.tui.screens.info import HelpScreen, SecretScreen, SourcesScreen
+from nhitui.tui.view import COLUMN_KEYS, COLUMNS, TITLES, TableView
+from nhitui.tui.widgets.detail import DetailPane, describe
+from nhitui.tui.widgets.facets import FacetList, count_facets
+from nhitui.tui.widgets.status import StatusHeader
+from nhitui.tui.widgets.table import IdentityTable
+
+MIN_REPAINT = 0.1
+FACETS_MIN_WIDTH = 150   # below this the facet sidebar starts hidden (f shows it)
+FACET_DELAY = 0.25
+GRAPH_MAX_AGE = 2.0
+THREAD_ROWS = 20_000   # above this, the graph and facet counts are computed in a thread
+ACTING = ("act", "act_marked", "undo")
+
+QUICK_FILTERS = (
+    ("stale", "Filter: stale", "identities the policy marks stale (unused, never used, expired)"),
+    ("never-used", "Filter: never used", "credentials the provider says were never used"),
+    ("no-expiry", "Filter: no expiry", "static credentials without an expiry date"),
+    ("privilege>=admin", "Filter: admin", "identities with administrative privilege"),
+    ("stale privilege>=admin", "Filter: stale admin", "stale identities with administrative privilege"),
+)
+
+
+class NhiApp(App[int]):
+    """The dashboard. `inventory` may come pre-filled; `collect` starts a scan on mount."""
+
+    CSS_PATH = "nhitui.tcss"
+    AUTO_FOCUS = "#table"
+    TITLE = "nhitui"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("S", "sort_reverse", "Reverse", id="sort_reverse"),
+        Binding("space", "mark", "Mark", id="mark"),
+        Binding("a", "mark_all", "Mark all", id="mark_all"),
+        Binding("d", "act", "Act", id="act"),
+        Binding("ctrl+d", "act_marked", "Act on marked", id="act_marked"),
+        Binding("u", "undo", "Undo", id="undo"),
+        Binding("e", "export", "Export", id="export"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("R", "refresh_source", "Refresh source", id="refresh_source", show=False),
+        Binding("o", "open_url", "Open", id="open"),
+        Binding("c", "copy_uid", "Copy uid", id="copy"),
+        Binding("f", "toggle_facets", "Facets", id="facets"),
+        Binding("i", "sources", "Sources", id="sources"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("escape", "escape", "Clear filter", id="clear_filter", show=False),
+    ]
+
+    def __init__(self, config: Config, read_only: bool = False, inventory: Inventory | None = None,
+                 title: str = "nhitui", collect: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.read_only = bool(read_only or config.read_only)
+        self.inventory = inventory if inventory is not None else Inventory()
+        self.title_text = title
+        self.title = title
+        self.should_collect = collect
+        self.view = TableView(self.inventory)
+        self.collector = Collector(self.inventory, list(config.sources), config.policy, config.scan_timeout,
+                                   on_change=self._source_changed)
+        self.revoker = Revoker(self.inventory, list(config.sources), Journal(config.journal_path),
+                               read_only=self.read_only, connectors=self.collector.connectors)
+        self.collecting = False
+        self._flush_timer: Timer | None = None
+        self._facet_timer: Timer | None = None
+        self._repaint_interval = MIN_REPAINT
+        self._last_flush = 0.0
+        self._graph: Graph | None = None
+        self._graph_at = (-1, 0.0)
+        self._graph_timer: Timer | None = None
+        self._graph_building = False
+        self._stats_at = -1
+        self._stats: dict[str, int] = {}
+        self._detail_key: tuple[Any, ...] = ()
+        self._filter_error = ""
+        self.last_export: tuple[Path, str, int] | None = None
+        self._facets_choice: bool | None = None
+        self._widgets: dict[Any, Any] = {}
+
+    # --- layout ----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.title_text, id="header")
+        with Horizontal(id="body"):
+            yield FacetList(id="facets")
+            with Vertical(id="main"):
+                with Horizontal(id="filterbar"):
+                    yield Static(Content.styled("/", "bold $text-accent"), id="filter-label")
+                    yield Input(id="filter", compact=True,
+                                placeholder="filter: words, provider:github, stale, unused>90d, "
+                                            "privilege>=admin \u2026  (/ to type, esc clears)")
+                    yield Static(id="sortinfo")
+                yield Static(id="filter-error")
+                yield IdentityTable(self.view, id="table")
+                yield DetailPane(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.config.theme and self.config.theme in self.available_themes:
+            self.theme = self.config.theme
+        if self.config.keys:
+            known = {b.id for b in self.BINDINGS if b.id}
+            unknown = sorted(set(self.config.keys) - known)
+            self.set_keymap({k: v for k, v in self.config.keys.items() if k in known})
+            if unknown:
+                self.notify(f"[keys] ignores unknown ids: {', '.join(unknown)}. Known: {', '.join(sorted(known))}",
+                            severity="warning", markup=False, timeout=10)
+        self.main_widget("#filter-error").display = False
+        self._place_facets()
+        self.view.recompute()
+        self.table.data_changed()
+        self._update_header()
+        self._update_sortinfo()
+        self._schedule_facets(FACET_DELAY)
+        if self.should_collect and self.config.sources:
+            self.start_collection()
+
+    def on_resize(self) -> None:
+        try:
+            self._place_facets()
+        except NoMatches:   # a resize before the main screen is composed
+            pass
+
+    def _place_facets(self) -> None:
+        show = self._facets_choice if self._facets_choice is not None else self.size.width >= FACETS_MIN_WIDTH
+        self.main_widget(FacetList).display = show
+
+    def action_toggle_facets(self) -> None:
+        facets = self.main_widget(FacetList)
+        self._facets_choice = not facets.display
+        self._place_facets()
+        if facets.display:
+            facets.focus()
+        elif self.focused is None or self.focused is facets:
+            self.table.focus()
+
+    def main_widget(self, selector: Any, expect: Any = None) -> Any:
+        """A widget of the main screen, even while a modal is on top (App.query_one searches only
+        the active screen). Cached: the main layout never changes."""
+        key = (selector, expect)
+        widget = self._widgets.get(key)
+        if widget is None:
+            screen = self.screen_stack[0] if self.screen_stack else self.screen
+            widget = screen.query_one(selector, expect) if expect is not None else screen.query_one(selector)
+            self._widgets[key] = widget
+        return widget
+
+    @property
+    def table(self) -> IdentityTable:
+        return self.main_widget("#table", IdentityTable)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.main_widget("#filter", Input)
+
+    # --- collection ------------------------------------------------------------------------------
+
+    def start_collection(self, only: list[str] | None = None) -> bool:
+        if self.collecting:
+            self.notify("A scan is already running.", markup=False)
+            return False
+        self.collecting = True
+        self.run_worker(self._collect(only), group="collect", description="collect sources", exit_on_error=False)
+        return True
+
+    async def _collect(self, only: list[str] | None) -> None:
+        before = {n: s.state for n, s in self.inventory.statuses.items()}
+        try:
+            self._schedule_flush(0)
+            statuses = await self.collector.run(only)
+        except Exception as exc:  # noqa: BLE001 - a scan failure is shown, never a crash
+            self.notify(f"Scan stopped: {type(exc).__name__}: {sanitize(str(exc))}", severity="error",
+                        markup=False, timeout=10)
+            statuses = {}
+        finally:
+            self.collecting = False
+        self._sync_data()
+        for name, status in statuses.items():
+            if status.state == "failed":
+                self.notify(f"{sanitize(name)} failed: {sanitize(status.error) or 'no reason given'}",
+                            severity="error", markup=False, timeout=10)
+            elif status.state == "partial" and before.get(name) != "partial":
+                n = len(status.blind_spots)
+                self.notify(f"{sanitize(name)} is partial: {n} blind spot{'s' if n != 1 else ''} "
+                            f"(press i for details)", severity="warning", markup=False)
+
+    def _source_changed(self, source: str) -> None:
+        """Collector callback (event loop thread): coalesce repaints."""
+        self._schedule_flush(self._repaint_interval)
+
+    def _schedule_flush(self, delay: float) -> None:
+        if self._flush_timer is not None:
+            return
+        wait = max(0.0, delay - (time.monotonic() - self._last_flush)) if delay else 0.0
+        self._flush_timer = self.set_timer(max(wait, 0.005), self._sync_from_timer)
+
+    def _sync_from_timer(self) -> None:
+        self._flush_timer = None
+        self._sync_data()
+
+    def _sync_data(self) -> None:
+        """Bring the view, table, header and detail up to date with the inventory."""
+        t0 = time.perf_counter()
+        if self.view.sync():
+            self.table.data_changed()
+            self._schedule_facets(FACET_DELAY)
+        self._update_header()
+        self._update_detail()
+        cost = time.perf_counter() - t0
+        self._last_flush = time.monotonic()
+        self._repaint_interval = max(MIN_REPAINT, min(1.0, cost * 3))
+
+    def data_changed(self) -> None:
+        """The inventory changed outside the collector (a revocation): recompute now."""
+        self.view.recompute()
+        self.table.data_changed()
+        self.table.invalidate_rows()
+        self._update_header()
+        self._update_detail(force=True)
+        self._schedule_facets(0)
+
+    # --- header, facets, detail ------------------------------------------------------------------
+
+    def _totals(self) -> dict[str, int]:
+        inv = self.inventory
+        if self._stats_at != inv.version:
+            self._stats = inv.stats()
+            self._stats_at = inv.version
+        return {**self._stats, "shown": len(self.view), "marked": len(self.view.marked)}
+
+    def _update_header(self) -> None:
+        header = self.main_widget(StatusHeader)
+        header.configured = len(self.config.sources)
+        header.update_state(self.inventory.statuses, self._totals(), self.read_only)
+
+    def _update_sortinfo(self) -> None:
+        key = self.view.sort_key
+        text = "" if not key else f"sort: {TITLES.get(key, key)} " + (
+            "\u25bc" if self.view.reverse else "\u25b2")
+        self.main_widget("#sortinfo", Static).update(Content.styled(text, "$text-muted"))
+
+    def _schedule_facets(self, delay: float) -> None:
+        if self._facet_timer is not None:
+            self._facet_timer.stop()
+        self._facet_timer = self.set_timer(max(delay, 0.005), self._update_facets)
+
+    def _update_facets(self) -> None:
+        """Count facets over the visible rows; in a thread when there are many of them."""
+        self._facet_timer = None
+        identities = self.view.identities()
+        generation = self.view.generation
+        if len(identities) < THREAD_ROWS:
+            self._facets_counted(count_facets(identities), generation)
+            return
+
+        def count() -> None:
+            counts = count_facets(identities)
+            self.call_from_thread(self._facets_counted, counts, generation)
+
+        self.run_worker(count, thread=True, exclusive=True, group="facets", description="count facets",
+                        exit_on_error=False)
+
+    def _facets_counted(self, counts: dict[str, Any], generation: int) -> None:
+        if generation != self.view.generation:
+            return   # the view moved on; a newer count is scheduled
+        active = set(self.filter_input.value.split())
+        self.main_widget(FacetList).update_counts(counts, active)
+
+    def graph(self) -> Graph:
+        """The delivery-chain graph, built now (for `reaches:` filters)."""
+        if self._graph is None or self._graph_at[0] != self.inventory.version:
+            self._build_graph()
+        assert self._graph is not None
+        return self._graph
+
+    def _build_graph(self) -> None:
+        self._graph_timer = None
+        self._graph = Graph(self.inventory.rows)
+        self._graph_at = (self.inventory.version, time.monotonic())
+
+    def _graph_for_detail(self) -> Graph | None:
+        """The graph if it is current; otherwise build it soon (off the first paint) and redraw.
+
+        Building it walks every row (~0.1 s at 100k), so while data streams it is rebuilt at
+        most every few seconds and the detail shows the last one meanwhile.
+        """
+        version, built = self._graph_at
+        current = self._graph is not None and version == self.inventory.version
+        recent = self._graph is not None and self.collecting and time.monotonic() - built < GRAPH_MAX_AGE
+        if not current and self._graph_timer is None and not recent and not self._graph_building:
+            self._graph_timer = self.set_timer(0.05, self._graph_then_detail)
+        return self._graph
+
+    def _graph_then_detail(self) -> None:
+        self._graph_timer = None
+        if len(self.inventory) < THREAD_ROWS:
+            self._build_graph()
+            self._update_detail(force=True)
+            return
+        if self._graph_building:
+            return
+        self._graph_building = True
+        rows, version = self.inventory.rows, self.inventory.version
+
+        def build() -> None:
+            graph = Graph(rows)
+            self.call_from_thread(self._graph_built, graph, version)
+
+        self.run_worker(build, thread=True, group="graph", description="build graph", exit_on_error=False)
+
+    def _graph_built(self, graph: Graph, version: int) -> None:
+        self._graph_building = False
+        self._graph = graph
+        self._graph_at = (version, time.monotonic())
+        self._update_detail(force=True)
+
+    def _update_detail(self, force: bool = False) -> None:
+        identity = self.table.cursor_identity
+        key = (id(identity), self.read_only)
+        if not force and key == self._detail_key:
+            return
+        self._detail_key = key
+        pane = self.main_widget(DetailPane)
+        if identity is None:
+            empty = "No identity matches the filter." if len(self.inventory) else (
+                "Collecting\u2026" if self.collecting else "No identities.")
+            pane.show(Content.styled(empty, "$text-muted"))
+            return
+        graph = self._graph_for_detail()
+        links = graph.links(identity) if graph is not None else {}
+        actions = [] if self.read_only else self.revoker.available(identity)
+        pane.show(*describe(identity, datetime.now(timezone.utc), links, actions, self.read_only))
+
+    @on(IdentityTable.CursorMoved)
+    def _cursor_moved(self, event: IdentityTable.CursorMoved) -> None:
+        self._update_detail()
+
+    @on(IdentityTable.HeaderClicked)
+    def _header_clicked(self, event: IdentityTable.HeaderClicked) -> None:
+        reverse = self.view.sort_key == event.key and not self.view.reverse
+        self.sort_by(event.key, reverse)
+
+    # --- filter ----------------------------------------------------------------------------------
+
+    def _query_context(self) -> Context:
+        return Context(reaches=lambda repo: self.graph().reaches(repo), marked=self.view.marked)
+
+    def apply_filter(self, text: str) -> bool:
+        """Parse and apply `text`; a bad term shows inline and keeps the last good view."""
+        error = self.main_widget("#filter-error", Static)
+        try:
+            query = parse(text, datetime.now(timezone.utc), self._query_context())
+        except QueryError as exc:
+            self._filter_error = f"{exc.term}: {exc.reason}"
+            error.update(Content.assemble(("\u2716 ", "bold $text-error"), (sanitize(exc.term), "bold"), ": ",
+                                          sanitize(exc.reason)))
+            error.display = True
+            self.filter_input.add_class("-invalid-term")
+            return False
+        if self._filter_error:
+            self._filter_error = ""
+            error.display = False
+            self.filter_input.remove_class("-invalid-term")
+        self.view.set_query(None if query.empty else query)
+        self.table.data_changed()
+        self._update_header()
+        self._update_detail()
+        self._schedule_facets(FACET_DELAY)
+        return True
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def add_filter_term(self, term: str) -> None:
+        """Add `term` to the filter (AND); remove it when it is there already."""
+        terms = self.filter_input.value.split()
+        if term in terms:
+            terms.remove(term)
+        else:
+            terms.append(term)
+        self.set_filter(" ".join(terms))
+
+    def set_filter(self, text: str) -> None:
+        box = self.filter_input
+        if box.value == text:
+            self.apply_filter(text)
+        else:
+            box.value = text   # Input.Changed applies it
+            self.apply_filter(text)
+
+    @on(FacetList.Selected)
+    def _facet_selected(self, event: FacetList.Selected) -> None:
+        self.add_filter_term(event.term)
+
+    # --- actions: navigation, sort, marks --------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.filter_input.focus()
+
+    def action_escape(self) -> None:
+        box = self.filter_input
+        if box.value:
+            box.value = ""
+            self.apply_filter("")
+        self.table.focus()
+
+    def sort_by(self, key: str | None, reverse: bool = False) -> None:
+        self.view.set_sort(key, reverse)
+        self.table.data_changed()
+        self._update_sortinfo()
+
+    def action_sort(self) -> None:
+        """Sort by the next column (provider -> kind -> ... -> findings -> arrival order)."""
+        key = self.view.sort_key
+        if key is None:
+            nxt: str | None = COLUMN_KEYS[0]
+        else:
+            i = COLUMN_KEYS.index(key)
+            nxt = COLUMN_KEYS[i + 1] if i + 1 < len(COLUMN_KEYS) else None
+        if nxt is None:
+            self.view.sort_key = None
+            self.view.recompute()
+            self.table.data_changed()
+            self._update_sortinfo()
+            return
+        self.sort_by(nxt, False)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_by(self.view.sort_key or COLUMN_KEYS[0], not self.view.reverse)
+
+    def action_mark(self) -> None:
+        identity = self.table.cursor_identity
+        if identity is None:
+            return
+        self.view.toggle_mark(identity.uid)
+        self.table.invalidate_rows()
+        self.table.move_cursor(self.table.cursor + 1)
+        self._update_header()
+
+    def action_mark_all(self) -> None:
+        self.view.mark_all_visible()
+        self.table.invalidate_rows()
+        self._update_header()
+
+    # --- actions: acting -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTING and self.read_only:
+            return False
+        return True
+
+    def _targets(self, marked: bool) -> list[str]:
+        if marked and self.view.marked:
+            return [r.uid for r in self.view.identities() if r.uid in self.view.marked] + sorted(
+                u for u in self.view.marked if self.view.position_of(u) is None)
+        if marked:
+            self.notify("No row is marked (space marks, a marks all shown): acting on the cursor's row.",
+                        markup=False)
+        identity = self.table.cursor_identity
+        return [identity.uid] if identity is not None else []
+
+    def action_act(self) -> None:
+        self._act(self._targets(False))
+
+    def action_act_marked(self) -> None:
+        self._act(self._targets(True))
+
+    def _act(self, uids: list[str], plan: Any = None, title: str = "") -> None:
+        if self.read_only:
+            return
+        if not uids and plan is None:
+            self.notify("No identity to act on.", markup=False)
+            return
+        self.push_screen(ActScreen(self.revoker, uids, plan=plan, title=title), self._acted)
+
+    def _acted(self, outcomes: list[Outcome] | None) -> None:
+        if not outcomes:
+            return
+        ok = [o for o in outcomes if o.state in ("ok", "already-absent")]
+        failed = [o for o in outcomes if o.state == "failed"]
+        self.view.marked.difference_update(o.step.uid for o in ok)
+        self.data_changed()
+        summary = f"{len(ok)} done, {len(failed)} failed"
+        if failed:
+            first = failed[0]
+            summary += f" ({sanitize(first.step.name)}: {sanitize(first.message)})"
+        self.notify(summary, severity="error" if failed else "information", markup=False)
+        for outcome in outcomes:
+            if outcome.secret:
+                self.push_screen(SecretScreen(outcome.step.name, outcome.secret))
+        self.table.focus()
+
+    def action_undo(self) -> None:
+        if self.read_only:
+            return
+        try:
+            plan = self.revoker.plan_undo()
+        except RevokeError as exc:
+            self.notify(sanitize(str(exc)), severity="error", markup=False)
+            return
+        if plan is None:
+            self.notify("Nothing to undo.", markup=False)
+            return
+        step = plan.steps[0]
+        self._act([step.uid], plan=plan, title=f"Undo: {step.action} {sanitize(step.name)} (reverses the last action)")
+
+    # --- actions: the rest -----------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        if not self.config.sources:
+            self.notify("No source is configured.", markup=False)
+            return
+        if self.start_collection():
+            self.notify("Rescanning every source\u2026", markup=False)
+
+    def action_refresh_source(self) -> None:
+        identity = self.table.cursor_identity
+        if identity is None or self.config.source(identity.source) is None:
+            self.action_refresh()
+            return
+        if self.start_collection([identity.source]):
+            self.notify(f"Rescanning {sanitize(identity.source)}\u2026", markup=False)
+
+    def action_export(self) -> None:
+        rows = self.view.identities()
+        statuses = dict(self.inventory.statuses)
+
+        def save(path: Path, fmt: str) -> int:
+            export.save(path, rows, statuses, fmt)
+            return len(rows)
+
+        self.push_screen(ExportScreen(len(rows), save, default_path()), self._exported)
+
+    def _exported(self, result: tuple[Path, str, int] | None) -> None:
+        if result is None:
+            return
+        self.last_export = result
+        path, fmt, n = result
+        self.notify(f"Exported {n:,} rows as {fmt.upper()} to {sanitize(str(path))}", markup=False)
+
+    def action_open_url(self) -> None:
+        identity = self.table.cursor_identity
+        url = identity.url if identity is not None else ""
+        if not url.startswith(("https://", "http://")) or sanitize(url) != url or " " in url:
+            self.notify("This identity has no web page." if not url else
+                        f"Not opening a suspicious URL: {sanitize(url)}", markup=False)
+            return
+        if not browser_available():
+            self.notify(f"No browser here; the page is {sanitize(url)}", markup=False, timeout=8)
+            return
+        self.run_worker(lambda: webbrowser.open(url, new=2), thread=True, group="browser",
+                        description="open url", exit_on_error=False)
+        self.notify(f"Opening {sanitize(url)}", markup=False)
+
+    def action_copy_uid(self) -> None:
+        identity = self.table.cursor_identity
+        if identity is None:
+            return
+        self.copy_to_clipboard(identity.uid)
+        self.notify(f"Copied {sanitize(identity.uid)}", markup=False)
+
+    def action_sources(self) -> None:
+        self.push_screen(SourcesScreen(self.inventory.statuses))
+
+    def key_list(self) -> list[tuple[str, str, str]]:
+        """(keys, description, note) of every binding, with the user's keymap applied."""
+        notes = {"refresh": "every source", "refresh_source": "only the cursor row's source",
+                 "act": "the cursor's row, reversible action first", "act_marked": "the marked rows",
+                 "sort": "next column (also click a column title)", "clear_filter": "in the filter: clear it",
+                 "export": "the visible rows, CSV or JSON"}
+        out = []
+        for b in self.BINDINGS:
+            if not isinstance(b, Binding):
+                continue
+            if b.id in ACTING and self.read_only:
+                continue
+            keys = self._keymap.get(b.id or "", b.key)
+            shown = ", ".join(self.get_key_display(replace(b, key=k.strip())) for k in keys.split(","))
+            out.append((shown, b.description, notes.get(b.id or "", "") + (f"  [id {b.id}]" if b.id else "")))
+        out += [("up/down j/k", "Move the cursor", ""), ("pgup/pgdn, g/G", "Page, first, last", ""),
+                ("ctrl+p", "Command palette: every action, sorts and quick filters", ""),
+                ("tab", "Move focus: table, facets (enter adds a term), filter", "")]
+        return out
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_list(), self.read_only))
+
+    async def action_quit(self) -> None:
+        self.exit(0)
+
+    # --- command palette -------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands: list[tuple[str, str, Any]] = [
+            ("Filter", "Focus the filter (/)", self.action_filter),
+            ("Clear filter", "Show every identity (esc)", lambda: self.set_filter("")),
+            ("Sort: next column", "Sort by the next column (s)", self.action_sort),
+            ("Sort: reverse", "Reverse the sort order (S)", self.action_sort_reverse),
+            ("Mark row", "Mark or unmark the cursor's row (space)", self.action_mark),
+            ("Mark all shown", "Mark every visible row (a)", self.action_mark_all),
+            ("Refresh all sources", "Rescan every source (r)", self.action_refresh),
+            ("Refresh this source", "Rescan the cursor row's source (R)", self.action_refresh_source),
+            ("Export", "Save the visible rows as CSV or JSON (e)", self.action_export),
+            ("Open in browser", "Open the provider's page of the cursor's row (o)", self.action_open_url),
+            ("Copy uid", "Copy the cursor row's uid (c)", self.action_copy_uid),
+            ("Sources", "Each source's state, budget and blind spots (i)", self.action_sources),
+            ("Toggle facets", "Show or hide the facet sidebar (f)", self.action_toggle_facets),
+            ("Help", "Every key, the filter language, PyPI (?)", self.action_help),
+        ]
+        if not self.read_only:
+            commands += [
+                ("Act on row", "Deactivate / revoke / delete the cursor's row, with confirmation (d)",
+                 self.action_act),
+                ("Act on marked rows", "Act on every marked row, with typed confirmation (ctrl+d)",
+                 self.action_act_marked),
+                ("Undo", "Reverse the last reversible action (u)", self.action_undo),
+            ]
+        for title, help_text, callback in commands:
+            yield SystemCommand(title, help_text, callback)
+        for term, title, help_text in QUICK_FILTERS:
+            yield SystemCommand(title, f"Add `{term}` to the filter: {help_text}",
+                                lambda term=term: self.add_filter_term(term))
+        for column in COLUMNS:
+            title = TITLES.get(column.key, column.title)
+            yield SystemCommand(f"Sort by {title}", f"Sort the table by {title}",
+                                lambda key=column.key: self.sort_by(key))
+
+
+def browser_available() -> bool:
+    """A graphical browser can open without taking over this terminal."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("BROWSER"))
+
+
+def run(config: Config, read_only: bool = False, inventory: Inventory | None = None, title: str = "nhitui",
+        collect: bool = True) -> int:
+    """Run the dashboard until the user quits; returns the exit code."""
+    app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect)
+    result = app.run()
+    if app.return_code not in (None, 0):
+        return int(app.return_code)
+    return int(result or 0)
+
