@@ -93,6 +93,8 @@ def _sandbox_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--latency", type=float, default=0.0, metavar="MS", help="added latency per request")
     g.add_argument("--error-rate", type=float, default=0.0, help="probability of a 5xx answer")
     g.add_argument("--throttle-rate", type=float, default=0.0, help="probability of a 429 answer")
+    g.add_argument("--truncate-rate", type=float, default=0.0, help="probability of a truncated JSON body")
+    g.add_argument("--hang-rate", type=float, default=0.0, help="probability a request hangs (timeout)")
     g.add_argument("--page-size", type=int, default=None, help="largest page the fakes serve")
 
 
@@ -156,6 +158,7 @@ def _knobs(args: argparse.Namespace) -> Any:
     from nhitui.sandbox.server import Knobs
 
     return Knobs(latency=args.latency / 1000.0, error_rate=args.error_rate, throttle_rate=args.throttle_rate,
+                 truncate_rate=args.truncate_rate, hang_rate=args.hang_rate, hang_seconds=35.0,
                  retry_after=1.0, page_size=args.page_size, seed=args.seed)
 
 
@@ -208,15 +211,21 @@ def _scan(args: argparse.Namespace) -> int:
 def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
     from nhitui import export
     from nhitui.collect import scan
-    from nhitui.policy import max_severity
-    from nhitui.query import parse
+    from nhitui.policy import Graph, max_severity
+    from nhitui.query import Context, parse
 
-    query = parse(args.filter) if args.filter else None   # a bad term fails before any network call
+    # A bad term fails before any network call; `reaches:` needs the graph, so parse again after the scan.
+    if args.filter:
+        parse(args.filter, context=Context(reaches=lambda repo: ()))
     fmt = args.format or _format_from(args.output) or "table"
     if not cfg.sources:
         raise UsageError(f"{cfg.path}: no [[source]] configured")
     inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout)
-    rows = [inventory.rows[i] for i in inventory.select(query)] if query else list(inventory.rows)
+    if args.filter:
+        query = parse(args.filter, context=Context(reaches=Graph(inventory.rows).reaches))
+        rows = [inventory.rows[i] for i in inventory.select(query)]
+    else:
+        rows = list(inventory.rows)
     if cfg.history_save and not args.no_save:
         _save_snapshot(cfg, inventory)
     text = _table(rows) if fmt == "table" else export.render(rows, inventory.statuses, fmt)
