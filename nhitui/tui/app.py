@@ -10,6 +10,11 @@ responsive. Every provider string is sanitized and drawn without markup parsing.
 
 Keys (all rebindable through `[keys]` in the config, by binding id): see BINDINGS and `?`.
 `r` rescans every source; `R` rescans only the cursor row's source.
+
+History: when every source has finished, the scan is saved as a snapshot (config [history]) in a
+worker thread, after reading the previous snapshot's uids: identities absent from it carry the
+`new` marker (`+` in the gutter) and match the filter term `new`. `h` lists the snapshots and
+compares any two (or one with the current scan). A history problem is a notification, never a crash.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from nhitui import export
+from nhitui import export, history
 from nhitui.collect import Collector
 from nhitui.config import Config
 from nhitui.inventory import Inventory
@@ -45,7 +50,9 @@ from nhitui.query import Context, QueryError, parse
 from nhitui.revoke import Outcome, RevokeError, Revoker
 from nhitui.tui.screens.act import ActScreen
 from nhitui.tui.screens.export import ExportScreen, default_path
+from nhitui.tui.screens.history import HistoryScreen
 from nhitui.tui.screens.info import HelpScreen, SecretScreen, SourcesScreen
+from nhitui.tui.snapshots import ScanRecord, record_scan, scan_finished
 from nhitui.tui.view import COLUMN_KEYS, COLUMNS, TITLES, TableView
 from nhitui.tui.widgets.detail import DetailPane, describe
 from nhitui.tui.widgets.facets import FacetList, count_facets
@@ -65,6 +72,7 @@ QUICK_FILTERS = (
     ("no-expiry", "Filter: no expiry", "static credentials without an expiry date"),
     ("privilege>=admin", "Filter: admin", "identities with administrative privilege"),
     ("stale privilege>=admin", "Filter: stale admin", "stale identities with administrative privilege"),
+    ("new", "Filter: new", "identities absent from the previous history snapshot"),
 )
 
 
@@ -85,6 +93,7 @@ class NhiApp(App[int]):
         Binding("ctrl+d", "act_marked", "Act on marked", id="act_marked"),
         Binding("u", "undo", "Undo", id="undo"),
         Binding("e", "export", "Export", id="export"),
+        Binding("h", "history", "History", id="history"),
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("R", "refresh_source", "Refresh source", id="refresh_source", show=False),
         Binding("o", "open_url", "Open", id="open"),
@@ -126,6 +135,8 @@ class NhiApp(App[int]):
         self.last_export: tuple[Path, str, int] | None = None
         self._facets_choice: bool | None = None
         self._widgets: dict[Any, Any] = {}
+        self.history_path = Path(config.history_path) if config.history_path else history.default_path()
+        self.history_record: ScanRecord | None = None   # what the last finished scan recorded
 
     # --- layout ----------------------------------------------------------------------------------
 
@@ -233,6 +244,71 @@ class NhiApp(App[int]):
                 n = len(status.blind_spots)
                 self.notify(f"{sanitize(name)} is partial: {n} blind spot{'s' if n != 1 else ''} "
                             f"(press i for details)", severity="warning", markup=False)
+        if statuses:
+            self.record_history()
+
+    # --- history ---------------------------------------------------------------------------------
+
+    def record_history(self) -> bool:
+        """Save the finished scan as a snapshot (in a thread) and mark what is new since the last one.
+
+        Nothing is saved while a source is still running; partial and failed sources are saved as
+        they are (the history records their state, so a diff reports their rows as unknown).
+        """
+        statuses = dict(self.inventory.statuses)
+        if not scan_finished(statuses):
+            return False
+        rows = list(self.inventory.rows)
+        cfg = self.config
+
+        def work() -> None:
+            try:
+                record = record_scan(self.history_path, rows, statuses, save=cfg.history_save,
+                                     fingerprint=str(cfg.path), keep=cfg.history_keep,
+                                     keep_days=cfg.history_keep_days)
+            except Exception as exc:  # noqa: BLE001 - a history problem is a notification, never a crash
+                self.call_from_thread(self._history_failed, exc)
+                return
+            self.call_from_thread(self._history_recorded, record)
+
+        self.run_worker(work, thread=True, group="history", description="save history snapshot",
+                        exit_on_error=False)
+        return True
+
+    def _history_failed(self, exc: Exception) -> None:
+        what = "not saved" if self.config.history_save else "not read"
+        self.notify(f"History {what}: {type(exc).__name__}: {sanitize(str(exc))}", severity="error",
+                    markup=False, timeout=10)
+        self.main_widget(StatusHeader).history_note = Content.styled(f"history {what}", "$text-error")
+        self._update_header()
+
+    def _history_recorded(self, record: ScanRecord) -> None:
+        self.history_record = record
+        for warning in record.warnings:
+            self.notify(f"History: {sanitize(warning)}", severity="warning", markup=False, timeout=10)
+        self.view.set_new(record.new_uids)
+        header = self.main_widget(StatusHeader)
+        if record.previous is None:
+            header.history_note = Content.styled(
+                "first snapshot: nothing marked new" if record.saved is not None else "no snapshot to compare",
+                "$text-muted")
+        else:
+            n = len(record.new_uids or ())
+            header.history_note = Content.assemble((f"{n:,}", "bold $text-success" if n else "bold"),
+                                                   f" new since #{record.previous.id}")
+        if uses_new(self.filter_input.value):
+            self.apply_filter(self.filter_input.value, force=True)
+        self.table.invalidate_rows()
+        self._update_header()
+        self._update_detail(force=True)
+
+    def action_history(self) -> None:
+        current = None
+        if self.inventory.statuses or len(self.inventory):
+            def current() -> tuple[list[Any], dict[str, Any]]:
+                return self.inventory.rows, self.inventory.statuses
+        record = self.history_record
+        self.push_screen(HistoryScreen(self.history_path, current, record.saved if record is not None else None))
 
     def _source_changed(self, source: str) -> None:
         """Collector callback (event loop thread): coalesce repaints."""
@@ -366,7 +442,8 @@ class NhiApp(App[int]):
 
     def _update_detail(self, force: bool = False) -> None:
         identity = self.table.cursor_identity
-        key = (id(identity), self.read_only)
+        new = identity is not None and identity.uid in self.view.new_uids
+        key = (id(identity), self.read_only, new)
         if not force and key == self._detail_key:
             return
         self._detail_key = key
@@ -379,7 +456,7 @@ class NhiApp(App[int]):
         graph = self._graph_for_detail()
         links = graph.links(identity) if graph is not None else {}
         actions = [] if self.read_only else self.revoker.available(identity)
-        pane.show(*describe(identity, datetime.now(timezone.utc), links, actions, self.read_only))
+        pane.show(*describe(identity, datetime.now(timezone.utc), links, actions, self.read_only, new=new))
 
     @on(IdentityTable.CursorMoved)
     def _cursor_moved(self, event: IdentityTable.CursorMoved) -> None:
@@ -393,10 +470,12 @@ class NhiApp(App[int]):
     # --- filter ----------------------------------------------------------------------------------
 
     def _query_context(self) -> Context:
-        return Context(reaches=lambda repo: self.graph().reaches(repo), marked=self.view.marked)
+        return Context(new_uids=self.view.new_uids, reaches=lambda repo: self.graph().reaches(repo),
+                       marked=self.view.marked)
 
-    def apply_filter(self, text: str) -> bool:
-        """Parse and apply `text`; a bad term shows inline and keeps the last good view."""
+    def apply_filter(self, text: str, force: bool = False) -> bool:
+        """Parse and apply `text`; a bad term shows inline and keeps the last good view.
+        `force` filters every row again (a fact the filter reads, such as the new uids, changed)."""
         error = self.main_widget("#filter-error", Static)
         try:
             query = parse(text, datetime.now(timezone.utc), self._query_context())
@@ -411,7 +490,7 @@ class NhiApp(App[int]):
             self._filter_error = ""
             error.display = False
             self.filter_input.remove_class("-invalid-term")
-        self.view.set_query(None if query.empty else query)
+        self.view.set_query(None if query.empty else query, force=force)
         self.table.data_changed()
         self._update_header()
         self._update_detail()
@@ -622,7 +701,8 @@ class NhiApp(App[int]):
         notes = {"refresh": "every source", "refresh_source": "only the cursor row's source",
                  "act": "the cursor's row, reversible action first", "act_marked": "the marked rows",
                  "sort": "next column (also click a column title)", "clear_filter": "in the filter: clear it",
-                 "export": "the visible rows, CSV or JSON"}
+                 "export": "the visible rows, CSV or JSON",
+                 "history": "saved scans; compare two, or one with the current scan"}
         out = []
         for b in self.BINDINGS:
             if not isinstance(b, Binding):
@@ -660,6 +740,7 @@ class NhiApp(App[int]):
             ("Open in browser", "Open the provider's page of the cursor's row (o)", self.action_open_url),
             ("Copy uid", "Copy the cursor row's uid (c)", self.action_copy_uid),
             ("Sources", "Each source's state, budget and blind spots (i)", self.action_sources),
+            ("History", "Saved scans: compare any two, or one with the current scan (h)", self.action_history),
             ("Toggle facets", "Show or hide the facet sidebar (f)", self.action_toggle_facets),
             ("Help", "Every key, the filter language, PyPI (?)", self.action_help),
         ]
@@ -680,6 +761,11 @@ class NhiApp(App[int]):
             title = TITLES.get(column.key, column.title)
             yield SystemCommand(f"Sort by {title}", f"Sort the table by {title}",
                                 lambda key=column.key: self.sort_by(key))
+
+
+def uses_new(text: str) -> bool:
+    """The filter has a `new` (or `!new`) term."""
+    return any(t.lstrip("!").lower() == "new" for t in text.split())
 
 
 def browser_available() -> bool:

@@ -199,6 +199,9 @@ class TableView:
         self.sort_key: str | None = None
         self.reverse = False
         self.marked: set[str] = set()
+        # uids absent from the previous history snapshot (the `new` marker and filter term);
+        # updated in place so a parsed `new` term keeps seeing the current set.
+        self.new_uids: set[str] = set()
         self._rows_ref: list[Identity] | None = None
         self._seen = 0
         self._version = -1
@@ -241,11 +244,12 @@ class TableView:
 
     # --- changing --------------------------------------------------------------------------------
 
-    def set_query(self, query: Query | None) -> None:
-        """Apply a parsed filter; scans only the current view when the new filter narrows it."""
+    def set_query(self, query: Query | None, force: bool = False) -> None:
+        """Apply a parsed filter; scans only the current view when the new filter narrows it
+        (`force`: a fact the filter reads changed, such as the `new` uids: filter every row again)."""
         text = query.text if query is not None else ""
-        if self.query is not None and query is not None and not self._changed() and narrows(self.query_text,
-                                                                                                  text):
+        if not force and self.query is not None and query is not None and not self._changed() and narrows(
+                self.query_text, text):
             self.view = select(self.inventory.rows, self.inventory.haystacks, self.view, query)
             self.query, self.query_text = query, text
             self.generation += 1
@@ -318,6 +322,12 @@ class TableView:
             self._sort_cache[key] = (inv.version, len(rows), keys)
         if self.reverse:
             self.view.sort(key=self._sort_cache[key][2].__getitem__, reverse=True)
+
+    def set_new(self, uids: set[str] | None) -> None:
+        """Replace the `new` uids (in place: parsed queries hold this very set)."""
+        self.new_uids.clear()
+        self.new_uids.update(uids or ())
+        self.generation += 1
 
     def toggle_mark(self, uid: str) -> bool:
         if uid in self.marked:

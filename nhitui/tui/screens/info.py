@@ -19,6 +19,7 @@ FILTER_HELP = (
     ("age>90d  unused>30d  expires<7d", "durations in d, w, m, y"),
     ("privilege>=write", "none < read < write < admin"),
     ("stale  never-used  no-expiry", "flags; also new federated static expired marked"),
+    ("new", "absent from the previous history snapshot (marked + in the table)"),
     ("reaches:acme/api", "everything tied to a repository, including the AWS roles it can assume"),
     ("!term", "negates a term; terms combine with AND"),
 )
@@ -43,6 +44,8 @@ def keys_table(bindings: Iterable[tuple[str, str, str]]) -> Content:
 
 
 def help_content(bindings: Iterable[tuple[str, str, str]], read_only: bool) -> Content:
+    bindings = list(bindings)
+    history_key = next((k for k, _, note in bindings if "[id history]" in note), "h")
     parts: list[Content] = [keys_table(bindings), Content("")]
     parts.append(Content.styled("Filter language (/)", "bold $text-accent"))
     for example, meaning in FILTER_HELP:
@@ -64,6 +67,12 @@ def help_content(bindings: Iterable[tuple[str, str, str]], read_only: bool) -> C
         Content("  The header shows each source: spinner while collecting, count, ok/partial/failed,"),
         Content("  rate-limit budget and blind spots. i lists what each source could not see, and why."),
         Content("  r rescans every source; R rescans only the source of the cursor's row."),
+        Content(""), Content.styled(f"History ({history_key})", "bold $text-accent"),
+        Content("  Each finished scan is saved as a snapshot ([history] save, keep, keep_days in the config)."),
+        Content("  Identities absent from the previous snapshot are new: + in the table, filter term `new`."),
+        Content(f"  {history_key} lists the snapshots; space selects two (or one and the current scan), "
+                "enter compares:"),
+        Content("  added, removed, changed, and unknown (their source was partial or failed, not removed)."),
         Content(""), Content.styled("PyPI", "bold $text-accent"),
         Content("  PyPI has no API to list or revoke API tokens, so nhitui cannot inventory them."),
         Content("  Review them by hand: https://pypi.org/manage/account/ (API tokens section) for each"),

@@ -42,8 +42,9 @@ def _detail_value(value: Any) -> str:
 
 
 def describe(identity: Identity, now: datetime, links: Mapping[str, Sequence[str]],
-             actions: Sequence[Action], read_only: bool) -> tuple[Content, Content]:
-    """The detail of one identity: (fields, findings + links + actions)."""
+             actions: Sequence[Action], read_only: bool, new: bool = False) -> tuple[Content, Content]:
+    """The detail of one identity: (fields, findings + links + actions); `new`: absent from the
+    previous history snapshot."""
     i = identity
     lines: list[Content] = [
         Content.assemble((sanitize(i.name) or "(no name)", "bold $text-accent")),
@@ -60,6 +61,8 @@ def describe(identity: Identity, now: datetime, links: Mapping[str, Sequence[str
         _line("expires", _when(i.expires_at, expires_text(i, now))),
         _line("url", i.url or "\u2014", "underline" if i.url else ""),
     ]
+    if new:
+        lines.insert(9, _line("history", "NEW: not in the previous snapshot", "bold $text-success"))
     extra = {k: v for k, v in i.details.items() if v not in (None, "", [], {}, ())}
     for key in sorted(extra)[:20]:
         value = _detail_value(extra[key])

@@ -66,6 +66,7 @@ class StatusHeader(Widget):
         self.totals: dict[str, int] = {}
         self.read_only = False
         self.configured = 0
+        self.history_note: Content | None = None   # "3 new since #4", "first snapshot: nothing marked new"
         self.frame = 0
         self._timer = None
 
@@ -94,7 +95,7 @@ class StatusHeader(Widget):
 
     def summary(self) -> Content:
         t = self.totals
-        parts: list[str | tuple[str, str]] = [
+        parts: list[str | tuple[str, str] | Content] = [
             (sanitize(self.title_text), "bold $text-accent"), "  ",
             (f"{t.get('total', 0):,}", "bold"), " identities \u00b7 ",
             (f"{t.get('stale', 0):,}", "bold $text-warning"), " stale \u00b7 ",
@@ -103,6 +104,8 @@ class StatusHeader(Widget):
         ]
         if t.get("marked"):
             parts += [" \u00b7 ", (f"{t['marked']:,}", "bold $text-accent"), " marked"]
+        if self.history_note is not None:
+            parts += [" \u00b7 ", self.history_note]
         if self.read_only:
             parts += ["   ", (" READ-ONLY ", "bold reverse $text-warning")]
         if not self.statuses:

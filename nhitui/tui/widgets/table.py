@@ -26,6 +26,7 @@ from nhitui.tui.view import COLUMNS, MARK_WIDTH, TableView, cells, column_widths
 SEVERITY_CLASS = {4: "critical", 3: "high", 2: "medium", 1: "low", 0: "low"}
 ROW_CACHE_LIMIT = 4096
 ARROW_UP, ARROW_DOWN = "\u25b2", "\u25bc"
+MARKED_GLYPH, NEW_GLYPH = "\u25cf", "+"   # the gutter: marked wins; a marked new row's dot is coloured as new
 
 
 def fit(text: str, width: int) -> str:
@@ -51,6 +52,7 @@ class IdentityTable(ScrollView, can_focus=True):
         "identity-table--admin",
         "identity-table--write",
         "identity-table--marked",
+        "identity-table--new",
         "identity-table--muted",
         "identity-table--sev-critical",
         "identity-table--sev-high",
@@ -72,6 +74,7 @@ class IdentityTable(ScrollView, can_focus=True):
         & > .identity-table--admin { color: $text-error; text-style: bold; }
         & > .identity-table--write { color: $text-warning; }
         & > .identity-table--marked { background: $secondary 35%; }
+        & > .identity-table--new { color: $text-success; text-style: bold; }
         & > .identity-table--muted { color: $text-muted; }
         & > .identity-table--sev-critical { color: $text-error; text-style: bold reverse; }
         & > .identity-table--sev-high { color: $text-error; }
@@ -278,7 +281,10 @@ class IdentityTable(ScrollView, can_focus=True):
             cursor = self._style("cursor" if self.has_focus else "cursor-blurred")
             overlay = cursor if overlay is None else overlay + cursor
         severity = severity_rank(identity)
-        segments = [Segment("\u25cf " if marked else "  ", row if overlay is None else row + overlay)]
+        gutter = row if overlay is None else row + overlay
+        if identity.uid in self.model.new_uids:
+            gutter = gutter + self._style("new")
+        segments = [Segment(self.marker(identity).ljust(MARK_WIDTH), gutter)]
         for column, width, text in zip(COLUMNS, self._widths, texts):
             style = row
             if column.key == "privilege":
@@ -302,6 +308,12 @@ class IdentityTable(ScrollView, can_focus=True):
         else:
             strip = self._row_strip(scroll_y + y - 1, base)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def marker(self, identity: Identity) -> str:
+        """The gutter glyph: marked, new since the previous snapshot, or nothing."""
+        if identity.uid in self.model.marked:
+            return MARKED_GLYPH
+        return NEW_GLYPH if identity.uid in self.model.new_uids else ""
 
     def row_text(self, position: int) -> str:
         """The plain text of one row as drawn (for tests and screen readers)."""
