@@ -13,17 +13,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from connectors.github import GitHubConnector
-from nhitui.sandbox.github import GitHubFake
-from nhitui.sandbox.server import Knobs
-from nhitui.sandbox.world import World
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors.github import GitHubConnector  # noqa: E402
+from nhitui.sandbox.github import GitHubFake  # noqa: E402
+from nhitui.sandbox.server import Knobs  # noqa: E402
+from nhitui.sandbox.world import World  # noqa: E402
 
 
 def serve(repos: int, latency: float, conn: Any) -> None:
     """Child process: seed the world, serve the fake until told to stop, report what it saw."""
+    from benchmarks import keepalive
+
+    keepalive.install()     # connections kept alive, as GitHub does
     world = World(repos=repos)
     fake = GitHubFake(world, Knobs(latency=latency), rate_limit=1_000_000)
     with fake:

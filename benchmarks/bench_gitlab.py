@@ -28,6 +28,9 @@ from nhitui.sandbox.world import World  # noqa: E402
 
 
 def _serve(projects: int, latency: float, conn: Any) -> None:
+    from benchmarks import keepalive
+
+    keepalive.install()     # connections kept alive, as GitLab does
     fake = GitLabFake(World(projects=projects), Knobs(latency=latency)).start()
     conn.send((fake.server.url, fake.token, len(fake.world.expected_for("gitlab"))))
     conn.recv()                     # wait for "stop"

@@ -323,7 +323,11 @@ class AwsConnector:
         if attempts > 1:
             self.report.count_retry()
 
-    def _needs_retry(self, response: Any = None, **_: Any) -> None:
+    def _needs_retry(self, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        if isinstance(caught_exception, bx.SSLError):
+            # botocore would retry a certificate failure up to max_attempts times, with backoff: it
+            # never heals by itself, so fail now with botocore's own (clear) message.
+            raise caught_exception
         if not response:
             return
         http, parsed = response

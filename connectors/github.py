@@ -15,6 +15,12 @@ worker thread has its own `Requester` (PyGithub's connection object is not safe 
 threads) and they share one authentication object behind a lock. Repositories are fetched in
 parallel as soon as each page of the repository list arrives.
 
+Conditional requests: with a `cache` (a mapping of URL -> (ETag, body), injected by the core, which
+keeps it between scans), every GET sends `If-None-Match` with the ETag of the body it last saw and
+reuses that body on `304 Not Modified`, which GitHub does not charge to the primary rate limit. Only
+GET responses are cached, keyed by the URL without any credential. `report.facts` carries
+`rate_limit_used` (requests the primary limit was charged for) and `not_modified` per scan.
+
 Secret values never enter this module's output: GitHub does not return secret values, and the
 masked webhook secret (`********`) becomes `secret_set = True`.
 """
@@ -30,16 +36,19 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlparse
+from urllib.parse import parse_qsl, quote, urlencode, urlparse
 
 from github import Auth, Github
 from github.GithubException import GithubException, RateLimitExceededException
 from github.GithubRetry import GithubRetry
 from requests import exceptions as rex
+from requests.utils import get_environ_proxies
+from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import SSLError as _Urllib3SSLError
 
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 from nhitui.model import Action, ActionResult, Identity, make_uid, max_privilege, sanitize, utc
@@ -61,6 +70,7 @@ MAX_PAGES = 2000          # per listing: 200,000 items, far beyond any org; stop
 MAX_WAIT = 300.0          # longest single wait for a rate-limit reset or Retry-After
 RETRIES = 5               # per request, for 5xx / 429 / rate-limited 403 / connection errors
 BODY_RETRIES = 3          # extra attempts when a 200 carries a truncated JSON body
+MAX_BODY = 50 * 1024 * 1024   # a bigger answer is an error, not memory exhaustion
 
 HINTS = {
     "repositories": "needs Repository 'Metadata' read on the organisation's repositories (classic: repo)",
@@ -111,6 +121,28 @@ class _LoopError(Exception):
     pass
 
 
+class _TooLarge(Exception):
+    """The server sent more than MAX_BODY bytes: reading stopped there."""
+
+
+def _bounded_read(response: Any, *args: Any, **kwargs: Any) -> Any:
+    """requests response hook (runs before the body is read): read it, but at most MAX_BODY bytes."""
+    if kwargs.get("stream"):
+        return response
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        response.close()
+        raise _TooLarge(f"the response announces {declared} bytes, more than the {MAX_BODY} byte bound")
+    body = bytearray()
+    for chunk in response.iter_content(65536):
+        body += chunk
+        if len(body) > MAX_BODY:
+            response.close()
+            raise _TooLarge(f"the response exceeds the {MAX_BODY} byte bound; stopped reading")
+    response._content = bytes(body)
+    return response
+
+
 class _WaitTooLong(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the server asked to wait {seconds:.0f} s")
@@ -136,6 +168,11 @@ class _Retry(GithubRetry):
         return fresh
 
     def increment(self, *args: Any, **kwargs: Any) -> Any:
+        error = kwargs.get("error")
+        if isinstance(error, _Urllib3SSLError):
+            # A certificate that failed verification does not pass on the next attempt.
+            url = args[1] if len(args) > 1 else kwargs.get("url")
+            raise MaxRetryError(kwargs.get("_pool"), url or "", error)
         fresh = super().increment(*args, **kwargs)
         if self.on_retry is not None:
             self.on_retry()
@@ -215,6 +252,20 @@ def _message(data: Any) -> str:
     return ""
 
 
+def _body(output: Any) -> Any:
+    """A response body as PyGithub's Requester parses it (empty -> None; a truncated JSON body raises)."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8")
+    if not output:
+        return None
+    try:
+        return json.loads(output)
+    except ValueError:
+        if output.startswith(("{", "[")):
+            raise
+        return {"data": output}
+
+
 def _links(header: str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for url, rel in _LINK.findall(header or ""):
@@ -269,8 +320,11 @@ class GitHubConnector:
 
     provider = "github"
 
-    def __init__(self, settings: Mapping[str, Any], resolve: Resolve) -> None:
+    def __init__(self, settings: Mapping[str, Any], resolve: Resolve,
+                 cache: MutableMapping[str, tuple[str, bytes]] | None = None) -> None:
         self.settings = dict(settings)
+        # URL -> (ETag, body) of earlier GETs; the core injects one kept between scans (or None).
+        self.cache = cache
         self.name = str(settings["name"])
         self.report = Report(source=self.name, provider=self.provider)
         self._resolve = resolve
@@ -298,7 +352,8 @@ class GitHubConnector:
         if ca_bundle and not os.path.exists(os.path.expanduser(str(ca_bundle))):
             raise ConnectorError(f"{self.name}: ca_bundle {ca_bundle} does not exist")
         self.verify: bool | str = (os.path.expanduser(str(ca_bundle)) if ca_bundle else None) or \
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or \
+            os.environ.get("SSL_CERT_FILE") or True
         # GitHub asks integrators to send writes serially, at least a second apart.
         self.write_interval = 1.0
         self._write_lock = threading.Lock()
@@ -318,6 +373,9 @@ class GitHubConnector:
         self._members: dict[str, list[str] | None] = {}
         self._oidc: dict[str, Any] = {"org": None, "orgs": {}, "repos": {}}
         self._rate: tuple[int, int] | None = None   # (reset, remaining)
+        self._not_modified = 0
+        self._proxies: dict[str, str] = {}
+        self._cache_origin = f"{parsed.scheme}://{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
 
     def __repr__(self) -> str:
         return f"<GitHubConnector {self.name} {self.api_url} orgs={self.orgs}>"
@@ -373,15 +431,35 @@ class GitHubConnector:
         auth = self._auth_for(write=False)
         self._base = self._github(auth)
         self._auth = _LockedAuth(auth)
+        self._proxies = get_environ_proxies(self.api_url)
 
     def _requester(self) -> Any:
         req = getattr(self._local, "requester", None)
         if req is None:
             req = self._base.requester.withAuth(self._auth)
+            try:    # PyGithub reads bodies whole: bound them on this requester's own session
+                req._Requester__createConnection().session.hooks["response"].append(_bounded_read)
+            except AttributeError:
+                log.warning("PyGithub internals changed: response sizes are not bounded")
+            self._tune(req)
             self._local.requester = req
             with self._req_lock:
                 self._requesters.append(req)
         return req
+
+    def _tune(self, req: Any) -> None:
+        """Read the proxy environment once per scan, not on every request.
+
+        requests re-reads the whole environment twice per request for proxy settings (a third of a
+        GET's CPU here). The proxies (HTTPS_PROXY, NO_PROXY ...) for api_url were resolved in `_open`;
+        the environment's CA bundle is in `self.verify`, and PyGithub already disables netrc.
+        """
+        try:
+            session = req._Requester__createConnection().session
+        except AttributeError:      # a PyGithub without this internal: keep its per-request lookups
+            return
+        session.trust_env = False
+        session.proxies.update(self._proxies)
 
     def _close(self) -> None:
         with self._req_lock:
@@ -421,13 +499,65 @@ class GitHubConnector:
             path = path[len(self._prefix):]
         return path or "/"
 
+    def _cache_key(self, url: str, params: Mapping[str, Any] | None) -> str:
+        """The cache key of a GET: origin, path and sorted query (never a credential)."""
+        path, query = self._canonical(url, params)
+        return self._cache_origin + path + (f"?{urlencode(query)}" if query else "")
+
+    @staticmethod
+    def _remember(cache: MutableMapping[str, tuple[str, bytes]], key: str, status: int, headers: dict[str, str],
+                  output: Any, cached: tuple[str, bytes] | None) -> None:
+        """Keep a 200's ETag and body (and its Link, which a 304 need not repeat); restore the Link on a 304."""
+        link_key = key + "#link"
+        if status == 304 and cached:
+            if "link" not in headers:
+                link = cache.get(link_key)
+                if link is not None and link[0] == cached[0]:
+                    headers["link"] = link[1].decode("utf-8", "replace")
+            return
+        if status != 200:
+            return
+        etag = headers.get("etag")
+        if not etag:
+            if cached:
+                cache.pop(key, None)
+                cache.pop(link_key, None)
+            return
+        cache[key] = (etag, output.encode("utf-8") if isinstance(output, str) else bytes(output))
+        if "link" in headers:
+            cache[link_key] = (etag, headers["link"].encode("utf-8"))
+        elif cached:
+            cache.pop(link_key, None)
+
     def _get_sync(self, url: str, params: dict[str, Any] | None) -> tuple[dict[str, str], Any]:
         path = self._path_of(url)
+        if "://" in url and not self._same_origin(url):
+            raise _HttpError(0, "refused to follow a URL outside api_url", path)
+        cache = self.cache
+        key = self._cache_key(url, params) if cache is not None else ""
         bad_bodies = 0
         while True:
+            cached = cache.get(key) if cache is not None else None
             self.report.count_request()
             try:
-                headers, data = self._requester().requestJsonAndCheck("GET", url, parameters=params)
+                req = self._requester()
+                ask = {"If-None-Match": cached[0]} if cached else None
+                status, headers, output = req.requestJson("GET", url, parameters=params, headers=ask)
+                if status == 304 and cached:
+                    try:
+                        data = _body(cached[1])
+                    except ValueError:          # a damaged cache entry: forget it and ask again
+                        cache.pop(key, None)    # type: ignore[union-attr]
+                        self.report.count_retry()
+                        continue
+                    with self._req_lock:
+                        self._not_modified += 1
+                else:
+                    if status == 200 and not output:       # an empty 200 is as broken as a truncated one
+                        raise json.JSONDecodeError("empty body", "", 0)
+                    data = _body(output)
+                    if status >= 400:
+                        raise req.createException(status, headers, data)
             except RateLimitExceededException as exc:
                 self._note_rate(_lower(exc.headers))
                 raise _HttpError(exc.status, "rate limit exhausted beyond the wait limit", path) from None
@@ -441,19 +571,26 @@ class GitHubConnector:
                                  headers.get("x-accepted-github-permissions", "")) from None
             except _WaitTooLong as exc:
                 raise _HttpError(429, f"rate limited: {exc}, more than the {MAX_WAIT:.0f} s limit", path) from None
-            except (json.JSONDecodeError, rex.ChunkedEncodingError, rex.ContentDecodingError):
+            except (json.JSONDecodeError, UnicodeDecodeError, rex.ChunkedEncodingError, rex.ContentDecodingError):
                 bad_bodies += 1
                 if bad_bodies > BODY_RETRIES:
                     raise _HttpError(0, "the response body was truncated or not JSON", path) from None
                 self.report.count_retry()
                 time.sleep(0.05 * bad_bodies)
                 continue
+            except _TooLarge as exc:
+                raise _HttpError(0, str(exc), path) from None
+            except rex.SSLError:
+                raise _HttpError(0, "TLS certificate verification failed: set ca_bundle (or REQUESTS_CA_BUNDLE) "
+                                    "for a private CA", path) from None
             except (rex.RequestException, OSError) as exc:
                 raise _HttpError(0, f"network error ({type(exc).__name__})", path) from None
             except AssertionError:
                 raise _HttpError(0, "refused to follow a URL outside api_url", path) from None
             headers = _lower(headers)
             self._note_rate(headers)
+            if cache is not None:
+                self._remember(cache, key, status, headers, output, cached)
             with self._req_lock:
                 self._ok += 1
             return headers, data
@@ -588,6 +725,8 @@ class GitHubConnector:
         self._emit = queue.put_nowait
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"github-{self.name}")
         main: asyncio.Future[Any] | None = None
+        requests0, not_modified0 = self.report.requests, self._not_modified
+        completed = False
         try:
             await asyncio.get_running_loop().run_in_executor(self._pool, self._open)
             main = asyncio.ensure_future(self._collect_all())
@@ -598,6 +737,7 @@ class GitHubConnector:
                     break
                 yield item
             main.result()
+            completed = True
         finally:
             if main is not None and not main.done():
                 main.cancel()
@@ -606,10 +746,14 @@ class GitHubConnector:
                 except BaseException:  # noqa: BLE001,S110 - we are unwinding already
                     pass
             self._emit = None
+            not_modified = self._not_modified - not_modified0
+            self.report.facts["not_modified"] = not_modified
+            self.report.facts["rate_limit_used"] = self.report.requests - requests0 - not_modified
             pool, self._pool = self._pool, None
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-                await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
+                if completed:   # idle threads: join them; after a cancel (scan timeout) never wait on a hung read
+                    await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
             self._close()
 
     async def _all(self, aws: Iterable[Awaitable[Any]]) -> None:

@@ -78,6 +78,7 @@ MAX_RETRIES = 5
 MAX_SLEEP = 60.0          # longest single wait (Retry-After, rate-limit reset, backoff)
 MAX_WAIT = 120.0          # longest total wait for one request across its retries
 MAX_PAGES = 10_000
+MAX_BODY = 50 * 1024 * 1024   # a bigger answer is an error, not memory exhaustion
 RETRY_STATUS = {429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 SECRET_KEYS = ("value", "token", "runners_token", "registration_token", "secret", "private_token")
 TOKEN_KINDS = ("personal_access_token", "project_access_token", "group_access_token")
@@ -154,6 +155,10 @@ class _Stopped(Exception):
 
 class _BadResponse(Exception):
     """A page that is not what GitLab documents (not JSON, not a list, a pagination loop)."""
+
+
+class _TooLarge(_BadResponse):
+    """The server sent more than MAX_BODY bytes: reading stopped there."""
 
 
 def _scrub(obj: Any) -> Any:
@@ -235,9 +240,13 @@ class _Session(requests.Session):
                 raise _Stopped()
             self.report.count_request()
             try:
-                resp = super().request(method, url, *args, **kwargs)
+                resp = super().request(method, url, *args, **{**kwargs, "stream": True})
+                if not kwargs.get("stream"):
+                    self._read_bounded(resp, verb, url)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
+                if isinstance(exc, requests.exceptions.SSLError):
+                    raise           # a certificate does not become trusted by asking again
                 delay = self._backoff(attempt)
                 if verb == "POST" or attempt >= MAX_RETRIES or waited + delay > MAX_WAIT:
                     raise
@@ -259,6 +268,22 @@ class _Session(requests.Session):
                 raise _Stopped()
 
     @staticmethod
+    def _read_bounded(resp: requests.Response, verb: str, url: Any) -> None:
+        """Read the body as requests would, but stop (and fail) past MAX_BODY bytes."""
+        declared = resp.headers.get("Content-Length", "")
+        buf = bytearray()
+        if not (declared.isdigit() and int(declared) > MAX_BODY):
+            for chunk in resp.iter_content(65536):
+                buf += chunk
+                if len(buf) > MAX_BODY:
+                    break
+            else:
+                resp._content = bytes(buf)
+                return
+        resp.close()
+        raise _TooLarge(f"{verb} {_path_of(url)}: the response exceeds the {MAX_BODY} byte bound; stopped reading")
+
+    @staticmethod
     def _retryable(verb: str, resp: requests.Response) -> bool:
         code = resp.status_code
         if code == 429:
@@ -268,7 +293,7 @@ class _Session(requests.Session):
         if code == 200 and verb == "GET":
             body = resp.content
             if not body:
-                return False
+                return True         # an empty 200 where GitLab always sends JSON: ask again
             ctype = resp.headers.get("Content-Type", "")
             if "json" in ctype or body[:1] in (b"[", b"{"):
                 try:
@@ -919,6 +944,8 @@ class _Scan:
                 reason = f"{code} {sanitize(message)[:120]}"
         elif isinstance(exc, (_BadResponse, ValueError, glexc.GitlabParsingError)):
             reason = f"unreadable answer: {sanitize(str(exc))[:120]}"
+        elif isinstance(exc, requests.exceptions.SSLError):
+            reason = "TLS certificate verification failed: set ca_bundle for a private CA"
         elif isinstance(exc, (requests.RequestException, glexc.GitlabError)):
             reason = f"network error after {MAX_RETRIES} retries: {type(exc).__name__}"
         else:
@@ -933,7 +960,9 @@ class _Scan:
         seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
 
         def page_key(url: str, query: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
-            q = {k: str(v) for k, v in query.items()}
+            # per_page is left out: a server that caps it links back with its own value, and the
+            # first page asked with ours is the same page (else a cycle re-reads it once).
+            q = {k: str(v) for k, v in query.items() if k != "per_page"}
             if "page" not in q and q.get("pagination") != "keyset":
                 q["page"] = "1"
             return url, tuple(sorted(q.items()))
@@ -1070,6 +1099,14 @@ class _Scan:
                             "expired or revoked)") from exc
         except glexc.GitlabHttpError as exc:
             raise ConnectorError(f"cannot read {self.c.url}{API}/user: HTTP {exc.response_code}") from exc
+        except glexc.GitlabParsingError as exc:
+            raise ConnectorError(f"cannot read {self.c.url}{API}/user: the answer is not JSON (empty or "
+                                 "truncated)") from exc
+        except _BadResponse as exc:
+            raise ConnectorError(f"cannot read {self.c.url}{API}/user: {exc}") from exc
+        except requests.exceptions.SSLError as exc:
+            raise ConnectorError(f"TLS certificate verification failed for {self.c.url}: set ca_bundle (or "
+                                 "REQUESTS_CA_BUNDLE) for a private CA") from exc
         except (requests.RequestException, glexc.GitlabError) as exc:
             raise ConnectorError(f"cannot reach {self.c.url}: {type(exc).__name__}") from exc
         if not isinstance(me, dict):

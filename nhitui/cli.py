@@ -220,7 +220,12 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
     fmt = args.format or _format_from(args.output) or "table"
     if not cfg.sources:
         raise UsageError(f"{cfg.path}: no [[source]] configured")
-    inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout)
+    cache_path = None
+    if cfg.history_save and not args.no_save:
+        from nhitui.history import default_path
+
+        cache_path = cfg.history_path or default_path()
+    inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout, cache_path=cache_path)
     if args.filter:
         query = parse(args.filter, context=Context(reaches=Graph(inventory.rows).reaches))
         rows = [inventory.rows[i] for i in inventory.select(query)]

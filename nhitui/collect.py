@@ -4,6 +4,9 @@ One failing source never stops the others: its exception becomes a `failed` (or 
 some pages arrived) status with the reason, with any credential value scrubbed from the message.
 A source's rows are swapped in atomically when it finishes, so rows that vanished at the
 provider vanish here too; while it runs, batches are upserted as they arrive for the TUI.
+
+With a `cache_path` (the history database), connectors that take a `cache` (GitHub's) get their
+source's HTTP cache for conditional requests; it is saved back when the source finishes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from nhitui import credentials
@@ -47,11 +51,16 @@ class Redactor:
 REDACTOR = Redactor()
 
 
-def make_connector(settings: dict[str, Any], resolve: Callable[[str], str] | None = None) -> Any:
+def make_connector(settings: dict[str, Any], resolve: Callable[[str], str] | None = None,
+                   cache: Any = None) -> Any:
+    """The connector of one source; `cache` (url -> (etag, body)) goes to connectors that take one."""
     from connectors import connector_class
 
     cls = connector_class(settings["type"])
-    return cls(settings, resolve or REDACTOR.resolve)
+    connector = cls(settings, resolve or REDACTOR.resolve)
+    if cache is not None and hasattr(connector, "cache"):
+        connector.cache = cache
+    return connector
 
 
 def describe_error(exc: BaseException) -> str:
@@ -82,6 +91,7 @@ class Collector:
     timeout: float = 600.0
     on_change: OnChange | None = None
     connectors: dict[str, Any] = field(default_factory=dict)
+    cache_path: Path | None = None      # the history database: HTTP cache for conditional requests
 
     def _changed(self, source: str) -> None:
         if self.on_change is not None:
@@ -93,7 +103,12 @@ class Collector:
         for s in chosen:
             self.inventory.set_status(SourceStatus(s["name"], s["type"], state="running",
                                                    started_at=datetime.now(timezone.utc)))
-        await asyncio.gather(*(self._one(s) for s in chosen))
+        http = self._open_cache()
+        try:
+            await asyncio.gather(*(self._one(s, http) for s in chosen))
+        finally:
+            if http is not None:
+                http.close()
         self.rescore()
         return {s["name"]: self.inventory.statuses[s["name"]] for s in chosen}
 
@@ -101,17 +116,56 @@ class Collector:
         """Re-run the policy over everything: cross-source rules need the whole inventory."""
         self.inventory.replace_all(evaluate(self.inventory.rows, self.inventory.statuses, self.policy))
 
-    async def _one(self, settings: dict[str, Any]) -> None:
+    def _open_cache(self) -> Any:
+        if self.cache_path is None:
+            return None
+        import sqlite3
+
+        from nhitui import history
+
+        try:
+            return history.HttpCache(self.cache_path)
+        except (history.HistoryError, sqlite3.Error, OSError) as exc:
+            log.warning("HTTP cache unavailable (%s): scanning without conditional requests", exc)
+            return None
+
+    @staticmethod
+    def _cache_for(http: Any, connector: Any, name: str) -> Any:
+        if http is None or not hasattr(connector, "cache"):
+            return None
+        try:
+            cache = http.for_source(name)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error and friends: scan without the cache
+            log.warning("HTTP cache of %s unreadable: %s", name, exc)
+            return None
+        connector.cache = cache
+        return cache
+
+    @staticmethod
+    def _save_cache(http: Any, cache: Any, complete: bool) -> None:
+        if cache is None or http is None:
+            return
+        import sqlite3
+
+        try:
+            http.save(cache, complete=complete)
+        except sqlite3.Error as exc:
+            log.warning("HTTP cache of %s not saved: %s", cache.source, exc)
+
+    async def _one(self, settings: dict[str, Any], http: Any = None) -> None:
         name, provider = settings["name"], settings["type"]
         started = datetime.now(timezone.utc)
         rows: list[Identity] = []
         connector = None
         state, error = "ok", ""
         t0 = time.monotonic()
+        since = self.inventory.version     # actions from now on are newer than this collection
+        cache = None
         try:
             connector = make_connector(settings)
+            cache = self._cache_for(http, connector, name)
             self.connectors[name] = connector
-            await asyncio.wait_for(self._drain(connector, name, rows), timeout=settings.get("scan_timeout",
+            await asyncio.wait_for(self._drain(connector, name, rows, since), timeout=settings.get("scan_timeout",
                                                                                              self.timeout))
         except (asyncio.TimeoutError, TimeoutError):
             error = f"timed out after {time.monotonic() - t0:.0f} s"
@@ -132,27 +186,28 @@ class Collector:
                                   finished_at=datetime.now(timezone.utc))
         if status.error:
             status = replace(status, error=REDACTOR.scrub(status.error))
+        self._save_cache(http, cache, complete=status.state == "ok")
         if state == "ok" or rows:
             # A failed source keeps what an earlier scan saw, flagged by its status, rather than
             # showing an empty, clean-looking list.
-            self.inventory.replace_source(name, rows)
+            self.inventory.replace_source(name, rows, since=since)
         self.inventory.set_status(status)
         self._changed(name)
 
-    async def _drain(self, connector: Any, name: str, rows: list[Identity]) -> None:
+    async def _drain(self, connector: Any, name: str, rows: list[Identity], since: int | None = None) -> None:
         async for batch in connector.collect():
             if not batch:
                 continue
             scored = evaluate(batch, None, self.policy)
             rows.extend(scored)
-            self.inventory.add(scored)
+            self.inventory.add(scored, since=since)
             self._changed(name)
 
 
 def scan(sources: list[dict[str, Any]], policy: Policy | None = None, timeout: float = 600.0,
-         inventory: Inventory | None = None) -> Inventory:
+         inventory: Inventory | None = None, cache_path: Path | None = None) -> Inventory:
     """Headless: collect every source, return the scored inventory."""
     inventory = inventory or Inventory()
-    collector = Collector(inventory, sources, policy or Policy(), timeout)
+    collector = Collector(inventory, sources, policy or Policy(), timeout, cache_path=cache_path)
     asyncio.run(collector.run())
     return inventory

@@ -7,6 +7,7 @@ table and key they belong to. Secrets never sit in the file: credential keys mus
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -50,6 +51,10 @@ SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "ui": {"read_only": _BOOL, "theme": _STR},
     "keys": {},
 }
+
+
+KIND_KEYS = ("stale_after_days", "never_used_grace_days", "max_age_days")
+MAX_DAYS = 36_500          # day thresholds beyond a century overflow date arithmetic
 
 
 class ConfigError(Exception):
@@ -177,12 +182,15 @@ def parse(text: str, path: Path | str = "<config>") -> Config:
 
     policy = data.get("policy", {})
     for rule in policy.get("disable", []):
-        if rule not in RULES:
+        if not isinstance(rule, str) or rule not in RULES:
             raise loc.error(f"policy.disable: unknown rule {rule!r} (known: {', '.join(RULES)})", "policy",
                             key="disable")
     for key in ("stale_after_days", "never_used_grace_days", "max_age_days", "sprawl_threshold"):
         if key in policy and policy[key] < 0:
             raise loc.error(f"policy.{key}: must not be negative", "policy", key=key)
+        if key in policy and policy[key] > MAX_DAYS:
+            raise loc.error(f"policy.{key}: must be at most {MAX_DAYS}", "policy", key=key)
+    _check_kinds(loc, policy.get("kind", {}))
     config.policy = Policy.from_config(policy)
 
     journal = data.get("journal", {})
@@ -193,6 +201,11 @@ def parse(text: str, path: Path | str = "<config>") -> Config:
     config.history_keep = history.get("keep")
     config.history_keep_days = history.get("keep_days")
     config.scan_timeout = float(data.get("scan", {}).get("timeout", 600))
+    if not 0 < config.scan_timeout < math.inf:
+        raise loc.error("scan.timeout: must be a positive number of seconds", "scan", key="timeout")
+    for key in ("keep", "keep_days"):
+        if history.get(key, 0) < 0:
+            raise loc.error(f"history.{key}: must not be negative", "history", key=key)
     ui = data.get("ui", {})
     config.read_only = ui.get("read_only", False)
     config.theme = ui.get("theme", "")
@@ -208,6 +221,21 @@ def parse(text: str, path: Path | str = "<config>") -> Config:
     for index, table in enumerate(sources):
         config.sources.append(_check_source(loc, index, table, seen))
     return config
+
+
+def _check_kinds(loc: _Locator, kinds: Mapping[str, Any]) -> None:
+    """[policy.kind.NAME] tables: the three day thresholds, as integers in range."""
+    for kind, table in kinds.items():
+        where = {"table": f"policy.kind.{kind}"}
+        if not isinstance(table, dict):
+            raise loc.error(f"policy.kind.{kind}: must be a table like [policy.kind.{kind}]", "policy", key="kind")
+        for key, value in table.items():
+            if key not in KIND_KEYS:
+                raise loc.error(f"policy.kind.{kind}.{key}: unknown key (known: {', '.join(KIND_KEYS)})",
+                                **where, key=key)
+            if not _check_type(value, _INT) or not 0 <= value <= MAX_DAYS:
+                raise loc.error(f"policy.kind.{kind}.{key}: must be an integer from 0 to {MAX_DAYS}", **where,
+                                key=key)
 
 
 def _check_section(loc: _Locator, name: str, table: Mapping[str, Any]) -> None:
@@ -256,7 +284,7 @@ def _check_source(loc: _Locator, index: int, table: Any, seen: dict[str, int]) -
                 f"write {key} = \"env:VARIABLE\"", **where, key=key)
         if key in ("concurrency",) and not 1 <= value <= 100:
             raise loc.error("source.concurrency: must be between 1 and 100", **where, key=key)
-        if key == "timeout" and value <= 0:
+        if key == "timeout" and not 0 < value < math.inf:
             raise loc.error("source.timeout: must be a positive number of seconds", **where, key=key)
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise loc.error(f"source.{key}: must be a list of strings", **where, key=key)

@@ -5,6 +5,11 @@ Rows are content-addressed: each distinct version of an identity is stored once,
 scans of a mostly unchanged org therefore cost little more than one, and a diff compares two
 arrays before it reads only the rows that differ. A source that was partial or failed in the newer
 scan never turns its missing rows into "removed": they are reported as unknown.
+
+The same file keeps an HTTP cache for conditional requests (`HttpCache`): per source and URL, the
+ETag and body of the last 200 answer, so a re-scan of an unchanged organisation is answered with
+304s that do not spend the provider's rate limit. Entries the last complete scan did not use are
+pruned; nothing else (no token, no request header) is stored.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +31,7 @@ from typing import Any
 from nhitui.export import row_values
 from nhitui.model import COLUMNS, SourceStatus, iso
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 COMPARED = ("name", "owner", "target", "privilege", "status", "created_at", "expires_at", "last_used_at",
             "credential", "stale")
 
@@ -134,6 +140,9 @@ class History:
         elif version <= 1:
             # Schema 1 had no blind spots per source.
             db.execute("ALTER TABLE sources ADD COLUMN blind_spots TEXT")
+        if version <= 2:
+            # Schema 2 had no HTTP cache.
+            _create_http_cache(db)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.commit()
 
@@ -256,6 +265,20 @@ class History:
         new_rows = {rows[k]["uid"]: rows[k] for k in only_b if k in rows}
         return compare(old_rows, new_rows, self.statuses(new), f"snapshot {old}", f"snapshot {new}")
 
+    def diff_with(self, old: int, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
+                  label: str = "current") -> Diff:
+        """Snapshot `old` against identities that are not saved (the TUI's current inventory)."""
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        current = {_key(b): b for b in (dumps(list(row_values(i).values())).encode() for i in identities)}
+        a = set(self._members(old))
+        old_rows = {r["uid"]: r for r in self._rows(a - current.keys()).values()}
+        new_rows = {}
+        for k in current.keys() - a:
+            row = dict(zip(COLUMNS, json.loads(current[k])))
+            new_rows[row["uid"]] = row
+        states = {s.source: s.state for s in statuses.values()}
+        return compare(old_rows, new_rows, states, f"snapshot {old}", label)
+
     def diff_refs(self, old: str | None, new: str | None) -> Diff:
         if (old and old.endswith(".json")) or (new and new.endswith(".json")):
             if not (old and new):
@@ -263,6 +286,104 @@ class History:
             o, n = _load_export(old), _load_export(new)
             return compare(o[0], n[0], n[1], old, new)
         return self.diff(self.resolve(old, 1), self.resolve(new, 0))
+
+
+def _create_http_cache(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE IF NOT EXISTS http_cache (source TEXT NOT NULL, url TEXT NOT NULL,
+                  etag TEXT NOT NULL, body BLOB NOT NULL, stored_at TEXT NOT NULL, PRIMARY KEY (source, url))""")
+
+
+class SourceCache(MutableMapping[str, tuple[str, bytes]]):
+    """One source's cache entries (url -> (etag, body)) in memory during a scan; thread-safe.
+
+    Connectors read and write it from worker threads; `HttpCache.save` writes the changes back.
+    """
+
+    def __init__(self, source: str, entries: dict[str, tuple[str, bytes]]) -> None:
+        self.source = source
+        self._entries = entries
+        self._lock = threading.Lock()
+        self.used: set[str] = set()
+        self.dirty: set[str] = set()
+        self.deleted: set[str] = set()
+
+    def __getitem__(self, url: str) -> tuple[str, bytes]:
+        with self._lock:
+            value = self._entries[url]
+            self.used.add(url)
+            return value
+
+    def __setitem__(self, url: str, value: tuple[str, bytes]) -> None:
+        etag, body = value
+        with self._lock:
+            self._entries[url] = (str(etag), bytes(body))
+            self.used.add(url)
+            self.dirty.add(url)
+            self.deleted.discard(url)
+
+    def __delitem__(self, url: str) -> None:
+        with self._lock:
+            del self._entries[url]
+            self.used.discard(url)
+            self.dirty.discard(url)
+            self.deleted.add(url)
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+class HttpCache:
+    """ETag cache of GET answers per source, in the history database (table `http_cache`).
+
+    `for_source(name)` loads a source's entries for one scan; `save(cache, complete)` writes back
+    what changed and, after a complete scan, drops the entries that scan did not use (objects gone
+    at the provider, pages that no longer exist).
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.history = History(path)
+        self.db = self.history.db
+        self._lock = threading.Lock()
+
+    def for_source(self, source: str) -> SourceCache:
+        with self._lock:
+            entries = {url: (etag, bytes(body)) for url, etag, body in self.db.execute(
+                "SELECT url, etag, body FROM http_cache WHERE source = ?", (source,))}
+        return SourceCache(source, entries)
+
+    def save(self, cache: SourceCache, complete: bool = False) -> None:
+        now = iso(datetime.now(timezone.utc))
+        with cache._lock:
+            entries = dict(cache._entries)
+            dirty, used, deleted = set(cache.dirty), set(cache.used), set(cache.deleted)
+        with self._lock, self.db:
+            self.db.executemany("DELETE FROM http_cache WHERE source = ? AND url = ?",
+                                [(cache.source, u) for u in deleted])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO http_cache(source, url, etag, body, stored_at) VALUES (?, ?, ?, ?, ?)",
+                [(cache.source, u, entries[u][0], entries[u][1], now) for u in dirty if u in entries])
+            if complete:
+                unused = [u for u in entries if u not in used]
+                self.db.executemany("DELETE FROM http_cache WHERE source = ? AND url = ?",
+                                    [(cache.source, u) for u in unused])
+        with cache._lock:
+            cache.dirty.clear()
+            cache.deleted.clear()
+
+    def clear(self, source: str | None = None) -> None:
+        with self._lock, self.db:
+            if source is None:
+                self.db.execute("DELETE FROM http_cache")
+            else:
+                self.db.execute("DELETE FROM http_cache WHERE source = ?", (source,))
+
+    def close(self) -> None:
+        self.history.close()
 
 
 def _load_export(path: str) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:

@@ -3,6 +3,10 @@
 Rows live in one list in arrival order with a uid index. A refresh of a source collects into a
 staging list and swaps it in one step (`replace_source`), so a reader never sees a half-refreshed
 source. `version` increases on every change so views (TUI, exports) know when to recompute.
+
+An action's result is newer than a collection that started before it: `mark_acted(uid)` records
+it, and `add` / `replace_source` given the `since` version of their collection leave such uids as
+the action left them (gone, or as the provider answered), not as the older listing saw them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Inventory:
         self._index: dict[str, int] = {}
         self.statuses: dict[str, SourceStatus] = {}
         self.version = 0
+        self._acted: dict[str, int] = {}       # uid -> version at which an action changed it
         self._lock = threading.RLock()
 
     # --- reading -------------------------------------------------------------------------------
@@ -87,11 +92,28 @@ class Inventory:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def add(self, identities: Iterable[Identity]) -> int:
-        """Upsert a streamed batch; returns how many rows were new."""
+    def mark_acted(self, uid: str) -> None:
+        """An action just changed or removed `uid`: collections that started earlier must not undo that."""
+        with self._lock:
+            self.version += 1
+            self._acted[uid] = self.version
+
+    def _acted_since(self, since: int | None) -> set[str]:
+        if since is None:
+            return set()
+        return {uid for uid, v in self._acted.items() if v > since}
+
+    def add(self, identities: Iterable[Identity], since: int | None = None) -> int:
+        """Upsert a streamed batch; returns how many rows were new.
+
+        `since`: the version when the batch's collection started; uids acted on after it are skipped.
+        """
         added = 0
         with self._lock:
+            acted = self._acted_since(since)
             for identity in identities:
+                if identity.uid in acted:
+                    continue
                 i = self._index.get(identity.uid)
                 if i is None:
                     self._index[identity.uid] = len(self._rows)
@@ -108,18 +130,28 @@ class Inventory:
         self.add([identity])
 
     def replace_all(self, identities: Iterable[Identity]) -> None:
-        """Swap every row at once (after the policy re-scored the whole inventory)."""
-        rows = list(identities)
+        """Swap every row at once (after the policy re-scored the whole inventory).
+
+        A uid given twice is kept once (the last version, at the first position), as `add` does.
+        """
+        rows = list({r.uid: r for r in identities}.values())
         with self._lock:
             self._rows = rows
             self._hay = [haystack(r) for r in rows]
             self._index = {r.uid: i for i, r in enumerate(rows)}
             self.version += 1
 
-    def replace_source(self, source: str, identities: Iterable[Identity]) -> None:
-        """Atomically swap one source's rows for a fresh collection, keeping other rows' order."""
+    def replace_source(self, source: str, identities: Iterable[Identity], since: int | None = None) -> None:
+        """Atomically swap one source's rows for a fresh collection, keeping other rows' order.
+
+        `since`: the version when the collection started; uids acted on after it keep their current row.
+        """
         fresh = list(identities)
         with self._lock:
+            acted = self._acted_since(since)
+            if acted:
+                fresh = [r for r in fresh if r.uid not in acted]
+                fresh += [r for r in self._rows if r.uid in acted and r.source == source]
             kept = [r for r in self._rows if r.source != source]
             self.replace_all(kept + fresh)
 

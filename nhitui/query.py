@@ -48,6 +48,7 @@ ALIASES = {"scopes": "scope", "findings": "finding", "type": "kind", "state": "s
 FLAGS = ("stale", "never-used", "no-expiry", "new", "federated", "static", "ephemeral", "expired", "marked")
 COMPARABLE = ("age", "unused", "expires", "privilege")
 _COMPARISON = re.compile(r"^(age|unused|expires|privilege)\s*(>=|<=|>|<|=|:)\s*(.*)$")
+MAX_SPAN_DAYS = 365_000    # 1000 years: beyond that, date arithmetic overflows
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([dwmy]?)$")
 
 
@@ -105,7 +106,10 @@ def parse_duration(text: str, term: str) -> timedelta:
     m = _DURATION.match(text.strip().lower())
     if not m:
         raise QueryError(term, f"{text!r} is not a duration (use e.g. 90d, 12w, 6m, 1y)")
-    return timedelta(days=float(m.group(1)) * UNITS[m.group(2) or "d"])
+    days = float(m.group(1)) * UNITS[m.group(2) or "d"]
+    if days > MAX_SPAN_DAYS:
+        raise QueryError(term, f"{text!r} is longer than 1000 years")
+    return timedelta(days=days)
 
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {

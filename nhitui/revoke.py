@@ -251,6 +251,11 @@ class Revoker:
         self.journal.append({"event": "result", **base, "result": result.state,
                              "status_code": result.status_code, "message": message})
         if result.state in ("ok", "already-absent"):
+            # Marked first: a refresh that listed the provider before this call must not bring the
+            # old row back, even if it lands between the mark and the change below.
+            self.inventory.mark_acted(step.uid)
+            if result.identity is not None and result.identity.uid != step.uid:
+                self.inventory.mark_acted(result.identity.uid)
             if result.removed or result.state == "already-absent":
                 self.inventory.remove([step.uid])
             elif result.identity is not None:

@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from nhitui.sandbox.server import Knobs
+from nhitui.sandbox.server import Knobs, drop_connection
 from nhitui.sandbox.world import World
 
 logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
@@ -462,6 +462,7 @@ class _Front:
         self.fake = fake
         self.calls: Counter[tuple[str, str]] = Counter()
         self.faults: Counter[str] = Counter()
+        self._injected = 0
         self._lock = threading.Lock()
         self._rng = random.Random(fake.knobs.seed)
         self.stopping = threading.Event()
@@ -545,7 +546,7 @@ class _Front:
             return err(start_response, broken, "InternalFailure", "We encountered an internal error. Please try again.",
                        kind="Receiver")
         if not seeding and (not mutating or fake.knobs.writes_faulty):
-            fault = self._fault(start_response, err, json_protocol)
+            fault = self._fault(start_response, err, json_protocol, environ)
             if fault is not None:
                 return fault
 
@@ -553,28 +554,48 @@ class _Front:
                 action == "ListServiceSpecificCredentials":
             return self._ssc(start_response, err, account, action, params)
 
-        if self.fake.knobs.truncate_rate and not seeding and not mutating and \
-                self._roll() < self.fake.knobs.truncate_rate:
-            self.faults["truncated"] += 1
+        if not seeding and not mutating and self._take("truncated", self.fake.knobs.truncate_rate):
             return self._truncated(environ, start_response)
         return self.app(environ, start_response)
 
     # --- faults in AWS's shapes --------------------------------------------------------------------
 
-    def _fault(self, start_response: Any, err: Any, json_protocol: bool) -> Iterable[bytes] | None:
+    def reset_counts(self) -> None:
+        """Forget the faults injected so far (`faults`, and what `fault_limit` counts)."""
+        with self._lock:
+            self.faults.clear()
+            self._injected = 0
+
+    def _take(self, fault: str, rate: float) -> bool:
+        """Roll for one fault and count it; never once `knobs.fault_limit` faults were injected."""
+        if not rate:
+            return False
+        with self._lock:
+            limit = self.fake.knobs.fault_limit
+            if limit is not None and self._injected >= limit:
+                return False
+            if self._rng.random() >= rate:
+                return False
+            self._injected += 1
+            if fault:
+                self.faults[fault] += 1
+            return True
+
+    def _fault(self, start_response: Any, err: Any, json_protocol: bool,
+               environ: dict | None = None) -> Iterable[bytes] | None:
         k = self.fake.knobs
-        if k.hang_rate and self._roll() < k.hang_rate:
-            self.faults["hang"] += 1
+        if self._take("hang", k.hang_rate):
             self.stopping.wait(k.hang_seconds)
-        if k.error_rate and self._roll() < k.error_rate:
-            code = 503 if self._roll() < 0.5 else 500
+        if self._take("reset", k.reset_rate):
+            drop_connection(environ or {})
+        if self._take("", k.error_rate):
+            code = k.error_status or (503 if self._roll() < 0.5 else 500)
             self.faults[str(code)] += 1
             if code == 503:
                 return err(start_response, 503, "ServiceUnavailable", "Service is unavailable", kind="Receiver")
-            return err(start_response, 500, "InternalFailure",
+            return err(start_response, code, "InternalFailure",
                        "We encountered an internal error. Please try again.", kind="Receiver")
-        if k.html_error_rate and self._roll() < k.html_error_rate:
-            self.faults["html"] += 1
+        if self._take("html", k.html_error_rate):
             body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
             start_response("502 Bad Gateway", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))])
             return [body]
@@ -586,10 +607,14 @@ class _Front:
                 forced = self.fake._throttle_next > 0
                 if forced:
                     self.fake._throttle_next -= 1
-        if forced or k.throttle_rate and self._roll() < k.throttle_rate:
-            self.faults["throttle"] += 1
+            if forced:
+                self.faults["throttle"] += 1
+        if forced or self._take("throttle", k.throttle_rate):
             return err(start_response, 400, "ThrottlingException" if json_protocol else "Throttling",
                        "Rate exceeded")
+        if self._take("empty", k.empty_rate):
+            start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", "0")])
+            return [b""]
         return None
 
     def _truncated(self, environ: dict, start_response: Any) -> Iterable[bytes]:

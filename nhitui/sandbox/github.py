@@ -6,6 +6,10 @@ OpenAPI description (tests/openapi/ checks every response against it): `Link` pa
 at zero, 401 for a wrong token, 403 with `x-accepted-github-permissions` for a denied endpoint or a
 write with the read-only token, 404 for unknown repositories and objects, 204 on delete.
 
+Conditional requests as GitHub serves them: every 200 GET carries an `ETag` (a hash of the body and
+its `Link`); a GET whose `If-None-Match` matches it is answered `304 Not Modified` with no body and
+is not charged to the primary rate limit (GitHub does not count an authorised 304).
+
 State is kept: a deleted key or runner disappears from the next list, a deactivated webhook shows
 `active: false`. Secret values (Actions secrets, webhook secrets) are planted as canaries and are
 never served, exactly as GitHub never returns them.
@@ -31,6 +35,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, Response, request
+from flask import g as flask_g
 
 from nhitui.sandbox.server import FakeServer, Knobs
 from nhitui.sandbox.world import SERVICES, World
@@ -125,13 +130,15 @@ class GitHubFake:
     - link_loop: paths whose `Link: rel="next"` points back at the same page.
     - secondary_rate: probability a GET meets GitHub's secondary rate limit (403 + Retry-After of
       `knobs.retry_after` seconds).
+    - link_on_304: whether a 304 repeats the `Link` header of the 200 it stands for (RFC 9110 does
+      not require it).
     """
 
     def __init__(self, world: World, knobs: Knobs | None = None, token: str | None = None,
                  readonly_token: str | None = None, deny: Iterable[str] = (), *, app: bool = False,
                  ghes: bool = False, extra_orgs: Iterable[str] = (), rate_limit: int = 5000,
                  rate_window: float = 3600.0, link_loop: Iterable[str] = (), record: bool = False,
-                 secondary_rate: float = 0.0) -> None:
+                 secondary_rate: float = 0.0, link_on_304: bool = True) -> None:
         self.world = world
         self.knobs = knobs or Knobs()
         digest = hashlib.sha256(f"github:{world.seed}".encode()).hexdigest()
@@ -146,6 +153,7 @@ class GitHubFake:
         self.link_loop = set(link_loop)
         self.record = record
         self.secondary_rate = secondary_rate
+        self.link_on_304 = link_on_304
         self._secondary_rng = random.Random(f"{self.knobs.seed}:secondary")
         self.recorded: list[dict[str, Any]] = []
         self.requests_log: Counter[tuple[str, str]] = Counter()
@@ -157,6 +165,7 @@ class GitHubFake:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._used = 0
+        self.not_modified = 0
         self._window_reset = math.ceil(time.time() + rate_window)
         self._n = next(_fake_ids)
         self._private_pem: str | None = None
@@ -187,6 +196,12 @@ class GitHubFake:
     @property
     def api_url(self) -> str:
         return self.server.url + ("/api/v3" if self.ghes else "")
+
+    @property
+    def rate_used(self) -> int:
+        """Primary rate-limit units charged in the current window (304s are not charged)."""
+        with self._lock:
+            return self._used
 
     @property
     def _var(self) -> str:
@@ -798,6 +813,30 @@ class GitHubFake:
                     "x-ratelimit-used": str(self._used), "x-ratelimit-reset": str(self._window_reset),
                     "x-ratelimit-resource": "core"}
 
+    def _conditional(self, resp: Response) -> Response:
+        """Tag a 200 GET with an ETag; answer 304 (and refund the rate limit) when the client has it."""
+        body = resp.get_data()
+        link = resp.headers.get("Link", "")
+        tag = 'W/"' + hashlib.sha256(body + b"\n" + link.encode()).hexdigest()[:40] + '"'
+        resp.headers["ETag"] = tag
+        resp.headers["Vary"] = "Accept, Authorization, Cookie, X-GitHub-OTP"
+        asked = request.headers.get("If-None-Match", "")
+        if not asked:
+            return resp
+        wanted = {t.strip().removeprefix("W/") for t in asked.split(",")}
+        if "*" not in wanted and tag.removeprefix("W/") not in wanted:
+            return resp
+        with self._lock:
+            self.not_modified += 1
+            charged = flask_g.get("charged")
+            if charged is not None and charged == self._window_reset and self._used > 0:
+                self._used -= 1
+        out = Response(b"", status=304)
+        for k in ("ETag", "Link", "Vary") if self.link_on_304 else ("ETag", "Vary"):
+            if k in resp.headers:
+                out.headers[k] = resp.headers[k]
+        return out
+
     def _denied(self, path: str) -> bool:
         for d in self.deny:
             if (d.startswith("/") and path.startswith(d)) or (not d.startswith("/") and d in path):
@@ -832,6 +871,7 @@ class GitHubFake:
                         return fake._error(403, "API rate limit exceeded for user ID 1. If you reach out to GitHub "
                                                 "Support for help, please include the request ID.")
                     fake._used += 1
+                    flask_g.charged = fake._window_reset
             if fake.secondary_rate and request.method == "GET":
                 with fake._lock:
                     hit = fake._secondary_rng.random() < fake.secondary_rate
@@ -850,6 +890,8 @@ class GitHubFake:
 
         @app.after_request
         def decorate(resp: Response) -> Response:
+            if request.method == "GET" and resp.status_code == 200:
+                resp = fake._conditional(resp)
             if not fake.ghes:
                 for k, v in fake._rate_headers().items():
                     resp.headers.setdefault(k, v)

@@ -98,6 +98,10 @@ class GitLabFake:
     no administrator (the admin-only lists answer 403 and `/personal_access_tokens` shows only
     their own). `deny` lists paths (prefixes after `/api/v4`, or fnmatch patterns such as
     `/projects/*/variables`) that answer 403 for everyone.
+
+    Pagination test knobs (attributes): `link_loop`, a set of paths after `/api/v4` whose
+    `Link: rel="next"` (and `X-Next-Page`) point at the page itself; `cycle_next`, the last page of
+    every offset-paginated list links back to the first.
     """
 
     def __init__(self, world: World, knobs: Knobs | None = None, token: str = ADMIN_TOKEN,
@@ -115,6 +119,8 @@ class GitLabFake:
         self._windows: dict[str, tuple[float, int]] = {}
         # (kind, native id) of objects only an instance-wide (admin) scan can see.
         self.instance_only: set[tuple[str, str]] = set()
+        self.link_loop: set[str] = set()
+        self.cycle_next = False
         self._seed()
         self.app = self._build_app()
         self.server = FakeServer(self.app, self.knobs)
@@ -753,8 +759,13 @@ class GitLabFake:
             links.append(f'<{link(page - 1)}>; rel="prev"')
         links.append(f'<{link(1)}>; rel="first"')
         links.append(f'<{link(pages)}>; rel="last"')
+        nxt = str(page + 1) if page < pages else ""
+        if request.path[len("/api/v4"):] in self.link_loop:
+            links, nxt = [f'<{link(page)}>; rel="next"'], str(page)
+        elif self.cycle_next and page == pages > 1:
+            links, nxt = [f'<{link(1)}>; rel="next"', *links], "1"
         headers = {"X-Page": str(page), "X-Per-Page": str(per_page), "X-Total": str(total),
-                   "X-Total-Pages": str(pages), "X-Next-Page": str(page + 1) if page < pages else "",
+                   "X-Total-Pages": str(pages), "X-Next-Page": nxt,
                    "X-Prev-Page": str(page - 1) if page > 1 else "", "Link": ", ".join(links)}
         return self._json(200, chunk, headers)
 

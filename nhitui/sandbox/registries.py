@@ -10,7 +10,8 @@ never return it (npm returns only its truncated prefix, like the registry), so a
 no full token reaches an Identity, a log or a report.
 
 Test knobs on every fake: `deny` (path prefixes answering 403 with the provider's body),
-`readonly_token` (GET only, 403 on writes), `cycle_next` (the last page links back to the first),
+`readonly_token` (GET only, 403 on writes), `cycle_next` (the last page links back to an earlier
+page), `self_next` (the last page links to itself),
 `oversize_bytes` (the list answers that many bytes, streamed without Content-Length, or
 announced with `oversize_declared`). Docker Hub adds `throttle(n, seconds)` (429 with an
 `X-Retry-After` Unix timestamp), `X-RateLimit-*` headers, `jwt_ttl` (login lifetime) and
@@ -67,6 +68,7 @@ class _RegistryFake:
         self.lock = threading.Lock()
         self.rng = world.rng_for(self.provider)
         self.cycle_next = False
+        self.self_next = False
         self.foreign_next: str | None = None  # the last page's next link points here instead
         self.oversize_bytes = 0
         self.oversize_declared = False
@@ -284,6 +286,8 @@ class NpmFake(_RegistryFake):
             nxt = f"/-/npm/v1/tokens?page={page + 1}&perPage={per_page}" if more else None
             if not more and self.cycle_next and page > 1:
                 nxt = f"/-/npm/v1/tokens?page=1&perPage={per_page}"  # back to a page reached by a link
+            if not more and self.self_next:
+                nxt = f"/-/npm/v1/tokens?page={page}&perPage={per_page}"
             if not more and self.foreign_next:
                 nxt = self.foreign_next
             return jsonify({"objects": chunk, "total": len(keys), "urls": {"next": nxt} if nxt else {}})
@@ -509,6 +513,8 @@ class DockerHubFake(_RegistryFake):
         nxt = f"{base}?page={page + 1}&page_size={page_size}" if more else None
         if not more and self.cycle_next and page > 2:
             nxt = f"{base}?page=2&page_size={page_size}"  # back to a page reached by a link
+        if not more and self.self_next:
+            nxt = f"{base}?page={page}&page_size={page_size}"
         prev = f"{base}?page={page - 1}&page_size={page_size}" if page > 1 else None
         return {count_key: len(items), "next": nxt, "previous": prev, "results": chunk}
 

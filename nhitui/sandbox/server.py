@@ -2,14 +2,17 @@
 
 Each fake is a WSGI app (Flask) served by werkzeug's threaded server on 127.0.0.1 and an
 ephemeral port. `Faults` wraps the app so every provider gets the same knobs: latency, 5xx,
-429 with the provider's own Retry-After flavour, hung responses and truncated bodies. Requests
-are counted per (method, path) so tests can assert what a scan or a dry-run did (or did not) call.
+429 with the provider's own Retry-After flavour, hung responses, dropped connections, truncated,
+empty and oversized bodies. Requests are counted per (method, path) so tests can assert what a
+scan or a dry-run did (or did not) call.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -38,6 +41,12 @@ class Knobs:
     - html_error_rate: probability of a 502 with an HTML body (a proxy's error page).
     - writes_faulty: whether faults also hit non-GET requests.
     - page_size: the fake's maximum page size (None: the provider's documented maximum).
+    - reset_rate: probability the server drops the connection without answering (TCP reset).
+    - empty_rate: probability of a 200 with an empty body.
+    - oversize_rate: probability of a 200 JSON body of `oversize_bytes`, streamed without a length.
+    - error_status: the status `error_rate` answers (None: one of 500, 502 and 503 at random).
+    - fault_limit: at most this many faults in all, then the server is healthy again (None: no
+      limit): a transient outage that a client's retries must get through.
     """
 
     latency: float = 0.0
@@ -52,10 +61,35 @@ class Knobs:
     writes_faulty: bool = False
     page_size: int | None = None
     seed: int = 0
+    reset_rate: float = 0.0
+    empty_rate: float = 0.0
+    oversize_rate: float = 0.0
+    oversize_bytes: int = 60 * 1024 * 1024
+    error_status: int | None = None
+    fault_limit: int | None = None
 
 
 StartResponse = Callable[..., Any]
+
+
+class SandboxReset(ConnectionResetError):
+    """Raised by `Faults` to drop a connection; the request handler closes it at once."""
+
+
 WSGIApp = Callable[[dict, StartResponse], Iterable[bytes]]
+
+
+def drop_connection(environ: dict) -> None:
+    """Drop the request's connection without an answer (SO_LINGER 0: the client sees a TCP reset)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RD)       # a handler that reads again gets EOF and closes
+        except OSError:
+            pass
+    # werkzeug treats ConnectionError as "client went away": nothing is written back.
+    raise SandboxReset("sandbox reset_rate: connection dropped without an answer")
 
 
 class Faults:
@@ -69,11 +103,33 @@ class Faults:
         self._lock = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()
         self.faults: Counter[str] = Counter()
+        self._injected = 0
         self.stopping = threading.Event()
 
     def _roll(self) -> float:
         with self._lock:
             return self._rng.random()
+
+    def reset_counts(self) -> None:
+        """Forget the faults injected so far (`faults`, and what `fault_limit` counts)."""
+        with self._lock:
+            self.faults.clear()
+            self._injected = 0
+
+    def _take(self, fault: str, rate: float) -> bool:
+        """Roll for one fault and count it; False without rolling once `fault_limit` faults were injected."""
+        if not rate:
+            return False
+        with self._lock:
+            limit = self.knobs.fault_limit
+            if limit is not None and self._injected >= limit:
+                return False
+            if self._rng.random() >= rate:
+                return False
+            self._injected += 1
+            if fault:
+                self.faults[fault] += 1
+            return True
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -85,27 +141,45 @@ class Faults:
             time.sleep(k.latency)
         if method != "GET" and not k.writes_faulty:
             return self.app(environ, start_response)
-        if k.hang_rate and self._roll() < k.hang_rate:
-            self.faults["hang"] += 1
+        if self._take("hang", k.hang_rate):
             self.stopping.wait(k.hang_seconds)
-        if k.error_rate and self._roll() < k.error_rate:
-            code = random.Random(self._roll()).choice([500, 502, 503])
+        if self._take("reset", k.reset_rate):
+            drop_connection(environ)
+        if self._take("", k.error_rate):
+            code = k.error_status or random.Random(self._roll()).choice([500, 502, 503])
             self.faults[str(code)] += 1
             return self._reply(start_response, f"{code} Server Error", b'{"message":"Server Error"}')
-        if k.html_error_rate and self._roll() < k.html_error_rate:
-            self.faults["html"] += 1
+        if self._take("html", k.html_error_rate):
             body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
             return self._reply(start_response, "502 Bad Gateway", body, "text/html")
-        if k.throttle_rate and self._roll() < k.throttle_rate:
-            self.faults["429"] += 1
+        if self._take("429", k.throttle_rate):
             return self._reply(
                 start_response, "429 Too Many Requests", b'{"message":"rate limited"}',
                 extra=[(self.retry_header, self._retry_value())],
             )
-        if k.truncate_rate and self._roll() < k.truncate_rate:
-            self.faults["truncated"] += 1
+        if self._take("empty", k.empty_rate):
+            return self._reply(start_response, "200 OK", b"")
+        if self._take("truncated", k.truncate_rate):
             return self._truncated(environ, start_response)
+        if self._take("oversize", k.oversize_rate):
+            return self._oversize(start_response)
         return self.app(environ, start_response)
+
+    def _oversize(self, start_response: StartResponse) -> Iterable[bytes]:
+        total = self.knobs.oversize_bytes
+        chunk = b" " * 65536
+
+        def body() -> Iterable[bytes]:
+            yield b'{"padding": "'
+            sent = 0
+            while sent < total and not self.stopping.is_set():
+                piece = chunk[: min(len(chunk), total - sent)]
+                sent += len(piece)
+                yield piece
+            yield b'"}'
+
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return body()
 
     def _retry_value(self) -> str:
         k = self.knobs
@@ -151,6 +225,13 @@ class KeepAliveHandler(WSGIRequestHandler):
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        if isinstance(error, SandboxReset):
+            # Close now, before socketserver's shutdown(SHUT_WR) would send a FIN: with SO_LINGER 0
+            # the client sees a reset. The real close happens once rfile/wfile are closed.
+            self.close_connection = True
+            self.connection.close()
 
 
 class FakeServer:
