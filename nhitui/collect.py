@@ -27,6 +27,8 @@ from nhitui.policy import Policy, evaluate
 
 log = logging.getLogger("nhitui.collect")
 
+CACHING_TYPES = {"github"}   # connectors that take an ETag cache
+
 OnChange = Callable[[str], None]
 
 
@@ -92,6 +94,7 @@ class Collector:
     on_change: OnChange | None = None
     connectors: dict[str, Any] = field(default_factory=dict)
     cache_path: Path | None = None      # the history database: HTTP cache for conditional requests
+    warnings: list[str] = field(default_factory=list)
 
     def _changed(self, source: str) -> None:
         if self.on_change is not None:
@@ -123,8 +126,12 @@ class Collector:
 
         from nhitui import history
 
+        if not any(s.get("type") in CACHING_TYPES for s in self.sources):
+            return None
         try:
-            return history.HttpCache(self.cache_path)
+            http = history.HttpCache(self.cache_path)
+            self.warnings += http.history.warnings     # e.g. a corrupt database moved aside
+            return http
         except (history.HistoryError, sqlite3.Error, OSError) as exc:
             log.warning("HTTP cache unavailable (%s): scanning without conditional requests", exc)
             return None
@@ -210,4 +217,6 @@ def scan(sources: list[dict[str, Any]], policy: Policy | None = None, timeout: f
     inventory = inventory or Inventory()
     collector = Collector(inventory, sources, policy or Policy(), timeout, cache_path=cache_path)
     asyncio.run(collector.run())
+    for warning in collector.warnings:
+        log.warning("%s", warning)
     return inventory

@@ -136,6 +136,8 @@ class NhiApp(App[int]):
         self._facets_choice: bool | None = None
         self._widgets: dict[Any, Any] = {}
         self.history_path = Path(config.history_path) if config.history_path else history.default_path()
+        # GitHub's conditional requests keep their ETags in the same database as the snapshots.
+        self.collector.cache_path = self.history_path if config.history_save else None
         self.history_record: ScanRecord | None = None   # what the last finished scan recorded
 
     # --- layout ----------------------------------------------------------------------------------
@@ -284,7 +286,8 @@ class NhiApp(App[int]):
 
     def _history_recorded(self, record: ScanRecord) -> None:
         self.history_record = record
-        for warning in record.warnings:
+        collector_warnings, self.collector.warnings[:] = list(self.collector.warnings), []
+        for warning in collector_warnings + record.warnings:
             self.notify(f"History: {sanitize(warning)}", severity="warning", markup=False, timeout=10)
         self.view.set_new(record.new_uids)
         header = self.main_widget(StatusHeader)
