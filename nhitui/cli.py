@@ -186,10 +186,16 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import threading
+
     from nhitui import config
 
+    # Import the TUI while the sandbox seeds (moto dominates the start), not after it.
+    warm = threading.Thread(target=lambda: __import__("nhitui.tui.app"), daemon=True)
+    warm.start()
     sandbox = _start_sandbox(args)
     try:
+        warm.join()
         cfg = config.load(sandbox.write_config())
         return _tui(args, cfg, title="nhitui demo")
     finally:
