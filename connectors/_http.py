@@ -28,7 +28,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import httpx
 
 from connectors.base import AuthError, ConnectorError, Report
-from nhitui.model import sanitize, utc
+from nhitui.model import Identity, sanitize, utc
 
 MAX_BODY = 50 * 1024 * 1024
 MAX_ATTEMPTS = 5
@@ -452,3 +452,17 @@ async def merge(producers: Iterable[AsyncIterator[Any]]) -> AsyncIterator[Any]:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def fresh(objects: Iterable[Any], parse: Callable[[Mapping[str, Any], datetime], Identity | None],
+          seen: set[str]) -> list[Identity]:
+    """The identities of one page that no earlier page gave: a page of repeats means the provider's
+    `next` link went round in a circle, and the caller stops paginating."""
+    now = datetime.now(timezone.utc)
+    batch = []
+    for obj in objects:
+        identity = parse(obj, now) if isinstance(obj, Mapping) else None
+        if identity is not None and identity.uid not in seen:
+            seen.add(identity.uid)
+            batch.append(identity)
+    return batch

@@ -26,6 +26,7 @@ from connectors._http import (
     auth_failed,
     clean,
     denied_reason,
+    fresh,
     merge,
     when,
 )
@@ -147,13 +148,7 @@ class DockerHubConnector:
                     return
                 if total is None and isinstance(reply.data.get("count"), int):
                     total = reply.data["count"]
-                now = datetime.now(timezone.utc)
-                batch = []
-                for obj in results:
-                    identity = self._pat(obj, now) if isinstance(obj, Mapping) else None
-                    if identity is not None and identity.uid not in seen:
-                        seen.add(identity.uid)
-                        batch.append(identity)
+                batch = fresh(results, self._pat, seen)
                 if results and not batch:
                     self.report.blind_spot(what, "a page repeated tokens already read; stopped paginating")
                     return

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -26,6 +26,7 @@ from connectors._http import (
     auth_failed,
     clean,
     denied_reason,
+    fresh,
     raise_or_blind,
     when,
 )
@@ -100,14 +101,7 @@ class JFrogConnector:
                 if not isinstance(tokens, list):
                     raise_or_blind(self.report, what, 0, f"{what} answered without a `tokens` list")
                     return
-                now = datetime.now(timezone.utc)
-                seen: set[str] = set()
-                batch = []
-                for obj in tokens:
-                    identity = self._identity(obj, now) if isinstance(obj, Mapping) else None
-                    if identity is not None and identity.uid not in seen:
-                        seen.add(identity.uid)
-                        batch.append(identity)
+                batch = fresh(tokens, self._identity, set())
                 users = await users_task
                 if users is None:
                     pass

@@ -10,7 +10,7 @@ Identity. Deleting a token is irreversible. `GET /-/whoami` names the account (t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -22,6 +22,7 @@ from connectors._http import (
     auth_failed,
     clean,
     denied_reason,
+    fresh,
     raise_or_blind,
     when,
 )
@@ -82,13 +83,7 @@ class NpmConnector:
                     if not isinstance(objects, list):
                         raise_or_blind(self.report, what, read, "the registry answered without an `objects` list")
                         return
-                    now = datetime.now(timezone.utc)
-                    batch = []
-                    for obj in objects:
-                        identity = self._identity(obj, now) if isinstance(obj, Mapping) else None
-                        if identity is not None and identity.uid not in seen:
-                            seen.add(identity.uid)
-                            batch.append(identity)
+                    batch = fresh(objects, self._identity, seen)
                     if objects and not batch:
                         self.report.blind_spot(what, "a page repeated tokens already read; stopped paginating")
                         return
