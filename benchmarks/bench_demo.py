@@ -31,7 +31,7 @@ async def first_rows() -> tuple[float, float, int]:
             painted.append(time.perf_counter())
         return strip
 
-    with Sandbox(World()) as sandbox:
+    with Sandbox(World(), wait=False) as sandbox:   # as `nhitui demo` starts it
         cfg = config_mod.load(sandbox.write_config())
         IdentityTable.render_line = spy  # type: ignore[method-assign]
         try:

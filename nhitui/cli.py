@@ -171,11 +171,11 @@ def _world(args: argparse.Namespace) -> Any:
                  registry_tokens=max(2, int(12 * s)))
 
 
-def _start_sandbox(args: argparse.Namespace) -> Any:
+def _start_sandbox(args: argparse.Namespace, wait: bool = True) -> Any:
     from nhitui.sandbox.chain import Sandbox
 
     print("nhitui: starting the sandbox delivery chain on 127.0.0.1 ...", file=sys.stderr)
-    return Sandbox(_world(args), _knobs(args)).start()
+    return Sandbox(_world(args), _knobs(args), wait=wait).start()
 
 
 def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> int:
@@ -193,7 +193,7 @@ def _demo(args: argparse.Namespace) -> int:
     # Import the TUI while the sandbox seeds (moto dominates the start), not after it.
     warm = threading.Thread(target=lambda: __import__("nhitui.tui.app"), daemon=True)
     warm.start()
-    sandbox = _start_sandbox(args)
+    sandbox = _start_sandbox(args, wait=False)   # the TUI opens while AWS still seeds
     try:
         warm.join()
         cfg = config.load(sandbox.write_config())

@@ -140,3 +140,13 @@ def test_demo_config_holds_no_secret_value():
         for value in os.environ.values():
             if len(value) > 12 and ("sandbox" in value or value.startswith(("ghp_", "glpat"))):
                 assert value not in text
+
+
+def test_demo_start_returns_before_aws_seeding_and_the_scan_waits_for_it():
+    world = World(seed=4, **TINY)
+    with Sandbox(world, wait=False) as sandbox:
+        inventory = scan(sandbox.sources())
+        assert sandbox.fakes["aws"].ready.is_set() and sandbox.fakes["aws"].seed_error is None
+    aws = {i.uid for i in inventory.rows if i.provider == "aws"}
+    expected = {make_uid(SOURCE_NAMES["aws"], e.kind, e.native_id) for e in world.expected_for("aws")}
+    assert aws == expected and inventory.statuses["acme-aws"].state == "ok"

@@ -454,6 +454,15 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+SEEDER_HEADER = "x-nhitui-seeder"
+SEEDER_ENVIRON = "HTTP_X_NHITUI_SEEDER"
+
+
+def _mark_seeder(request: Any, **_: Any) -> None:
+    """Requests of the fake's own clients pass the front's gate while seeding runs."""
+    request.headers[SEEDER_HEADER] = "1"
+
+
 class _Front:
     """WSGI middleware between werkzeug's server and moto (see the module docstring)."""
 
@@ -477,6 +486,8 @@ class _Front:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/moto-api"):
             return self.app(environ, start_response)
+        if not self.fake.ready.is_set() and environ.get(SEEDER_ENVIRON) != "1":
+            self.fake.ready.wait(300)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -805,6 +816,11 @@ class AwsFake:
         self.start_seconds = 0.0
         self.canaries: list[str] = []          # secret values and passwords planted: must never surface
         self.seeded: dict[str, Any] = {}      # what was created, for tests (names -> ids/arns)
+        # Set once seeding is done: until then the front holds every request but the seeder's own,
+        # so `start(background=True)` can return as soon as the server listens.
+        self.ready = threading.Event()
+        self.seed_error: BaseException | None = None
+        self._seeder: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -834,7 +850,9 @@ class AwsFake:
         self._throttle_next = requests
         self._throttle_after = after
 
-    def start(self) -> str:
+    def start(self, background: bool = False) -> str:
+        """Start moto and seed it; with `background`, return once it listens and seed in a thread
+        (requests other than the seeder's wait until seeding is done)."""
         with _ACTIVE_LOCK:
             if _ACTIVE:
                 raise RuntimeError("another AwsFake is running in this process (moto's state is per process)")
@@ -847,11 +865,25 @@ class AwsFake:
             self._server = _moto_server_class()(self._wrap)
             self._server.start()
             self.start_seconds = time.perf_counter() - t0
-            self.seed()
+            if background:
+                self._seeder = threading.Thread(target=self._seed_in_background, name="sandbox-aws-seed",
+                                                daemon=True)
+                self._seeder.start()
+            else:
+                self.seed()
+                self.ready.set()
         except BaseException:
             self.stop()
             raise
         return self.url
+
+    def _seed_in_background(self) -> None:
+        try:
+            self.seed()
+        except BaseException as exc:  # noqa: BLE001 - kept for the caller; the scan then sees what exists
+            self.seed_error = exc
+        finally:
+            self.ready.set()
 
     def _wrap(self, app: Any) -> _Front:
         self.front = _Front(app, self)
@@ -860,6 +892,10 @@ class AwsFake:
     def stop(self) -> None:
         if self.front is not None:
             self.front.stopping.set()
+        self.ready.set()
+        if self._seeder is not None:
+            self._seeder.join(timeout=30)
+            self._seeder = None
         if self._server is not None:
             try:
                 self._server.stop()
@@ -908,6 +944,7 @@ class AwsFake:
                          aws_session_token=session_token,
                          config=Config(retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=32))
         load_managed_policies(account or DEFAULT_ACCOUNT)
+        c.meta.events.register("before-sign.*.*", _mark_seeder)
         if account:
             def add_header(request: Any, **_: Any) -> None:
                 request.headers["x-moto-account-id"] = account
@@ -928,7 +965,7 @@ class AwsFake:
                          headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
         SigV4Auth(Credentials(access_key, secret_key, session_token), service, region).add_auth(req)
         request = urllib.request.Request(req.url, data=body.encode(), method="POST",
-                                         headers={k: v for k, v in req.headers.items()})
+                                         headers={**dict(req.headers.items()), SEEDER_HEADER: "1"})
         with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our own local server
             resp.read()
 

@@ -40,11 +40,14 @@ class Sandbox:
     """Start the fakes for `providers` on one `World`; use as a context manager."""
 
     def __init__(self, world: World | None = None, knobs: Knobs | None = None,
-                 providers: Iterable[str] = ALL, **fake_kwargs: Any) -> None:
+                 providers: Iterable[str] = ALL, wait: bool = True, **fake_kwargs: Any) -> None:
         self.world = world or World()
         self.knobs = knobs or Knobs()
         self.providers = tuple(providers)
         self.fake_kwargs = fake_kwargs
+        # wait=False: return once every server listens; AWS finishes seeding in the background and
+        # holds scan requests until then (the demo opens its TUI meanwhile).
+        self.wait = wait
         self.fakes: dict[str, Any] = {}
         self._config_dir: tempfile.TemporaryDirectory[str] | None = None
         self._saved_env: dict[str, str | None] = {}
@@ -57,7 +60,7 @@ class Sandbox:
 
             def start_aws() -> None:
                 try:
-                    self.fakes["aws"].start()
+                    self.fakes["aws"].start(background=not self.wait)
                 except BaseException as exc:  # noqa: BLE001 - re-raised below in the caller's thread
                     errors.append(exc)
 
