@@ -11,7 +11,7 @@ import time
 
 from benchmarks.report import print_rows
 
-SUITES = ("bench_core", "bench_collect", "bench_tui")
+SUITES = ("bench_core", "bench_collect", "bench_tui", "bench_demo")
 
 
 def main(argv: list[str]) -> int:
