@@ -115,9 +115,17 @@ def render(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus],
 
 
 def save(path: Path, identities: Iterable[Identity], statuses: Mapping[str, SourceStatus], fmt: str) -> None:
-    """Write an export atomically (temp file + rename), readable only by the user."""
+    """Write an export atomically (temp file + rename), readable only by the user.
+
+    Only a regular file (or a new path) is replaced: `-o /dev/stdout`, a pipe or `/dev/null` is
+    written in place, never renamed over.
+    """
     path = Path(path)
     text = render(identities, statuses, fmt)
+    if path.exists() and not path.is_file():
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        return
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 
 import pytest
 
@@ -75,3 +76,19 @@ def test_save_is_private(tmp_path):
     path = tmp_path / "out.csv"
     export.save(path, [ident()], {}, "csv")
     assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_save_writes_into_a_pipe_instead_of_replacing_it(tmp_path):
+    """`-o /dev/stdout` or a FIFO must be written to, never renamed over (it once replaced /dev/null)."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()))
+    reader.start()
+    export.save(fifo, [ident()], {}, "csv")
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received and received[0].startswith(b"uid,source,provider")
