@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,3 +25,27 @@ def ident(n: int = 1, **kw: Any) -> Identity:
 
 def days(n: float) -> datetime:
     return NOW - timedelta(days=n)
+
+
+@contextmanager
+def aws_running(world: Any) -> Iterator[Any]:
+    """moto seeded with `world`, its credentials in the environment (as boto3's chain reads them);
+    the environment is restored afterwards."""
+    from nhitui.sandbox.aws import AwsFake
+
+    fake = AwsFake(world)
+    fake.start()
+    saved = {k: os.environ.get(k) for k in (*fake.env, "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
+                                            "AWS_SHARED_CREDENTIALS_FILE")}
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(k, None)
+    os.environ.update(fake.env)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

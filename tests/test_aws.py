@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -22,6 +21,7 @@ from nhitui.model import utc
 from nhitui.policy import evaluate
 from nhitui.sandbox.aws import AwsFake, ground_truth_diff
 from nhitui.sandbox.world import World
+from tests.helpers import aws_running
 
 SOURCE = "acme-aws"
 TOLERANCE = timedelta(minutes=3)
@@ -29,21 +29,8 @@ TOLERANCE = timedelta(minutes=3)
 
 @pytest.fixture(scope="module")
 def fake():
-    world = World(iam_users=12, access_keys=20, roles=13)
-    f = AwsFake(world)
-    f.start()
-    saved = {k: os.environ.get(k) for k in (*f.env, "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE",
-                                            "AWS_SHARED_CREDENTIALS_FILE")}
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(k, None)
-    os.environ.update(f.env)
-    yield f
-    f.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with aws_running(World(iam_users=12, access_keys=20, roles=13)) as f:
+        yield f
 
 
 @pytest.fixture(scope="module")

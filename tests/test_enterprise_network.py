@@ -34,6 +34,7 @@ from nhitui.sandbox.aws import AwsFake
 from nhitui.sandbox.chain import SOURCE_NAMES, _fake_class
 from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
+from tests.helpers import aws_running
 
 PROVIDERS = ("github", "gitlab", "npm", "dockerhub", "jfrog", "aws")
 URL_KEY = {"github": "api_url", "gitlab": "url", "npm": "registry", "dockerhub": "api_url", "jfrog": "url",
@@ -61,19 +62,8 @@ def pki(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
 
 @pytest.fixture(scope="module")
 def aws_fake() -> Iterator[AwsFake]:
-    fake = AwsFake(World(**TINY))
-    fake.start()
-    saved = {k: os.environ.get(k) for k in (*fake.env, "AWS_PROFILE", "AWS_SESSION_TOKEN")}
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(k, None)
-    os.environ.update(fake.env)
-    yield fake
-    fake.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with aws_running(World(**TINY)) as fake:
+        yield fake
 
 
 @contextmanager

@@ -16,7 +16,6 @@ while a bulk revoke changes the same inventory.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from nhitui.sandbox.aws import AwsFake
 from nhitui.sandbox.chain import SOURCE_NAMES, Sandbox, _fake_class
 from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
+from tests.helpers import aws_running
 
 TINY = dict(repos=3, projects=4, iam_users=2, access_keys=2, roles=2, registry_tokens=6)
 # Per-request timeout 1 s and 3 attempts keep a persistent fault's retries short.
@@ -133,19 +133,8 @@ def short_backoff(monkeypatch):
 @pytest.fixture(scope="module")
 def aws_fake() -> Iterator[AwsFake]:
     """One moto server for the module (moto's state is per process); each case sets its knobs."""
-    fake = AwsFake(World(**TINY))
-    fake.start()
-    saved = {k: os.environ.get(k) for k in (*fake.env, "AWS_PROFILE", "AWS_SESSION_TOKEN")}
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(k, None)
-    os.environ.update(fake.env)
-    yield fake
-    fake.stop()
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with aws_running(World(**TINY)) as fake:
+        yield fake
 
 
 @contextmanager
