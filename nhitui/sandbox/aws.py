@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from nhitui.sandbox.server import Knobs, drop_connection
+from nhitui.sandbox.server import FaultDice, Knobs, drop_connection
 from nhitui.sandbox.world import World
 
 logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
@@ -463,24 +463,20 @@ def _mark_seeder(request: Any, **_: Any) -> None:
     request.headers[SEEDER_HEADER] = "1"
 
 
-class _Front:
+class _Front(FaultDice):
     """WSGI middleware between werkzeug's server and moto (see the module docstring)."""
 
     def __init__(self, app: Any, fake: AwsFake) -> None:
         self.app = app
         self.fake = fake
-        self.calls: Counter[tuple[str, str]] = Counter()
-        self.faults: Counter[str] = Counter()
-        self._injected = 0
-        self._lock = threading.Lock()
-        self._rng = random.Random(fake.knobs.seed)
-        self.stopping = threading.Event()
+        super().__init__(fake.knobs)
         # Service-specific credentials (moto has none): account -> id -> fields.
         self.ssc: dict[str, dict[str, dict[str, Any]]] = {}
 
-    def _roll(self) -> float:
-        with self._lock:
-            return self._rng.random()
+    @property
+    def knobs(self) -> Knobs:   # type: ignore[override]
+        """The fake's knobs, read live: tests change them between cases."""
+        return self.fake.knobs
 
     def __call__(self, environ: dict, start_response: Any) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -570,27 +566,6 @@ class _Front:
         return self.app(environ, start_response)
 
     # --- faults in AWS's shapes --------------------------------------------------------------------
-
-    def reset_counts(self) -> None:
-        """Forget the faults injected so far (`faults`, and what `fault_limit` counts)."""
-        with self._lock:
-            self.faults.clear()
-            self._injected = 0
-
-    def _take(self, fault: str, rate: float) -> bool:
-        """Roll for one fault and count it; never once `knobs.fault_limit` faults were injected."""
-        if not rate:
-            return False
-        with self._lock:
-            limit = self.fake.knobs.fault_limit
-            if limit is not None and self._injected >= limit:
-                return False
-            if self._rng.random() >= rate:
-                return False
-            self._injected += 1
-            if fault:
-                self.faults[fault] += 1
-            return True
 
     def _fault(self, start_response: Any, err: Any, json_protocol: bool,
                environ: dict | None = None) -> Iterable[bytes] | None:

@@ -92,13 +92,12 @@ def drop_connection(environ: dict) -> None:
     raise SandboxReset("sandbox reset_rate: connection dropped without an answer")
 
 
-class Faults:
-    """WSGI middleware that injects the knobs' faults before the fake sees the request."""
+class FaultDice:
+    """The seeded dice and the counters every fault-injecting middleware shares (this one, AWS's)."""
 
-    def __init__(self, app: WSGIApp, knobs: Knobs, retry_header: str = "Retry-After") -> None:
-        self.app = app
-        self.knobs = knobs
-        self.retry_header = retry_header
+    knobs: Knobs
+
+    def __init__(self, knobs: Knobs) -> None:
         self._rng = random.Random(knobs.seed)
         self._lock = threading.Lock()
         self.calls: Counter[tuple[str, str]] = Counter()
@@ -130,6 +129,16 @@ class Faults:
             if fault:
                 self.faults[fault] += 1
             return True
+
+
+class Faults(FaultDice):
+    """WSGI middleware that injects the knobs' faults before the fake sees the request."""
+
+    def __init__(self, app: WSGIApp, knobs: Knobs, retry_header: str = "Retry-After") -> None:
+        self.app = app
+        self.knobs = knobs
+        self.retry_header = retry_header
+        super().__init__(knobs)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
