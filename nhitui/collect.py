@@ -125,11 +125,12 @@ class Collector:
         import sqlite3
 
         from nhitui import history
+        from nhitui.http_cache import HttpCache
 
         if not any(s.get("type") in CACHING_TYPES for s in self.sources):
             return None
         try:
-            http = history.HttpCache(self.cache_path)
+            http = HttpCache(self.cache_path)
             self.warnings += http.history.warnings     # e.g. a corrupt database moved aside
             return http
         except (history.HistoryError, sqlite3.Error, OSError) as exc:

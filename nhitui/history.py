@@ -1,15 +1,15 @@
 """Scan snapshots in SQLite, and the diff between two of them.
 
-Rows are content-addressed: each distinct version of an identity is stored once, keyed by a
-64-bit hash of its exported fields, and a snapshot is a compressed array of those keys. Fifty
-scans of a mostly unchanged org therefore cost little more than one, and a diff compares two
-arrays before it reads only the rows that differ. A source that was partial or failed in the newer
-scan never turns its missing rows into "removed": they are reported as unknown.
+Rows are content-addressed: each distinct version of an identity is stored once and a snapshot is
+a compressed array of row keys, so fifty scans of a mostly unchanged org cost little more than one.
+A key's high 32 bits hash the identity's uid and its low 32 bits hash the version, which lets a diff
+pair the old and new version of each identity from the two key arrays alone. The fields a reviewer
+tracks (`nhitui.diff.TRACKED`) are columns of `rows`, so SQLite compares the pairs and Python only
+decodes the rows that were added or removed; changed rows are decoded when someone looks at them.
+A source that was partial or failed in the newer scan never turns its missing rows into "removed":
+they are reported as unknown.
 
-The same file keeps an HTTP cache for conditional requests (`HttpCache`): per source and URL, the
-ETag and body of the last 200 answer, so a re-scan of an unchanged organisation is answered with
-304s that do not spend the provider's rate limit. Entries the last complete scan did not use are
-pruned; nothing else (no token, no request header) is stored.
+The same file holds the HTTP cache of conditional requests (`nhitui.http_cache`).
 """
 
 from __future__ import annotations
@@ -17,24 +17,46 @@ from __future__ import annotations
 import array
 import gc
 import hashlib
+import itertools
 import json
+import operator
 import os
 import sqlite3
+import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from nhitui.diff import (
+    BIT,
+    LISTS,
+    TRACKED,
+    Change,
+    Diff,
+    DiffError,
+    compare,
+    describe,
+    load_export,
+    render_diff,
+    split_gone,
+)
 from nhitui.export import row_values
+from nhitui.http_cache import HttpCache, create_table
 from nhitui.model import COLUMNS, SourceStatus, iso
 
-SCHEMA_VERSION = 3
-COMPARED = ("name", "owner", "target", "privilege", "status", "created_at", "expires_at", "last_used_at",
-            "credential", "stale")
+__all__ = ["SCHEMA_VERSION", "Change", "Diff", "History", "HistoryError", "HttpCache", "Snapshot", "render_diff"]
+
+SCHEMA_VERSION = 4
+ROWS_DDL = f"CREATE TABLE rows (id INTEGER PRIMARY KEY, uid TEXT NOT NULL, {', '.join(TRACKED)}, data BLOB NOT NULL)"
+UID_MISMATCH = 1 << len(TRACKED)
+LIST_SEP = "\x1f"
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class HistoryError(Exception):
@@ -50,32 +72,28 @@ class Snapshot:
     config: str = ""
 
 
-@dataclass
-class Change:
-    uid: str
-    what: list[str]
-    old: dict[str, Any]
-    new: dict[str, Any]
-
-
-@dataclass
-class Diff:
-    old: str
-    new: str
-    added: list[dict[str, Any]] = field(default_factory=list)
-    removed: list[dict[str, Any]] = field(default_factory=list)
-    changed: list[Change] = field(default_factory=list)
-    unknown: list[dict[str, Any]] = field(default_factory=list)
-
-
 def default_path() -> Path:
     from nhitui.config import state_dir
 
     return state_dir() / "history.sqlite"
 
 
-def _key(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+def _key(uid: str, data: bytes) -> int:
+    """uid hash in the high half (signed), version hash in the low half: see the module docstring.
+    Two different rows collide only if both halves do (about 2**-64 per pair, as a 64-bit hash)."""
+    high = int.from_bytes(hashlib.blake2b(uid.encode("utf-8", "surrogatepass"), digest_size=4).digest(),
+                          "big", signed=True)
+    return high << 32 | int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "big")
+
+
+def _tracked(values: Mapping[str, Any]) -> list[Any]:
+    """The TRACKED columns of a row. A list is joined with a C0 separator, which `sanitize` removes
+    from every provider string: equal lists give equal text, and it costs a tenth of a JSON dump."""
+    return [LIST_SEP.join(values.get(n) or ()) if n in LISTS else values.get(n) for n in TRACKED]
+
+
+def _items(text: str | None) -> set[str]:
+    return set(text.split(LIST_SEP)) - {""} if text else set()
 
 
 def _pack(keys: Iterable[int]) -> bytes:
@@ -86,6 +104,89 @@ def _unpack(blob: bytes) -> array.array:
     a = array.array("q")
     a.frombytes(zlib.decompress(blob))
     return a
+
+
+# Viewed as 32-bit integers, a 64-bit key is its low half then its high (uid) half on a
+# little-endian machine: slicing that view yields every key's uid half without a Python loop.
+_HIGH = 1 if sys.byteorder == "little" else 0
+
+
+def _sorted(keys: array.array) -> array.array:
+    """Snapshots store their keys sorted; sorting is then a linear check (older snapshots were not)."""
+    return array.array("q", sorted(keys))
+
+
+def _halves(keys: array.array) -> array.array:
+    if array.array("i").itemsize == 4:
+        return array.array("i", keys.tobytes())[_HIGH::2]
+    return array.array("q", map(operator.rshift, keys, itertools.repeat(32)))
+
+
+def _split(keys: array.array, halves: array.array, lone: set[int]) -> tuple[array.array, list[int]]:
+    """(the keys whose uid half is not in `lone`, the keys whose half is)."""
+    flags = list(map(lone.__contains__, halves))
+    return array.array("q", itertools.compress(keys, map(operator.not_, flags))), list(itertools.compress(keys, flags))
+
+
+def _decode_rows(db: sqlite3.Connection, keys: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Rows by key. Parsed a chunk at a time as one JSON array, with the garbage collector paused:
+    row-by-row parsing of 100k small documents spends most of its time in allocation and GC."""
+    out: dict[int, dict[str, Any]] = {}
+    keys = sorted(keys)
+    with _gc_paused():
+        for n in range(0, len(keys), 900):
+            chunk = keys[n:n + 900]
+            q = f"SELECT id, data FROM rows WHERE id IN ({','.join('?' * len(chunk))})"
+            fetched = db.execute(q, chunk).fetchall()
+            blob = b"[" + b",".join(bytes(d) if not isinstance(d, str) else d.encode() for _, d in fetched) + b"]"
+            for (k, _), values in zip(fetched, json.loads(blob)):
+                out[k] = dict(zip(COLUMNS, values))
+    return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building 100,000 tuples or dicts otherwise triggers
+    collections that walk every object the process holds, and those take more time than the work.
+    Nothing built here forms a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Versions:
+    """Stored rows decoded on first use, through a short-lived read-only connection of its own: the
+    History that computed the diff may be closed by then, or live in another thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: int) -> dict[str, Any]:
+        if key not in self.rows:
+            self.fetch([key])
+        return self.rows.get(key, {})
+
+    def fetch(self, keys: Iterable[int]) -> None:
+        with self._lock:
+            missing = [k for k in keys if k not in self.rows]
+            if not missing:
+                return
+            try:
+                db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
+                try:
+                    self.rows.update(_decode_rows(db, missing))
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                pass  # pruned or moved aside since the diff: the change keeps its uid and what moved
+            for k in missing:
+                self.rows.setdefault(k, {})
 
 
 class History:
@@ -128,24 +229,33 @@ class History:
             db.close()
             raise HistoryError(f"{self.path} was written by a newer nhitui (schema {version} > "
                                f"{SCHEMA_VERSION}); upgrade nhitui or use another history path")
-        if version == 0 and "snapshots" not in tables:
-            db.executescript("""
-                CREATE TABLE snapshots (id INTEGER PRIMARY KEY, taken_at TEXT NOT NULL, config TEXT,
-                                        count INTEGER NOT NULL, summary TEXT, members BLOB NOT NULL);
-                CREATE TABLE sources (snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
-                                      name TEXT, provider TEXT, state TEXT, error TEXT, count INTEGER,
-                                      blind_spots TEXT);
-                CREATE TABLE rows (id INTEGER PRIMARY KEY, uid TEXT NOT NULL, data BLOB NOT NULL);
-                CREATE INDEX sources_snapshot ON sources(snapshot_id);
-            """)
-        elif version <= 1:
-            # Schema 1 had no blind spots per source.
-            db.execute("ALTER TABLE sources ADD COLUMN blind_spots TEXT")
-        if version <= 2:
-            # Schema 2 had no HTTP cache.
-            _create_http_cache(db)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        db.commit()
+        if version == SCHEMA_VERSION:
+            return
+        # One transaction: a crash mid-migration leaves the older schema intact, to be migrated again.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 0 and "snapshots" not in tables:
+                db.execute("""CREATE TABLE snapshots (id INTEGER PRIMARY KEY, taken_at TEXT NOT NULL, config TEXT,
+                              count INTEGER NOT NULL, summary TEXT, members BLOB NOT NULL)""")
+                db.execute("""CREATE TABLE sources (snapshot_id INTEGER NOT NULL REFERENCES snapshots(id)
+                              ON DELETE CASCADE, name TEXT, provider TEXT, state TEXT, error TEXT, count INTEGER,
+                              blind_spots TEXT)""")
+                db.execute(ROWS_DDL)
+                db.execute("CREATE INDEX sources_snapshot ON sources(snapshot_id)")
+            else:
+                if version <= 1:
+                    # Schema 1 had no blind spots per source.
+                    db.execute("ALTER TABLE sources ADD COLUMN blind_spots TEXT")
+                if version <= 3:
+                    _rekey_rows(db)
+            if version <= 2:
+                # Schema 2 had no HTTP cache.
+                create_table(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -154,19 +264,28 @@ class History:
 
     def save(self, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
              config_fingerprint: str = "", taken_at: datetime | None = None) -> int:
-        rows = list(identities)
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        blobs = [dumps(list(row_values(i).values())).encode() for i in rows]
-        keys = [_key(b) for b in blobs]
+        with _gc_paused():
+            return self._save(identities, statuses, config_fingerprint, taken_at)
+
+    def _save(self, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
+              config_fingerprint: str, taken_at: datetime | None) -> int:
+        values = [row_values(i) for i in identities]
+        blobs = [_dumps(list(v.values())).encode() for v in values]
+        keys = [_key(v["uid"], b) for v, b in zip(values, blobs)]
         taken = iso(taken_at or datetime.now(timezone.utc))
         summary = ", ".join(f"{s.source}:{s.state}" for s in statuses.values())
         with self.db:
-            self.db.executemany("INSERT OR IGNORE INTO rows(id, uid, data) VALUES (?, ?, ?)",
-                                zip(keys, (i.uid for i in rows), blobs))
+            # Most rows of a re-scan are stored already: look the keys up and build only the new rows.
+            known = self._known(keys)
+            self.db.executemany(
+                f"INSERT OR IGNORE INTO rows(id, uid, {', '.join(TRACKED)}, data) "
+                f"VALUES ({', '.join('?' * (len(TRACKED) + 3))})",
+                # In key order: appending to the table's B-tree, not splitting pages at random.
+                sorted((k, v["uid"], *_tracked(v), b) for k, v, b in zip(keys, values, blobs) if k not in known))
             cur = self.db.execute(
                 "INSERT INTO snapshots(taken_at, config, count, summary, members) VALUES (?, ?, ?, ?, ?)",
-                (taken, hashlib.sha256(config_fingerprint.encode()).hexdigest()[:16], len(rows), summary,
-                 _pack(keys)))
+                (taken, hashlib.sha256(config_fingerprint.encode()).hexdigest()[:16], len(values), summary,
+                 _pack(sorted(keys))))
             snap = int(cur.lastrowid or 0)
             self.db.executemany(
                 "INSERT INTO sources(snapshot_id, name, provider, state, error, count, blind_spots) "
@@ -175,6 +294,15 @@ class History:
                   json.dumps([{"what": b.what, "reason": b.reason} for b in s.blind_spots]))
                  for s in statuses.values()])
         return snap
+
+    def _known(self, keys: list[int]) -> set[int]:
+        known: set[int] = set()
+        ordered = sorted(keys)
+        for n in range(0, len(ordered), 900):
+            chunk = ordered[n:n + 900]
+            known.update(k for (k,) in self.db.execute(
+                f"SELECT id FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return known
 
     def prune(self, keep: int | None = None, keep_days: int | None = None) -> int:
         """Drop snapshots beyond the newest `keep` or older than `keep_days`; free unreferenced rows."""
@@ -209,26 +337,6 @@ class History:
         if row is None:
             raise HistoryError(f"no snapshot {snap}")
         return _unpack(row[0])
-
-    def _rows(self, keys: Iterable[int]) -> dict[int, dict[str, Any]]:
-        """Rows by key. Parsed a chunk at a time as one JSON array, with the garbage collector paused:
-        row-by-row parsing of 100k small documents spends most of its time in allocation and GC."""
-        out: dict[int, dict[str, Any]] = {}
-        keys = list(keys)
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            for n in range(0, len(keys), 900):
-                chunk = keys[n:n + 900]
-                q = f"SELECT id, data FROM rows WHERE id IN ({','.join('?' * len(chunk))})"
-                fetched = self.db.execute(q, chunk).fetchall()
-                blob = b"[" + b",".join(bytes(d) if not isinstance(d, str) else d.encode() for _, d in fetched) + b"]"
-                for (k, _), values in zip(fetched, json.loads(blob)):
-                    out[k] = dict(zip(COLUMNS, values))
-        finally:
-            if enabled:
-                gc.enable()
-        return out
 
     def uids(self, snap: int) -> set[str]:
         keys = list(self._members(snap))
@@ -269,24 +377,109 @@ class History:
         return match[0].id
 
     def diff(self, old: int, new: int) -> Diff:
-        a, b = self._members(old), self._members(new)
-        only_a, only_b = set(a) - set(b), set(b) - set(a)
-        rows = self._rows(only_a | only_b)
-        old_rows = {rows[k]["uid"]: rows[k] for k in only_a if k in rows}
-        new_rows = {rows[k]["uid"]: rows[k] for k in only_b if k in rows}
-        return compare(old_rows, new_rows, self.statuses(new), f"snapshot {old}", f"snapshot {new}")
+        """Snapshot `old` against snapshot `new`: pair the two versions of each identity by the uid
+        half of their keys, compare the pairs' tracked columns inside SQLite, and decode only the
+        rows that were added or removed."""
+        with _gc_paused():
+            return self._diff(old, new)
+
+    def _diff(self, old: int, new: int) -> Diff:
+        pairs, lone_old, lone_new = self._pair(self._members(old), self._members(new))
+        compared = self._compare(pairs)
+        if any(row[3] & UID_MISMATCH for row in compared):
+            # Two uids share a key half and were lined up with each other: pair those by stored uid.
+            lone_old += [row[0] for row in compared if row[3] & UID_MISMATCH]
+            lone_new += [row[1] for row in compared if row[3] & UID_MISMATCH]
+            pairs, lone_old, lone_new = self._pair_by_uid(lone_old, lone_new)
+            compared = [row for row in compared if not row[3] & UID_MISMATCH] + self._compare(pairs)
+        diff = Diff(old=f"snapshot {old}", new=f"snapshot {new}")
+        versions = _Versions(self.path)
+        wording: dict[int, tuple[str, ...]] = {}
+        for o, n, uid, mask, old_findings, new_findings in compared:
+            if mask & BIT["findings"]:
+                what = describe(mask, _items(new_findings) - _items(old_findings))
+            elif mask in wording:
+                what = wording[mask]
+            else:
+                what = wording[mask] = describe(mask)
+            if what:
+                diff.changed.append(Change(uid, what, o, n, versions.get))
+        diff.fetch = lambda changes: versions.fetch([k for c in changes for k in c.pending])
+        rows = _decode_rows(self.db, lone_old + lone_new)
+        diff.added = [rows[k] for k in lone_new if k in rows]
+        split_gone(diff, (rows[k] for k in lone_old if k in rows), self.statuses(new))
+        return diff
+
+    def _pair(self, old: array.array, new: array.array) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """(old key, new key) for each identity whose version changed, in key order (so SQLite reads
+        both sides sequentially), and the keys without a partner.
+
+        Sorted by key, two snapshots list their identities in the same order (the uid half leads),
+        except for identities only one of them has. Set those aside and the rest line up position by
+        position, so pairing is a handful of C-level array, set and map operations: a Python loop over
+        100,000 big integers alone costs a third of a second. A uid half shared by two identities may
+        line up wrongly; `_compare` flags such pairs and `_diff` re-pairs them by stored uid."""
+        a, b = _sorted(old), _sorted(new)
+        ha, hb = _halves(a), _halves(b)
+        lone_old: list[int] = []
+        lone_new: list[int] = []
+        if ha != hb:
+            only = set(ha).symmetric_difference(hb)
+            a, lone_old = _split(a, ha, only)
+            b, lone_new = _split(b, hb, only)
+            if _halves(a) != _halves(b):    # a shared half with more keys on one side: no lining up
+                return self._pair_by_uid(list(set(a) - set(b)) + lone_old, list(set(b) - set(a)) + lone_new)
+        moved = list(map(operator.ne, a, b))
+        return list(zip(itertools.compress(a, moved), itertools.compress(b, moved))), lone_old, lone_new
+
+    def _pair_by_uid(self, gone: list[int], came: list[int]) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        uid = self._uid_of(gone + came)
+        by_uid = {uid[k]: k for k in gone if k in uid}
+        pairs: list[tuple[int, int]] = []
+        lone_new: list[int] = []
+        for n in came:
+            o = by_uid.pop(uid.get(n, ""), None)
+            if o is None:
+                lone_new.append(n)
+            elif o != n:
+                pairs.append((o, n))
+        return sorted(pairs), list(by_uid.values()), lone_new
+
+    def _uid_of(self, keys: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for n in range(0, len(keys), 900):
+            chunk = keys[n:n + 900]
+            out.update(self.db.execute(f"SELECT id, uid FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return out
+
+    def _compare(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int, str, int, Any, Any]]:
+        """(old, new, uid, change mask, old findings, new findings) for the pairs whose tracked
+        columns differ; the findings only when they differ, for the "new findings" wording."""
+        mask = " | ".join(f"((a.{name} IS NOT b.{name}) << {bit})" for bit, name in enumerate(TRACKED))
+        with self.db:
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS diff_pairs (old INTEGER, new INTEGER)")
+            self.db.execute("DELETE FROM diff_pairs")
+            self.db.executemany("INSERT INTO diff_pairs VALUES (?, ?)", pairs)
+            out = self.db.execute(f"""
+                SELECT * FROM (
+                    SELECT a.id, b.id, b.uid, ((a.uid IS NOT b.uid) << {len(TRACKED)}) | {mask} AS m,
+                           CASE WHEN a.findings IS NOT b.findings THEN a.findings END,
+                           CASE WHEN a.findings IS NOT b.findings THEN b.findings END
+                    FROM diff_pairs p JOIN rows a ON a.id = p.old JOIN rows b ON b.id = p.new)
+                WHERE m != 0""").fetchall()
+            self.db.execute("DELETE FROM diff_pairs")
+        return out
 
     def diff_with(self, old: int, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
                   label: str = "current") -> Diff:
         """Snapshot `old` against identities that are not saved (the TUI's current inventory)."""
-        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-        current = {_key(b): b for b in (dumps(list(row_values(i).values())).encode() for i in identities)}
+        current: dict[int, dict[str, Any]] = {}
+        for i in identities:
+            values = row_values(i)
+            current[_key(values["uid"], _dumps(list(values.values())).encode())] = values
         a = set(self._members(old))
-        old_rows = {r["uid"]: r for r in self._rows(a - current.keys()).values()}
-        new_rows = {}
-        for k in current.keys() - a:
-            row = dict(zip(COLUMNS, json.loads(current[k])))
-            new_rows[row["uid"]] = row
+        old_rows = {r["uid"]: r for r in _decode_rows(self.db, a - current.keys()).values()}
+        new_rows = {current[k]["uid"]: current[k] for k in current.keys() - a}
         states = {s.source: s.state for s in statuses.values()}
         return compare(old_rows, new_rows, states, f"snapshot {old}", label)
 
@@ -294,187 +487,34 @@ class History:
         if (old and old.endswith(".json")) or (new and new.endswith(".json")):
             if not (old and new):
                 raise HistoryError("to compare JSON exports, give both files")
-            o, n = _load_export(old), _load_export(new)
-            return compare(o[0], n[0], n[1], old, new)
+            try:
+                (o, _), (n, states) = load_export(old), load_export(new)
+            except DiffError as exc:
+                raise HistoryError(str(exc)) from None
+            return compare(o, n, states, old, new)
         return self.diff(self.resolve(old, 1), self.resolve(new, 0))
 
 
-def _create_http_cache(db: sqlite3.Connection) -> None:
-    db.execute("""CREATE TABLE IF NOT EXISTS http_cache (source TEXT NOT NULL, url TEXT NOT NULL,
-                  etag TEXT NOT NULL, body BLOB NOT NULL, stored_at TEXT NOT NULL, PRIMARY KEY (source, url))""")
-
-
-class SourceCache(MutableMapping[str, tuple[str, bytes]]):
-    """One source's cache entries (url -> (etag, body)) in memory during a scan; thread-safe.
-
-    Connectors read and write it from worker threads; `HttpCache.save` writes the changes back.
-    """
-
-    def __init__(self, source: str, entries: dict[str, tuple[str, bytes]]) -> None:
-        self.source = source
-        self._entries = entries
-        self._lock = threading.Lock()
-        self.used: set[str] = set()
-        self.dirty: set[str] = set()
-        self.deleted: set[str] = set()
-
-    def __getitem__(self, url: str) -> tuple[str, bytes]:
-        with self._lock:
-            value = self._entries[url]
-            self.used.add(url)
-            return value
-
-    def __setitem__(self, url: str, value: tuple[str, bytes]) -> None:
-        etag, body = value
-        with self._lock:
-            self._entries[url] = (str(etag), bytes(body))
-            self.used.add(url)
-            self.dirty.add(url)
-            self.deleted.discard(url)
-
-    def __delitem__(self, url: str) -> None:
-        with self._lock:
-            del self._entries[url]
-            self.used.discard(url)
-            self.dirty.discard(url)
-            self.deleted.add(url)
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            return iter(list(self._entries))
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
-
-
-class HttpCache:
-    """ETag cache of GET answers per source, in the history database (table `http_cache`).
-
-    `for_source(name)` loads a source's entries for one scan; `save(cache, complete)` writes back
-    what changed and, after a complete scan, drops the entries that scan did not use (objects gone
-    at the provider, pages that no longer exist).
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.history = History(path)
-        self.db = self.history.db
-        self._lock = threading.Lock()
-
-    def for_source(self, source: str) -> SourceCache:
-        with self._lock:
-            entries = {url: (etag, bytes(body)) for url, etag, body in self.db.execute(
-                "SELECT url, etag, body FROM http_cache WHERE source = ?", (source,))}
-        return SourceCache(source, entries)
-
-    def save(self, cache: SourceCache, complete: bool = False) -> None:
-        now = iso(datetime.now(timezone.utc))
-        with cache._lock:
-            entries = dict(cache._entries)
-            dirty, used, deleted = set(cache.dirty), set(cache.used), set(cache.deleted)
-        with self._lock, self.db:
-            self.db.executemany("DELETE FROM http_cache WHERE source = ? AND url = ?",
-                                [(cache.source, u) for u in deleted])
-            self.db.executemany(
-                "INSERT OR REPLACE INTO http_cache(source, url, etag, body, stored_at) VALUES (?, ?, ?, ?, ?)",
-                [(cache.source, u, entries[u][0], entries[u][1], now) for u in dirty if u in entries])
-            if complete:
-                unused = [u for u in entries if u not in used]
-                self.db.executemany("DELETE FROM http_cache WHERE source = ? AND url = ?",
-                                    [(cache.source, u) for u in unused])
-        with cache._lock:
-            cache.dirty.clear()
-            cache.deleted.clear()
-
-    def clear(self, source: str | None = None) -> None:
-        with self._lock, self.db:
-            if source is None:
-                self.db.execute("DELETE FROM http_cache")
-            else:
-                self.db.execute("DELETE FROM http_cache WHERE source = ?", (source,))
-
-    def close(self) -> None:
-        self.history.close()
-
-
-def _load_export(path: str) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows = {r["uid"]: r for r in doc["identities"]}
-        states = {s["name"]: s.get("status", "ok") for s in doc.get("sources", [])}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise HistoryError(f"{path}: not an nhitui JSON export ({type(exc).__name__})") from None
-    return rows, states
-
-
-def _what_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    what = []
-    if old.get("created_at") != new.get("created_at"):
-        what.append("rotated")
-    if old.get("last_used_at") != new.get("last_used_at"):
-        what.append("last used moved")
-    if old.get("privilege") != new.get("privilege") or old.get("scopes") != new.get("scopes"):
-        what.append("privilege/scopes changed")
-    gained = set(new.get("findings") or ()) - set(old.get("findings") or ())
-    if gained:
-        what.append("new findings: " + ", ".join(sorted(gained)))
-    for f in ("status", "expires_at", "owner", "name", "target"):
-        if old.get(f) != new.get(f):
-            what.append(f"{f} changed")
-    return what
-
-
-def compare(old_rows: Mapping[str, dict[str, Any]], new_rows: Mapping[str, dict[str, Any]],
-            new_states: Mapping[str, str], old_label: str, new_label: str) -> Diff:
-    """Added / removed / changed by uid; the maps may hold every row or only the rows that differ."""
-    diff = Diff(old=old_label, new=new_label)
-    for uid, row in new_rows.items():
-        before = old_rows.get(uid)
-        if before is None:
-            diff.added.append(row)
-            continue
-        what = _what_changed(before, row)
-        if what:
-            diff.changed.append(Change(uid, what, before, row))
-    for uid, row in old_rows.items():
-        if uid in new_rows:
-            continue
-        if new_states.get(row.get("source", ""), "missing") != "ok":
-            diff.unknown.append(row)
-        else:
-            diff.removed.append(row)
-    return diff
-
-
-def render_diff(diff: Diff, fmt: str) -> str:
-    from nhitui.export import safe_cell
-
-    records = ([("added", r["uid"], r.get("kind", ""), r.get("name", ""), "") for r in diff.added]
-               + [("removed", r["uid"], r.get("kind", ""), r.get("name", ""), "") for r in diff.removed]
-               + [("changed", c.uid, c.new.get("kind", ""), c.new.get("name", ""), "; ".join(c.what))
-                  for c in diff.changed]
-               + [("unknown", r["uid"], r.get("kind", ""), r.get("name", ""),
-                   "its source was incomplete in the newer scan") for r in diff.unknown])
-    if fmt == "json":
-        return json.dumps({"old": diff.old, "new": diff.new,
-                           "added": diff.added, "removed": diff.removed,
-                           "changed": [{"uid": c.uid, "what": c.what, "old": c.old, "new": c.new}
-                                       for c in diff.changed],
-                           "unknown": diff.unknown}, ensure_ascii=False, indent=1) + "\n"
-    if fmt == "csv":
-        import csv
-        import io
-
-        buf = io.StringIO(newline="")
-        w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(("change", "uid", "kind", "name", "detail"))
-        for r in records:
-            w.writerow([safe_cell(str(x)) for x in r])
-        return buf.getvalue()
-    from nhitui.model import sanitize
-
-    lines = [f"{diff.old} -> {diff.new}: {len(diff.added)} added, {len(diff.removed)} removed, "
-             f"{len(diff.changed)} changed, {len(diff.unknown)} unknown"]
-    lines += [f"{c:<8} {sanitize(u)}  {sanitize(k)}  {sanitize(n)[:50]}" + (f"  ({sanitize(d)})" if d else "")
-              for c, u, k, n, d in records]
-    return "\n".join(lines) + "\n"
+def _rekey_rows(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: rows get the TRACKED columns and uid-halved keys; snapshots are rewritten to the
+    new keys. Runs inside the migration's transaction."""
+    if "rows" not in {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}:
+        db.execute(ROWS_DDL)
+        return
+    db.execute("ALTER TABLE rows RENAME TO rows_v3")
+    db.execute(ROWS_DDL)
+    remap: dict[int, int] = {}
+    insert = f"INSERT OR IGNORE INTO rows(id, uid, {', '.join(TRACKED)}, data) VALUES ({', '.join('?' * (len(TRACKED) + 3))})"
+    cursor = db.execute("SELECT id, uid, data FROM rows_v3")
+    while batch := cursor.fetchmany(5000):
+        out = []
+        for old_key, uid, data in batch:
+            data = data.encode() if isinstance(data, str) else bytes(data)
+            values = dict(zip(COLUMNS, json.loads(data)))
+            remap[old_key] = key = _key(uid, data)
+            out.append((key, uid, *_tracked(values), data))
+        db.executemany(insert, out)
+    for snap, blob in db.execute("SELECT id, members FROM snapshots").fetchall():
+        db.execute("UPDATE snapshots SET members = ? WHERE id = ?",
+                   (_pack(sorted(remap[k] for k in _unpack(blob) if k in remap)), snap))
+    db.execute("DROP TABLE rows_v3")

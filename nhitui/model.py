@@ -75,7 +75,9 @@ def iso(value: datetime | None) -> str:
         return ""
     if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    # %-formatting: twice as fast as isoformat(), and a history save formats 300,000 of these.
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031
+        value.year, value.month, value.day, value.hour, value.minute, value.second)
 
 
 def privilege_rank(privilege: str) -> int:

@@ -279,6 +279,8 @@ def diff_options(diff: Diff, limit: int = SHOWN_PER_SECTION) -> list[Option]:
         options.append(Option(header, id=f"#{key}", disabled=True))
         if not items:
             options.append(Option(Content.styled("  \u2014 none", "$text-muted"), id=f"#{key}-none", disabled=True))
+        if key == "changed":
+            diff.load(items[:limit])        # one batch, not a database read per row
         for item in items[:limit]:
             if key == "changed":
                 prompt = _row_prompt(glyph, style, item.new, "; ".join(item.what))
@@ -326,21 +328,22 @@ class DiffScreen(ModalScreen[None]):
     def _run(self) -> None:
         try:
             diff = self.compute()
+            options = diff_options(diff)    # built here: it reads the changed rows from the database
         except Exception as exc:  # noqa: BLE001 - reported in the view, never a crash
             self.app.call_from_thread(self._failed, f"Cannot compare: {type(exc).__name__}: {exc}")
             return
-        self.app.call_from_thread(self._show, diff)
+        self.app.call_from_thread(self._show, diff, options)
 
     def _failed(self, text: str) -> None:
         self.error = text
         self.query_one("#message", Static).update(Content.styled(sanitize(text), "$text-error"))
 
-    def _show(self, diff: Diff) -> None:
+    def _show(self, diff: Diff, options: list[Option]) -> None:
         self.diff = diff
         self.query_one("#message", Static).update(diff_summary(diff))
-        options = self.query_one(OptionList)
-        options.clear_options()
-        options.add_options(diff_options(diff))
+        shown = self.query_one(OptionList)
+        shown.clear_options()
+        shown.add_options(options)
 
     def action_close(self) -> None:
         self.dismiss(None)
