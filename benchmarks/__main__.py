@@ -1,4 +1,6 @@
-"""Run every benchmark on the sandbox and print figures and ratios: `python -m benchmarks [--quick]`.
+"""Run every benchmark on the sandbox and print figures and ratios: `python -m benchmarks [--quick] [SUITE...]`.
+
+A suite is `core`, `collect`, `tui` or `demo` (or its module name, `bench_core`).
 
 `--quick` shrinks the worlds so the whole run stays around a minute.
 """
@@ -16,7 +18,11 @@ SUITES = ("bench_core", "bench_collect", "bench_tui", "bench_demo")
 
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
-    only = [a for a in argv if not a.startswith("-")]
+    only = {a if a.startswith("bench_") else f"bench_{a}" for a in argv if not a.startswith("-")}
+    if only - set(SUITES):
+        print(f"unknown suite(s): {', '.join(sorted(only - set(SUITES)))}; choose from {', '.join(SUITES)}",
+              file=sys.stderr)
+        return 2
     started = time.perf_counter()
     for name in SUITES:
         if only and name not in only:
