@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from nhitui.model import COLUMNS, Identity, SourceStatus, iso
+from nhitui.model import COLUMNS, Identity, SourceStatus, iso, sanitize
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -58,6 +58,8 @@ def csv_row(identity: Identity) -> list[str]:
             value = ";".join(value)
         elif isinstance(value, bool):
             value = "true" if value else "false"
+        elif column == "uid":
+            value = sanitize(value)     # the one provider text Identity keeps raw (see model)
         out.append(safe_cell(str(value)))
     return out
 

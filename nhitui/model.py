@@ -25,8 +25,10 @@ COLUMNS = (
     "actions", "url",
 )
 
-# C0, DEL, C1, zero-width and bidi controls: terminal escapes and spoofing live here.
-_UNSAFE = re.compile("[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# C0, DEL, C1, zero-width and bidi controls: terminal escapes and spoofing live here. Lone
+# surrogates too: JSON may carry "\ud800", and no UTF-8 file or terminal can take one.
+_UNSAFE = re.compile("[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_TEXT = 4096
 
 
@@ -174,6 +176,12 @@ class Identity:
             value = getattr(self, name)
             if not isinstance(value, str) or _UNSAFE.search(value) or len(value) > MAX_TEXT:
                 object.__setattr__(self, name, sanitize(value))
+        if _UNSAFE.search(self.url):
+            object.__setattr__(self, "url", sanitize(self.url))
+        if _SURROGATE.search(self.uid):
+            # Unencodable anywhere (file, terminal, HTTP); other characters stay, as revocation may
+            # read the provider's id back out of the uid. Exports and screens sanitize it.
+            object.__setattr__(self, "uid", _SURROGATE.sub("\ufffd", self.uid))
         scopes = self.scopes
         if not isinstance(scopes, tuple) or any(_UNSAFE.search(s) for s in scopes):
             object.__setattr__(self, "scopes", tuple(sanitize(s) for s in scopes))

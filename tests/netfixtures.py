@@ -123,10 +123,18 @@ class TlsFront(_Listener):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
         self.handshake_failures = 0
+        self._counted = threading.Condition()
 
     @property
     def url(self) -> str:
         return f"https://localhost:{self.port}"
+
+    def wait_for_handshake_failures(self, n: int, timeout: float = 10) -> int:
+        """The count once it reaches `n` (or after `timeout`): the server thread records a refused
+        handshake a moment after the client has already given up and returned."""
+        with self._counted:
+            self._counted.wait_for(lambda: self.handshake_failures >= n, timeout)
+            return self.handshake_failures
 
     def handle(self, conn: socket.socket) -> None:
         try:
@@ -134,8 +142,10 @@ class TlsFront(_Listener):
             tls = self.context.wrap_socket(conn, server_side=True)
             tls.settimeout(None)
         except (ssl.SSLError, OSError):
-            self.handshake_failures += 1
             conn.close()
+            with self._counted:
+                self.handshake_failures += 1
+                self._counted.notify_all()
             return
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
         _pipe(tls, upstream, self.stop_event)

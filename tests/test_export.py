@@ -92,3 +92,20 @@ def test_save_writes_into_a_pipe_instead_of_replacing_it(tmp_path):
     reader.join(timeout=10)
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert received and received[0].startswith(b"uid,source,provider")
+
+
+def test_hostile_ids_and_urls_export_cleanly(tmp_path):
+    """A provider id with an escape sequence or a lone surrogate (JSON can carry "\\ud800") must not
+    put control bytes in the CSV, nor make a UTF-8 export fail."""
+    row = ident(1, uid="src:deploy_key:\x1b]52;c;ZXZpbA==\x07\ud800", url="https://x.test/\x1b[2J\udfff")
+    assert "\ud800" not in row.uid and "\x1b" in row.uid            # kept for revocation, minus the surrogate
+    assert row.url == "https://x.test/\ufffd[2J\ufffd"
+    statuses = {"src": SourceStatus("src", "github", "ok")}
+    for fmt in ("csv", "json"):
+        out = tmp_path / f"x.{fmt}"
+        export.save(out, [row], statuses, fmt)
+        text = out.read_text(encoding="utf-8")
+        if fmt == "csv":
+            assert "\x1b" not in text and "\x07" not in text
+        else:
+            assert json.loads(text)["identities"][0]["uid"] == row.uid

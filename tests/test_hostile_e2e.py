@@ -46,9 +46,10 @@ HOSTILE = [
     "zero\u200bwidth \u2066isolate\u2069 \ufeffbom",
     "bell\x07 backspace\x08 del\x7f",
     "wide \U0001f511\U0001f9ea \u6f22\u5b57\u304b\u306a \ud55c\uad6d\uc5b4 \uff37\uff29\uff24\uff25",
+    "lone \ud800 surrogate \udfff",
 ]
 # C0, DEL, C1, zero-width, bidi: nothing of these may reach a screen, an export or the journal.
-CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+CONTROL = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
 WIDTH, HEIGHT = 160, 50
 
 
@@ -57,10 +58,12 @@ def plant(sandbox: Sandbox) -> dict[str, str]:
     npm = sandbox.fakes["npm"]
     keys = [k for k in npm.order if k in npm.tokens]
     assert len(keys) >= len(HOSTILE)
-    for key, name in zip(keys, HOSTILE):
+    # Every token is named here (the extra ones plainly), so each planted name occurs exactly once.
+    plain = [f"plain-{n}" for n in range(len(keys))]
+    for key, name in zip(keys, [*HOSTILE, *plain]):
         npm.tokens[key]["name"] = name
     jfrog = sandbox.fakes["jfrog"]
-    for tid, name in zip(list(jfrog.tokens), reversed(HOSTILE)):
+    for tid, name in zip(list(jfrog.tokens), [*reversed(HOSTILE), *plain]):
         jfrog.tokens[tid]["description"] = name
     return {name: sanitize(name) for name in HOSTILE}
 
