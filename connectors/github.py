@@ -1235,6 +1235,20 @@ class GitHubConnector:
                            call("deactivate"), undo="activate"), delete]
         return []
 
+    async def _gone_or_hidden(self, path: str, message: str) -> ActionResult:
+        """GitHub answers 404, not 403, when a token may not see a resource. So a 404 means
+        "already gone" only if the same write credential can list the objects it was among;
+        otherwise the revoke failed and the credential may still be live."""
+        parent = _parent_path(path)
+        if parent:
+            status, _, data = await asyncio.to_thread(self._write_request, "GET", parent, None)
+            if status != 200:
+                seen = _message(data) or (f"HTTP {status}" if status else "request failed")
+                where = parent.split("?", 1)[0]
+                return ActionResult("failed", 404, f"GitHub answered 404 ({message}), and {where} is not visible "
+                                    f"with the write credential ({seen}): not found, or no access to it")
+        return ActionResult("already-absent", 404, message, removed=True)
+
     def _write_request(self, verb: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
         """One write with the revoke credential, loaded for this call and dropped after."""
         auth = self._auth_for(write=True)
@@ -1281,7 +1295,7 @@ class GitHubConnector:
             return ActionResult("failed", message=str(exc))
         message = _message(data)
         if status == 404:
-            return ActionResult("already-absent", 404, message or "Not Found", removed=True)
+            return await self._gone_or_hidden(path, message or "Not Found")
         if not 200 <= status < 300:
             accepted = headers.get("x-accepted-github-permissions")
             text = message or (f"HTTP {status}" if status else "request failed")
@@ -1331,3 +1345,10 @@ class GitHubConnector:
 
 
 CONNECTOR = GitHubConnector
+
+
+def _parent_path(path: str) -> str:
+    """The list an object of a write path belongs to (`/repos/o/r/keys/1` -> `/repos/o/r/keys`): a
+    200 there with the same credential shows it may see such objects, so a 404 means gone."""
+    parent = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
+    return f"{parent}?per_page=1" if parent.count("/") >= 2 else ""

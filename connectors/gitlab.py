@@ -498,6 +498,7 @@ class GitLabConnector:
                    "fingerprint": sanitize(d.get("fingerprint_sha256") or d.get("fingerprint") or ""),
                    "usage_type": sanitize(d.get("usage_type") or "")}
         if orphan:
+            # GitLab's API cannot delete a key no project uses (only Admin > Deploy keys can): no action.
             privilege, scopes, url = "none", (), f"{self.url}/admin/deploy_keys"
         else:
             privilege = "write" if can_push else "read"
@@ -508,7 +509,8 @@ class GitLabConnector:
                               target="instance" if orphan else project, scopes=scopes, privilege=privilege,
                               created_at=utc(d.get("created_at")), expires_at=expires, last_used_at=None,
                               status="expired" if expires is not None and expires <= now else "active",
-                              credential="static", actions=("delete",), url=url, usage_tracked=False,
+                              credential="static", actions=() if orphan else ("delete",), url=url,
+                              usage_tracked=False,
                               details=details)
 
     def parse_deploy_token(self, d: Mapping[str, Any], scope: str, scope_id: Any, target: str,
@@ -661,7 +663,7 @@ class GitLabConnector:
             elif action != "revoke":
                 path = None
         elif kind == "deploy_key" and action == "delete":
-            path = f"/deploy_keys/{d.get('key_id')}" if d.get("project_id") is None else \
+            path = None if d.get("project_id") is None else \
                 f"/projects/{d['project_id']}/deploy_keys/{d.get('key_id')}"
         elif kind == "deploy_token" and action == "revoke" and d.get("scope") in ("project", "group"):
             sid = d.get(f"{d['scope']}_id")
@@ -733,11 +735,8 @@ class GitLabConnector:
         try:
             if kind in TOKEN_KINDS:
                 return self._token_action(gl, session, identity, action)
-            if kind == "deploy_key":
-                if d.get("project_id") is None:
-                    gl.http_delete(f"/deploy_keys/{_enc(d['key_id'])}")
-                else:
-                    gl.projects.get(d["project_id"], lazy=True).keys.delete(d["key_id"])
+            if kind == "deploy_key":     # a key no project uses has no delete in GitLab's API: never here
+                gl.projects.get(d["project_id"], lazy=True).keys.delete(d["key_id"])
                 return ActionResult("ok", session.last_status, "deploy key removed", removed=True)
             if kind == "deploy_token":
                 parent = gl.projects if d["scope"] == "project" else gl.groups
@@ -779,6 +778,26 @@ class GitLabConnector:
             return ActionResult("failed", None, f"network error: {type(exc).__name__}")
         return ActionResult("failed", message=f"unsupported action {action!r} for {kind}")
 
+    def _rotation_refused(self, gl: _Gitlab, identity: Identity) -> str:
+        """Why not to rotate, read fresh: GitLab answers the rotation of an already revoked token by
+        revoking its whole family (every token rotated from it), so the state seen at scan time,
+        possibly minutes old, is not enough."""
+        path = self._token_path(identity)
+        if not path:
+            return ""
+        try:
+            data = _scrub(gl.http_get(path))
+        except glexc.GitlabHttpError as exc:
+            if exc.response_code == 404:
+                return "not rotated: the token no longer exists (rescan to see it)"
+            return f"not rotated: its current state could not be read (HTTP {exc.response_code})"
+        except (glexc.GitlabError, requests.RequestException) as exc:
+            return f"not rotated: its current state could not be read ({type(exc).__name__})"
+        if not isinstance(data, dict) or data.get("revoked") or data.get("active") is False:
+            return ("not rotated: the token is already revoked or inactive, and rotating a revoked token "
+                    "revokes every token rotated from it")
+        return ""
+
     def _token_action(self, gl: _Gitlab, session: _Session, identity: Identity, action: str) -> ActionResult:
         d, kind = identity.details, identity.kind
         tid = d["token_id"]
@@ -792,6 +811,9 @@ class GitLabConnector:
             scope_id = d["group_id"]
             manager = gl.groups.get(scope_id, lazy=True).access_tokens
         if action == "rotate":
+            refused = self._rotation_refused(gl, identity)
+            if refused:
+                return ActionResult("failed", message=refused)
             data = manager.rotate(tid)
             secret = data.pop("token", None)
             code = session.last_status
@@ -1310,7 +1332,11 @@ class _Scan:
 
     def instance_deploy_keys(self) -> None:
         batch = []
+        unlinked = 0
         for d in self.instance_keys:
+            if "projects_with_write_access" not in d and "projects_with_readonly_access" not in d:
+                unlinked += 1       # before GitLab 16.0 the list does not say which projects use a key
+                continue
             links = [(p, True) for p in d.get("projects_with_write_access") or () if isinstance(p, dict)] + \
                     [(p, False) for p in d.get("projects_with_readonly_access") or () if isinstance(p, dict)]
             for p, push in links:
@@ -1318,6 +1344,11 @@ class _Scan:
                     batch.append(self.c.parse_deploy_key(d, p.get("id"), str(p.get("path_with_namespace") or ""), push))
             if not links:
                 batch.append(self.c.parse_deploy_key(d, None, "", False))
+        if unlinked:
+            self.c.report.blind_spot(
+                "deploy keys outside the scanned groups",
+                f"GET /deploy_keys does not say which projects use {unlinked} key(s) (GitLab before 16.0): "
+                "only keys found through the scanned projects are listed")
         self.emit(batch)
 
     def instance_deploy_tokens(self) -> None:

@@ -160,7 +160,10 @@ class JFrogConnector:
         return Identity(
             uid=make_uid(self.name, KIND, token_id), source=self.name, provider=self.provider, kind=KIND,
             name=str(description) if isinstance(description, str) and description else subject,
-            owner=subject_user(subject), target=self.host, scopes=scopes, privilege=scope_privilege(scopes),
+            owner=subject_user(subject), target=self.host, scopes=scopes,
+            # The documented list does not return `scope`: unknown is not "none". A token acts with its
+            # subject's permissions by default (applied-permissions/user), so assume it may deploy.
+            privilege=scope_privilege(scopes) if raw_scope is not None else "write",
             created_at=when(obj.get("issued_at")), expires_at=expires,
             last_used_at=when(obj.get("last_used")) if tracked else None, status=status, credential="static",
             actions=("revoke",), url="", usage_tracked=tracked,

@@ -225,6 +225,22 @@ async def test_each_action_changes_exactly_its_target(world, fake):
     assert {uid for uid in final if final[uid] != after.get(uid)} == {hook.uid}
 
 
+async def test_a_404_is_already_absent_only_where_the_write_credential_sees_the_parent(world, fake):
+    """GitHub hides what a token may not see behind 404: a deploy key whose repository the revoke
+    credential cannot see is a failed revoke (the key may be live), not an absent one."""
+    from dataclasses import replace
+
+    connector = connector_for(fake)
+    key = pick(await scan(connector), "deploy_key")
+    hidden = replace(key, target="acme/not-visible", details={**key.details, "repo": "acme/not-visible"})
+    result = await connector.execute(hidden, "delete")
+    assert (result.state, result.removed) == ("failed", False), result
+    assert "/repos/acme/not-visible/keys is not visible" in result.message
+    gone = replace(key, details={**key.details, "key_id": 987654321})
+    result = await connector.execute(gone, "delete")
+    assert (result.state, result.removed, result.status_code) == ("already-absent", True, 404)
+
+
 async def test_actions_are_listed_reversible_first_with_the_exact_call(world, fake):
     connector = connector_for(fake)
     rows = await scan(connector)

@@ -274,10 +274,11 @@ async def test_each_action_changes_exactly_its_target(small: GitLabFake) -> None
     inst = pick(rows, "ci_variable", target="instance")
     result, changed, _, _ = await act(small, inst, "delete")
     assert result.state == "ok" and changed == {inst.uid}
+    # GitLab has no API to delete a key no project uses: no action offered, and a forced one fails.
     orphan = pick(rows, "deploy_key", target="instance")
-    assert conn.actions(orphan)[0].call == f"DELETE /api/v4/deploy_keys/{orphan.details['key_id']}"
+    assert conn.actions(orphan) == [] and orphan.url.endswith("/admin/deploy_keys")
     result, changed, _, _ = await act(small, orphan, "delete")
-    assert result.state == "ok" and changed == {orphan.uid}
+    assert result.state == "failed" and "not available" in result.message and changed == set()
 
     # Something already gone is not an error.
     again = await conn.execute(trigger, "delete")
@@ -292,6 +293,18 @@ async def test_personal_token_rotation_replaces_the_identity(small: GitLabFake) 
     assert changed == {pat.uid, result.identity.uid}
     assert after[pat.uid][0] == "revoked" and result.identity.expires_at is not None
     assert result.identity.created_at is not None and result.identity.last_used_at is None
+
+
+async def test_rotating_a_token_revoked_since_the_scan_is_refused(small: GitLabFake) -> None:
+    """Rotating a revoked token revokes its whole family on GitLab: the second rotation of the same
+    (stale) row must be refused after a fresh read, and the replacement must stay active."""
+    rows = await collect(connector(small))
+    pat = next(i for i in rows if i.kind == "personal_access_token" and i.status == "active" and i.owner == "alice")
+    first, _, _, _ = await act(small, pat, "rotate")
+    assert first.state == "ok"
+    second, changed, _, after = await act(small, pat, "rotate")
+    assert second.state == "failed" and "already revoked" in second.message
+    assert changed == set() and after[first.identity.uid][0] == "active"
 
 
 async def test_read_only_credential_fails_cleanly_and_changes_nothing(small: GitLabFake) -> None:

@@ -425,3 +425,16 @@ def test_mappings() -> None:
     assert oat_scope_privilege("acme/*:scope-image-delete") == "admin"
     assert oat_scope_privilege("acme/api:scope-image-push") == "write"
     assert oat_scope_privilege("acme/api:scope-image-pull") == "read"
+
+
+def test_a_jfrog_token_listed_without_scope_is_not_reported_harmless() -> None:
+    """JFrog's documented token list has no `scope`: such a token acts with its subject's rights,
+    so it must not come out as privilege "none" (which filters and rules would skip)."""
+    from datetime import datetime, timezone
+
+    conn = JFrogConnector({"name": "jf", "type": "jfrog", "url": "https://jf.example.test"}, lambda ref: "x")
+    now = datetime.now(timezone.utc)
+    listed = {"token_id": "t-1", "subject": "jfrt@01abc/users/bob", "issued_at": 1_700_000_000, "refreshable": False}
+    assert conn._identity(listed, now).privilege == "write"
+    assert conn._identity({**listed, "scope": "applied-permissions/admin"}, now).privilege == "admin"
+    assert conn._identity({**listed, "scope": ""}, now).privilege == "none"

@@ -1109,13 +1109,7 @@ class GitLabFake:
                                            "projects_with_readonly_access": key_projects(k, False)}
                             for _, k in sorted(s.deploy_keys.items())])
 
-        @route("DELETE", "deploy_keys/{kid}")
-        def delete_key(caller: dict[str, Any], kid: str) -> Any:
-            s._require_admin(caller)
-            if not kid.isdigit() or int(kid) not in s.deploy_keys:
-                raise _not_found("Deploy key Not Found")
-            del s.deploy_keys[int(kid)]
-            return None
+        # No DELETE /deploy_keys/:id: GitLab has no instance-level delete (only a proposal, gitlab#525018).
 
         # deploy tokens
 
