@@ -68,6 +68,7 @@ API_VERSION = "2022-11-28"
 PER_PAGE = 100
 MAX_PAGES = 2000          # per listing: 200,000 items, far beyond any org; stops a runaway server
 MAX_WAIT = 300.0          # longest single wait for a rate-limit reset or Retry-After
+SECONDARY_WAIT = 60.0      # seconds, for a 403/429 secondary limit that gives neither Retry-After nor reset
 RETRIES = 5               # per request, for 5xx / 429 / rate-limited 403 / connection errors
 BODY_RETRIES = 3          # extra attempts when a 200 carries a truncated JSON body
 MAX_BODY = 50 * 1024 * 1024   # a bigger answer is an error, not memory exhaustion
@@ -205,12 +206,16 @@ class _Retry(GithubRetry):
                 if wait > MAX_WAIT:
                     raise _WaitTooLong(wait)
                 return max(wait, 0.05)
+        if response.status == 429:
+            # A secondary limit that names no wait: GitHub asks for at least a minute (apis.md §9).
+            return SECONDARY_WAIT
         return None
 
 
 def _make_retry(on_retry: Any) -> _Retry:
     return _Retry(on_retry=on_retry, total=RETRIES, backoff_factor=0.25, backoff_max=10, raise_on_status=False,
-                  status_forcelist=[429, 500, 502, 503, 504], secondary_rate_wait=60, max_rate_limit_wait=MAX_WAIT)
+                  status_forcelist=[429, 500, 502, 503, 504], secondary_rate_wait=SECONDARY_WAIT,
+                  max_rate_limit_wait=MAX_WAIT)
 
 
 class _LockedAuth(Auth.Auth):
@@ -382,11 +387,12 @@ class GitHubConnector:
 
     # --- clients ----------------------------------------------------------------------------------
 
-    def _auth_for(self, write: bool) -> Any:
+    def _auth_for(self, write: bool, app_only: bool = False) -> Any:
         """A PyGithub Auth: reads use the GitHub App when one is configured (PAT-grant endpoints accept
-        only App tokens), else `token`; writes use `revoke_token`, else the read credential."""
+        only App tokens), else `token`; writes use `revoke_token`, else the read credential, except
+        `app_only` writes (PAT grants and requests), which use the App when there is one."""
         s = self.settings
-        if write and s.get("revoke_token"):
+        if write and s.get("revoke_token") and not (app_only and s.get("app_id")):
             return self._token_auth(str(s["revoke_token"]))
         if s.get("app_id"):
             if not s.get("app_private_key") or not s.get("app_installation_id"):
@@ -1251,7 +1257,7 @@ class GitHubConnector:
 
     def _write_request(self, verb: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
         """One write with the revoke credential, loaded for this call and dropped after."""
-        auth = self._auth_for(write=True)
+        auth = self._auth_for(write=True, app_only=_app_only(path))
         gh = self._github(auth)
         try:
             with self._write_lock:
@@ -1352,3 +1358,8 @@ def _parent_path(path: str) -> str:
     200 there with the same credential shows it may see such objects, so a 404 means gone."""
     parent = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
     return f"{parent}?per_page=1" if parent.count("/") >= 2 else ""
+
+
+def _app_only(path: str) -> bool:
+    """The fine-grained PAT grant and request endpoints: GitHub rejects classic PATs there."""
+    return "/personal-access-token" in path

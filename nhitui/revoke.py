@@ -102,8 +102,11 @@ class Outcome:
     secret: str | None = field(default=None, repr=False)
 
 
-def credential_label(settings: dict[str, Any]) -> tuple[str, str]:
+def credential_label(settings: dict[str, Any], kind: str = "") -> tuple[str, str]:
     """(which credential will act, warning if it is the read one)."""
+    if kind == "fine_grained_pat" and settings.get("type") == "github" and settings.get("app_id"):
+        # GitHub accepts only App tokens on the PAT-grant endpoints (see connectors/github.py).
+        return f"GitHub App {settings['app_id']} installation", ""
     if settings.get("type") == "aws":
         if settings.get("revoke_profile"):
             return f"revoke_profile {settings['revoke_profile']}", ""
@@ -169,7 +172,7 @@ class Revoker:
                 names = ", ".join(a.name for a in actions) or "none"
                 skipped.append((uid, f"no action {action!r} (available: {names})" if action else "no action"))
                 continue
-            label, warning = credential_label(self.sources[identity.source])
+            label, warning = credential_label(self.sources[identity.source], identity.kind)
             steps.append(Step(uid=uid, source=identity.source, provider=identity.provider, kind=identity.kind,
                               name=identity.name, action=chosen.name, reversible=chosen.reversible,
                               call=chosen.call, description=chosen.description, credential=label,

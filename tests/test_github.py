@@ -431,6 +431,25 @@ async def test_github_app_installation_auth(world):
             await scan(GitHubConnector(source, resolver(fake, **{fake._var + "_APP_KEY": "not a pem"})))
 
 
+async def test_pat_grant_writes_use_the_app_even_when_a_revoke_token_is_set(world):
+    """GitHub takes only App tokens on the fine-grained PAT endpoints: with an App and a (classic)
+    revoke_token, grants are revoked with the App, everything else with the revoke_token."""
+    from nhitui.revoke import credential_label
+
+    fake = GitHubFake(world, app=True)
+    with fake:
+        source = fake.source("gh", app=True, revoke_token=f"env:{fake._var}_TOKEN")    # a read-only token
+        connector = GitHubConnector(source, resolver(fake))
+        connector.write_interval = 0.0
+        rows = await scan(connector)
+        grant = next(r for r in rows if r.kind == "fine_grained_pat" and r.status == "active")
+        assert (await connector.execute(grant, "revoke")).state == "ok"
+        refused = await connector.execute(pick(rows, "deploy_key"), "delete")
+        assert refused.state == "failed" and refused.status_code == 403      # the read-only revoke_token
+        assert credential_label(source, "fine_grained_pat") == (f"GitHub App {fake.app_id} installation", "")
+        assert credential_label(source, "deploy_key")[0].startswith("revoke_token ")
+
+
 async def test_several_orgs_in_one_source(world):
     fake = GitHubFake(world, extra_orgs=("acme-labs",))
     with fake:
@@ -469,3 +488,15 @@ def test_settings_and_web_urls():
         make(api_url="ftp://x")
     c = make()
     assert replace(c.report).source == "x" and c.provider == "github"
+
+
+def test_a_429_without_retry_after_waits_the_documented_minute():
+    """apis.md §9: Retry-After if given, else the reset when nothing remains, else at least 60 s."""
+    from urllib3.response import HTTPResponse
+
+    from connectors.github import SECONDARY_WAIT, _make_retry
+
+    retry = _make_retry(None)
+    assert retry.get_retry_after(HTTPResponse(b"", headers={}, status=429)) == SECONDARY_WAIT == 60
+    assert retry.get_retry_after(HTTPResponse(b"", headers={"Retry-After": "2"}, status=429)) == 2
+    assert retry.get_retry_after(HTTPResponse(b"", headers={}, status=503)) is None
