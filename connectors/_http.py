@@ -201,6 +201,7 @@ class Session:
         self.client: httpx.AsyncClient | None = None
         # Called once on a 401 (e.g. an expired short-lived login); True means "retry the request".
         self.reauth: Callable[[], Awaitable[bool]] | None = None
+        self.renewals_in_a_row = 0      # logins renewed with no accepted request since
         self._rng = random.Random()
 
     async def __aenter__(self) -> Session:
@@ -235,9 +236,15 @@ class Session:
         if reply.status == 401 and allow_reauth and self.reauth is not None:
             async with self._reauth_lock:
                 # Concurrent requests share one renewal: only the first to see the 401 logs in again.
-                renewed = True if self.headers.get("Authorization") != used else await self.reauth()
+                if self.headers.get("Authorization") != used:
+                    renewed = True
+                else:
+                    renewed = await self.reauth()
+                    self.renewals_in_a_row += 1
             if renewed:
                 reply = await self._request(method, url, json_body, headers, expect_json)
+        if reply.status != 401:
+            self.renewals_in_a_row = 0      # the login works: a later expiry may be renewed again
         return reply
 
     async def _request(self, method: str, url: str, json_body: Any, headers: Mapping[str, str] | None,

@@ -87,14 +87,14 @@ class DockerHubConnector:
         s.set_auth(f"Bearer {token}")
 
     def _session(self, report: Report, secret_ref: str) -> Session:
-        """A session whose login can be renewed once on a 401 (the JWT is short-lived)."""
+        """A session whose login is renewed on a 401: the JWT lives 10 minutes, and a long scan or
+        revoke session outlives several. Two renewals in a row with nothing accepted in between mean
+        the login itself is refused, so the third 401 is final."""
         s = Session(report, self.settings, provider=self.provider)
-        renewals = [0]
 
         async def reauth() -> bool:
-            if renewals[0] >= 2:
+            if s.renewals_in_a_row >= 2:
                 return False
-            renewals[0] += 1
             await self._login(s, self._resolve(secret_ref))
             return True
 
@@ -148,6 +148,8 @@ class DockerHubConnector:
                     return
                 if total is None and isinstance(reply.data.get("count"), int):
                     total = reply.data["count"]
+                if not results:
+                    break               # an empty page ends the list, whatever `next` says
                 batch = fresh(results, self._pat, seen)
                 if results and not batch:
                     self.report.blind_spot(what, "a page repeated tokens already read; stopped paginating")
@@ -180,6 +182,8 @@ class DockerHubConnector:
                 if not isinstance(results, list):
                     self._fail(what, f"{what} answered without a `results` list")
                     return
+                if not results:
+                    break               # an empty page ends the list, whatever `next` says
                 fresh = [o for o in results if isinstance(o, Mapping) and isinstance(o.get("id"), str)
                          and o["id"] and f"{org}/{o['id']}" not in seen]
                 if results and not fresh:
@@ -219,10 +223,14 @@ class DockerHubConnector:
         url = f"{self.api}/v2/orgs/{quote(org, safe='')}/members?page=1&page_size={PAGE_SIZE}"
         try:
             async for reply in s.pages(url, _next, f"/v2/orgs/{org}/members"):
-                results = reply.data.get("results") if reply.ok and isinstance(reply.data, Mapping) else None
+                # Hub's own description types this answer as a bare array; the site serves {results}.
+                data = reply.data if reply.ok else None
+                results = data if isinstance(data, list) else data.get("results") if isinstance(data, Mapping) else None
                 if not isinstance(results, list):
                     self._members_ok = False  # members unknown: "owner departed" cannot be judged
                     return
+                if not results:
+                    break
                 for m in results:
                     if isinstance(m, Mapping) and m.get("username"):
                         self._members.add(str(m["username"]))

@@ -83,6 +83,8 @@ class NpmConnector:
                     if not isinstance(objects, list):
                         raise_or_blind(self.report, what, read, "the registry answered without an `objects` list")
                         return
+                    if not objects:
+                        return          # an empty page ends the list, whatever `next` says
                     batch = fresh(objects, self._identity, seen)
                     if objects and not batch:
                         self.report.blind_spot(what, "a page repeated tokens already read; stopped paginating")

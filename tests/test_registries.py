@@ -236,6 +236,17 @@ async def test_dockerhub_relogin_when_jwt_expires_mid_scan() -> None:
         assert fake.server.calls[("POST", "/v2/auth/token")] == 2
 
 
+async def test_dockerhub_renews_as_often_as_the_jwt_expires() -> None:
+    """Every login expires after 3 calls here: a long session needs many renewals, each followed by
+    success, and none of them may count against the next."""
+    with running("dockerhub") as fake:
+        fake.expire_logins_every = 3
+        c = connector(fake, concurrency=1)      # one call at a time: each login really serves 2 calls
+        ids = await scan(c)
+        assert len(ids) == 12 and not c.report.blind_spots
+        assert fake.server.calls[("POST", "/v2/auth/token")] >= 4
+
+
 # --- retries, rate limits, pagination, bounds ---------------------------------------------------
 
 

@@ -15,7 +15,8 @@ page), `self_next` (the last page links to itself),
 `oversize_bytes` (the list answers that many bytes, streamed without Content-Length, or
 announced with `oversize_declared`). Docker Hub adds `throttle(n, seconds)` (429 with an
 `X-Retry-After` Unix timestamp), `X-RateLimit-*` headers, `jwt_ttl` (login lifetime) and
-`expire_logins_after` (every login issued so far expires after that many authenticated calls).
+`expire_logins_after` (every login issued so far expires after that many authenticated calls) and
+`expire_logins_every` (the same, repeatedly).
 """
 
 from __future__ import annotations
@@ -321,6 +322,7 @@ class DockerHubFake(_RegistryFake):
         self.jwt_ttl = 600.0
         self._key = hashlib.sha256(f"sandbox-dockerhub-signing-{world.seed}".encode()).hexdigest()
         self.expire_logins_after = 0  # >0: after that many authenticated calls, every issued JWT expires
+        self.expire_logins_every = 0  # >0: the same, again and again (a long session outliving its JWTs)
         self._authed = 0
         self._throttle_left = 0
         self._throttle_seconds = 1.0
@@ -384,7 +386,8 @@ class DockerHubFake(_RegistryFake):
             return None
         with self.lock:
             self._authed += 1
-            if self.expire_logins_after and self._authed >= self.expire_logins_after:
+            if (self.expire_logins_after and self._authed >= self.expire_logins_after) or \
+                    (self.expire_logins_every and self._authed % self.expire_logins_every == 0):
                 self.expire_logins_after = 0
                 self._key = hashlib.sha256(self._key.encode()).hexdigest()  # old logins no longer verify
                 return None
