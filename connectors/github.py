@@ -1160,6 +1160,12 @@ class GitHubConnector:
             details=details)
 
     async def _credentials(self, org: str) -> None:
+        if self._prefix.endswith("/api/v3"):
+            # GitHub Enterprise Server has no SAML credential authorizations (a GHEC feature): there is
+            # nothing to miss, so this is a fact of the source, not a blind spot making it partial.
+            self.report.facts["sso_credentials"] = "not applicable on GitHub Enterprise Server"
+            return
+
         async def run() -> None:
             async for page, _ in self._pages(f"/orgs/{quote(org)}/credential-authorizations"):
                 self._out(self._parse(page, self._credential, org))

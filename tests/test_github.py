@@ -468,9 +468,10 @@ async def test_github_enterprise_server_flavour(world):
         connector = connector_for(fake)
         assert connector.web_url == fake.server.url and fake.api_url.endswith("/api/v3")
         rows = await scan(connector)
-    spots = {b.what: b.reason for b in connector.report.blind_spots}
-    assert list(spots) == ["SSO credential authorizations (acme)"]
-    assert "GitHub Enterprise Cloud" in spots["SSO credential authorizations (acme)"]
+    # No SAML credential authorizations on GHES: not asked for, so not a blind spot (the source is ok).
+    assert connector.report.blind_spots == []
+    assert connector.report.facts["sso_credentials"] == "not applicable on GitHub Enterprise Server"
+    assert not any("credential-authorizations" in path for _, path in fake.requests_log)
     want = {make_uid("gh", e.kind, e.native_id) for e in world.expected_for("github") if e.kind != "sso_credential"}
     assert {r.uid for r in rows} == want
     assert connector.report.rate_limit_remaining is None
