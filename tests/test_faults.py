@@ -229,6 +229,20 @@ def test_a_page_over_50_mb_is_refused_not_read(provider, request, monkeypatch):
     assert elapsed < 20
 
 
+@pytest.mark.parametrize("provider", ["npm", "dockerhub"])
+def test_an_empty_page_ends_the_list_even_with_a_next_link(provider, request, monkeypatch):
+    """A `next` on every page, empty ones too: the list ends at the first empty page, complete."""
+    with serving(provider, Knobs(page_size=2), request, monkeypatch) as fake:
+        fake.endless_next = True
+        inventory, statuses, _ = collect([source(fake, provider)])
+        expected = truth(fake, provider)
+        calls = sum(n for (method, path), n in fake.server.calls.items()
+                    if method == "GET" and path == fake.list_path)
+    status = statuses[SOURCE_NAMES[provider]]
+    assert status.state == "ok" and uids(inventory, SOURCE_NAMES[provider]) == expected
+    assert calls <= len(expected) // 2 + 2        # the full pages, one empty page, nothing more
+
+
 # --- pagination loops --------------------------------------------------------------------------------------
 
 def _loop(provider: str, fake: Any, kind: str) -> None:

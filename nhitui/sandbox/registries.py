@@ -11,7 +11,8 @@ no full token reaches an Identity, a log or a report.
 
 Test knobs on every fake: `deny` (path prefixes answering 403 with the provider's body),
 `readonly_token` (GET only, 403 on writes), `cycle_next` (the last page links back to an earlier
-page), `self_next` (the last page links to itself),
+page), `self_next` (the last page links to itself), `endless_next` (every page, empty ones too, links
+to the next),
 `oversize_bytes` (the list answers that many bytes, streamed without Content-Length, or
 announced with `oversize_declared`). Docker Hub adds `throttle(n, seconds)` (429 with an
 `X-Retry-After` Unix timestamp), `X-RateLimit-*` headers, `jwt_ttl` (login lifetime) and
@@ -70,6 +71,7 @@ class _RegistryFake:
         self.rng = world.rng_for(self.provider)
         self.cycle_next = False
         self.self_next = False
+        self.endless_next = False
         self.foreign_next: str | None = None  # the last page's next link points here instead
         self.oversize_bytes = 0
         self.oversize_declared = False
@@ -289,6 +291,8 @@ class NpmFake(_RegistryFake):
                 nxt = f"/-/npm/v1/tokens?page=1&perPage={per_page}"  # back to a page reached by a link
             if not more and self.self_next:
                 nxt = f"/-/npm/v1/tokens?page={page}&perPage={per_page}"
+            if not more and self.endless_next:
+                nxt = f"/-/npm/v1/tokens?page={page + 1}&perPage={per_page}"
             if not more and self.foreign_next:
                 nxt = self.foreign_next
             return jsonify({"objects": chunk, "total": len(keys), "urls": {"next": nxt} if nxt else {}})
@@ -518,6 +522,8 @@ class DockerHubFake(_RegistryFake):
             nxt = f"{base}?page=2&page_size={page_size}"  # back to a page reached by a link
         if not more and self.self_next:
             nxt = f"{base}?page={page}&page_size={page_size}"
+        if not more and self.endless_next:
+            nxt = f"{base}?page={page + 1}&page_size={page_size}"
         prev = f"{base}?page={page - 1}&page_size={page_size}" if page > 1 else None
         return {count_key: len(items), "next": nxt, "previous": prev, "results": chunk}
 
