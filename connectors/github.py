@@ -69,6 +69,7 @@ PER_PAGE = 100
 MAX_PAGES = 2000          # per listing: 200,000 items, far beyond any org; stops a runaway server
 MAX_WAIT = 300.0          # longest single wait for a rate-limit reset or Retry-After
 SECONDARY_WAIT = 60.0      # seconds, for a 403/429 secondary limit that gives neither Retry-After nor reset
+RATE_WAITS = 3             # waits for a reset, per request, when a 403/429 says the budget is spent
 RETRIES = 5               # per request, for 5xx / 429 / rate-limited 403 / connection errors
 BODY_RETRIES = 3          # extra attempts when a 200 carries a truncated JSON body
 MAX_BODY = 50 * 1024 * 1024   # a bigger answer is an error, not memory exhaustion
@@ -541,7 +542,7 @@ class GitHubConnector:
             raise _HttpError(0, "refused to follow a URL outside api_url", path)
         cache = self.cache
         key = self._cache_key(url, params) if cache is not None else ""
-        bad_bodies = 0
+        bad_bodies = rate_waits = 0
         while True:
             cached = cache.get(key) if cache is not None else None
             self.report.count_request()
@@ -570,6 +571,13 @@ class GitHubConnector:
             except GithubException as exc:
                 headers = _lower(exc.headers)
                 self._note_rate(headers)
+                wait = _reset_wait(headers) if exc.status in (403, 429) else None
+                if wait is not None and rate_waits < RATE_WAITS:
+                    # The budget is spent (the headers say so) under a wording PyGithub does not know.
+                    rate_waits += 1
+                    self.report.count_retry()
+                    time.sleep(wait)
+                    continue
                 if exc.status == 401:
                     said = _message(exc.data) or "Bad credentials"
                     raise AuthError(f"authentication failed: GitHub answered 401 ({said}) for {path}") from None
@@ -1369,3 +1377,12 @@ def _parent_path(path: str) -> str:
 def _app_only(path: str) -> bool:
     """The fine-grained PAT grant and request endpoints: GitHub rejects classic PATs there."""
     return "/personal-access-token" in path
+
+
+def _reset_wait(headers: dict[str, str]) -> float | None:
+    """Seconds until the rate-limit reset when the headers say nothing remains, else None."""
+    reset = str(headers.get("x-ratelimit-reset") or "")
+    if headers.get("x-ratelimit-remaining") != "0" or not reset.isdigit():
+        return None
+    wait = int(reset) - time.time() + 0.2
+    return max(wait, 0.05) if wait <= MAX_WAIT else None

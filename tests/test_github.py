@@ -408,6 +408,19 @@ async def test_the_rate_limit_reset_is_honoured():
     assert connector.report.rate_limit_limit == 40
 
 
+async def test_a_spent_budget_is_recognised_by_its_headers_whatever_the_wording():
+    """PyGithub spots a primary limit by GitHub's message; a server saying it otherwise still sends
+    `x-ratelimit-remaining: 0` and the reset, and the scan must wait for it, not lose endpoints."""
+    world = World(repos=6)
+    fake = GitHubFake(world, rate_limit=40, rate_window=1.0)
+    fake.rate_limit_message = "Slow down: quota used up"
+    with fake:
+        connector = connector_for(fake)
+        rows = await scan(connector)
+        assert_ground_truth(world, fake, connector, rows)
+    assert connector.report.blind_spots == [] and connector.report.retries > 0
+
+
 # --- auth flavours, orgs, GHES ----------------------------------------------------------------------
 
 async def test_github_app_installation_auth(world):

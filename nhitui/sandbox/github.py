@@ -150,6 +150,9 @@ class GitHubFake:
         self.extra_orgs = tuple(extra_orgs)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
+        # GitHub's wording; an independent server may word it otherwise (the headers still say it).
+        self.rate_limit_message = ("API rate limit exceeded for user ID 1. If you reach out to GitHub Support "
+                                   "for help, please include the request ID.")
         self.link_loop = set(link_loop)
         self.record = record
         self.secondary_rate = secondary_rate
@@ -868,8 +871,7 @@ class GitHubFake:
                         fake._used = 0
                         fake._window_reset = math.ceil(now + fake.rate_window)
                     if fake._used >= fake.rate_limit:
-                        return fake._error(403, "API rate limit exceeded for user ID 1. If you reach out to GitHub "
-                                                "Support for help, please include the request ID.")
+                        return fake._error(403, fake.rate_limit_message)
                     fake._used += 1
                     flask_g.charged = fake._window_reset
             if fake.secondary_rate and request.method == "GET":
