@@ -12,29 +12,19 @@ import subprocess
 import sys
 import time
 
+from benchmarks.bench_tui import FirstPaint
 from nhitui import config as config_mod
 from nhitui.sandbox.chain import Sandbox
 from nhitui.sandbox.world import World
 from nhitui.tui.app import NhiApp
-from nhitui.tui.widgets.table import IdentityTable
 
 
 async def first_rows() -> tuple[float, float, int]:
     """(seconds to first drawn row, seconds until every source finished, identities)."""
     t0 = time.perf_counter()
-    painted: list[float] = []
-    original = IdentityTable.render_line
-
-    def spy(self: IdentityTable, y: int):  # noqa: ANN202
-        strip = original(self, y)
-        if y > 0 and len(self.model) and not painted:
-            painted.append(time.perf_counter())
-        return strip
-
     with Sandbox(World(), wait=False) as sandbox:   # as `nhitui demo` starts it
         cfg = config_mod.load(sandbox.write_config())
-        IdentityTable.render_line = spy  # type: ignore[method-assign]
-        try:
+        with FirstPaint() as paint:
             app = NhiApp(cfg, title="nhitui demo")
             async with app.run_test(size=(140, 40)) as pilot:
                 deadline = time.perf_counter() + 60
@@ -45,9 +35,7 @@ async def first_rows() -> tuple[float, float, int]:
                         break
                 done = time.perf_counter() - t0
                 count = len(app.inventory)
-        finally:
-            IdentityTable.render_line = original  # type: ignore[method-assign]
-    return (painted[0] - t0 if painted else float("inf")), done, count
+    return (paint.at - t0 if paint.at is not None else float("inf")), done, count
 
 
 def scan_wall() -> float:

@@ -86,6 +86,14 @@ def _key(uid: str, data: bytes) -> int:
     return high << 32 | int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "big")
 
 
+def _encode(identities: Iterable[Any]) -> tuple[list[dict[str, Any]], list[bytes], list[int]]:
+    """(exported values, stored row, row key) of each identity: what a save stores and a diff
+    against the live inventory compares."""
+    values = [row_values(i) for i in identities]
+    blobs = [_dumps(list(v.values())).encode() for v in values]
+    return values, blobs, [_key(v["uid"], b) for v, b in zip(values, blobs)]
+
+
 def _tracked(values: Mapping[str, Any]) -> list[Any]:
     """The TRACKED columns of a row. A list is joined with a C0 separator, which `sanitize` removes
     from every provider string: equal lists give equal text, and it costs a tenth of a JSON dump."""
@@ -128,16 +136,21 @@ def _split(keys: array.array, halves: array.array, lone: set[int]) -> tuple[arra
     return array.array("q", itertools.compress(keys, map(operator.not_, flags))), list(itertools.compress(keys, flags))
 
 
+def _select_rows(db: sqlite3.Connection, columns: str, keys: Iterable[int]) -> Iterator[list[Any]]:
+    """`SELECT columns FROM rows` for `keys`, a chunk at a time: older SQLite builds cap a statement
+    at 999 parameters, and keys in order read the table in order."""
+    ordered = sorted(keys)
+    for n in range(0, len(ordered), 900):
+        chunk = ordered[n:n + 900]
+        yield db.execute(f"SELECT {columns} FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+
+
 def _decode_rows(db: sqlite3.Connection, keys: Iterable[int]) -> dict[int, dict[str, Any]]:
     """Rows by key. Parsed a chunk at a time as one JSON array, with the garbage collector paused:
     row-by-row parsing of 100k small documents spends most of its time in allocation and GC."""
     out: dict[int, dict[str, Any]] = {}
-    keys = sorted(keys)
     with _gc_paused():
-        for n in range(0, len(keys), 900):
-            chunk = keys[n:n + 900]
-            q = f"SELECT id, data FROM rows WHERE id IN ({','.join('?' * len(chunk))})"
-            fetched = db.execute(q, chunk).fetchall()
+        for fetched in _select_rows(db, "id, data", keys):
             blob = b"[" + b",".join(bytes(d) if not isinstance(d, str) else d.encode() for _, d in fetched) + b"]"
             for (k, _), values in zip(fetched, json.loads(blob)):
                 out[k] = dict(zip(COLUMNS, values))
@@ -269,9 +282,7 @@ class History:
 
     def _save(self, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
               config_fingerprint: str, taken_at: datetime | None) -> int:
-        values = [row_values(i) for i in identities]
-        blobs = [_dumps(list(v.values())).encode() for v in values]
-        keys = [_key(v["uid"], b) for v, b in zip(values, blobs)]
+        values, blobs, keys = _encode(identities)
         taken = iso(taken_at or datetime.now(timezone.utc))
         summary = ", ".join(f"{s.source}:{s.state}" for s in statuses.values())
         with self.db:
@@ -296,13 +307,7 @@ class History:
         return snap
 
     def _known(self, keys: list[int]) -> set[int]:
-        known: set[int] = set()
-        ordered = sorted(keys)
-        for n in range(0, len(ordered), 900):
-            chunk = ordered[n:n + 900]
-            known.update(k for (k,) in self.db.execute(
-                f"SELECT id FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        return known
+        return {k for fetched in _select_rows(self.db, "id", keys) for (k,) in fetched}
 
     def prune(self, keep: int | None = None, keep_days: int | None = None) -> int:
         """Drop snapshots beyond the newest `keep` or older than `keep_days`; free unreferenced rows."""
@@ -339,13 +344,7 @@ class History:
         return _unpack(row[0])
 
     def uids(self, snap: int) -> set[str]:
-        keys = list(self._members(snap))
-        out: set[str] = set()
-        for n in range(0, len(keys), 900):
-            chunk = keys[n:n + 900]
-            out.update(u for (u,) in self.db.execute(
-                f"SELECT uid FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        return out
+        return {u for fetched in _select_rows(self.db, "uid", self._members(snap)) for (u,) in fetched}
 
     def latest_uids(self) -> set[str] | None:
         """uids of the newest snapshot (None when there is none): the TUI's `new` marker."""
@@ -446,11 +445,7 @@ class History:
         return sorted(pairs), list(by_uid.values()), lone_new
 
     def _uid_of(self, keys: list[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for n in range(0, len(keys), 900):
-            chunk = keys[n:n + 900]
-            out.update(self.db.execute(f"SELECT id, uid FROM rows WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        return out
+        return {k: u for fetched in _select_rows(self.db, "id, uid", keys) for k, u in fetched}
 
     def _compare(self, pairs: list[tuple[int, int]]) -> list[tuple[int, int, str, int, Any, Any]]:
         """(old, new, uid, change mask, old findings, new findings) for the pairs whose tracked
@@ -473,10 +468,8 @@ class History:
     def diff_with(self, old: int, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
                   label: str = "current") -> Diff:
         """Snapshot `old` against identities that are not saved (the TUI's current inventory)."""
-        current: dict[int, dict[str, Any]] = {}
-        for i in identities:
-            values = row_values(i)
-            current[_key(values["uid"], _dumps(list(values.values())).encode())] = values
+        values, _, keys = _encode(identities)
+        current = dict(zip(keys, values))
         a = set(self._members(old))
         old_rows = {r["uid"]: r for r in _decode_rows(self.db, a - current.keys()).values()}
         new_rows = {current[k]["uid"]: current[k] for k in current.keys() - a}

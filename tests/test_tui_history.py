@@ -137,6 +137,14 @@ async def test_history_save_off_creates_no_file_but_still_marks_new(tmp_path, mo
 
 # --- the history list and the diff view -----------------------------------------------------------
 
+async def computed_diff(pilot, app: NhiApp):
+    """The diff of the DiffScreen just opened, once its worker has computed it."""
+    screen = app.screen
+    assert isinstance(screen, DiffScreen)
+    await wait_until(pilot, lambda: screen.diff is not None)
+    return screen.diff
+
+
 def two_snapshots(path) -> None:
     save(path, rows(0, 1, 2, 3, 4, 5))
     rotated = replace(ident(2), created_at=NOW - timedelta(days=1))
@@ -165,10 +173,7 @@ async def test_h_opens_the_list_and_a_diff_shows_the_right_counts(tmp_path):
         assert options.highlighted_option.id == "snap-2"
         await pilot.press("enter")
         await pilot.pause()
-        diff_screen = app.screen
-        assert isinstance(diff_screen, DiffScreen)
-        await wait_until(pilot, lambda: diff_screen.diff is not None)
-        diff = diff_screen.diff
+        diff = await computed_diff(pilot, app)
         assert (len(diff.added), len(diff.removed), len(diff.changed), len(diff.unknown)) == (2, 1, 1, 0)
         assert diff.changed[0].uid == ident(2).uid and "rotated" in diff.changed[0].what
         text = await shown(pilot)
@@ -181,10 +186,7 @@ async def test_h_opens_the_list_and_a_diff_shows_the_right_counts(tmp_path):
         # One snapshot selected + the current scan (rows 0..7, no source status: unseen rows are unknown).
         await pilot.press("down", "space", "c")      # select #1
         await pilot.pause()
-        diff_screen = app.screen
-        assert isinstance(diff_screen, DiffScreen)
-        await wait_until(pilot, lambda: diff_screen.diff is not None)
-        diff = diff_screen.diff
+        diff = await computed_diff(pilot, app)
         assert diff.new == "current scan"
         assert (len(diff.added), len(diff.removed), len(diff.changed), len(diff.unknown)) == (2, 0, 0, 0)
         await pilot.press("escape", "escape")
@@ -211,10 +213,7 @@ async def test_two_selected_snapshots_and_a_failed_source_reports_unknown(tmp_pa
         assert "\u25cf #3" in await shown(pilot)
         await pilot.press("d")
         await pilot.pause()
-        diff_screen = app.screen
-        assert isinstance(diff_screen, DiffScreen)
-        await wait_until(pilot, lambda: diff_screen.diff is not None)
-        diff = diff_screen.diff
+        diff = await computed_diff(pilot, app)
         assert diff.old == "snapshot 1" and diff.new == "snapshot 3"
         assert len(diff.removed) == 0 and len(diff.unknown) == 4 and len(diff.added) == 0
         assert "4 unknown" in await shown(pilot)
@@ -233,8 +232,7 @@ async def test_hostile_names_in_a_diff_are_shown_literally(tmp_path):
         screen = app.screen
         await wait_until(pilot, lambda: screen.loaded)
         await pilot.press("enter")
-        diff_screen = app.screen
-        await wait_until(pilot, lambda: isinstance(diff_screen, DiffScreen) and diff_screen.diff is not None)
+        await computed_diff(pilot, app)
         text = await shown(pilot)
         assert "dependabot[bot]" in text and "weird[/]name" in text and "[@click=app.quit]x[/]" in text
         assert "\x1b" not in text and "\u009b" not in text and "\u202e" not in text
