@@ -368,6 +368,29 @@ async def test_irreversible_action_needs_the_name_typed(tmp_path):
     assert app.inventory.get(data[0].uid) is None and len(app.view) == 2
 
 
+async def test_typing_the_name_straight_away_goes_into_the_confirmation_box(tmp_path):
+    """The prompt says "type the name": a responder who types at once, with the action list still
+    focused, must have every key land in the box, and Enter then confirms."""
+    fake = FakeConnector("acme-aws")
+    data = rows(3)
+    app = prefilled_app(tmp_path, data, fake=fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ActScreen) and app.focused.id == "actions"
+        await pilot.press("down")                 # "delete", the irreversible one
+        await pilot.pause()
+        assert screen.expected_word == "key-0000"
+        await pilot.press(*"key-0000")
+        assert app.focused.id == "confirm-input" and app.focused.value == "key-0000"
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.press("enter")
+        await pilot.pause()
+    assert fake.executed == [(data[0].uid, "delete")]
+
+
 async def test_bulk_needs_the_count_and_shows_each_result(tmp_path):
     fake = FakeConnector("acme-aws")
     data = rows(4) + [ident(99, name="fails-here")]
@@ -382,10 +405,10 @@ async def test_bulk_needs_the_count_and_shows_each_result(tmp_path):
         screen = app.screen
         assert isinstance(screen, ActScreen) and len(screen.plan.steps) == 3 and screen.expected_word == "3"
         assert "type the number of identities" in (await shown(pilot))
-        await pilot.press("y")                    # not enough for a bulk plan
-        assert fake.executed == []
-        screen.query_one("#confirm-input", Input).focus()
-        await pilot.press("3", "enter")
+        await pilot.press("y")                    # not a confirmation of a bulk plan: it goes into the box
+        assert fake.executed == [] and screen.query_one("#confirm-input", Input).value == "y"
+        assert app.focused is screen.query_one("#confirm-input", Input)
+        await pilot.press("backspace", "3", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         text = (await shown(pilot))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -148,7 +148,7 @@ class ActScreen(ModalScreen[list[Outcome] | None]):
             with VerticalScroll(id="plan-scroll"):
                 yield Static(id="plan")
             yield Static(id="prompt")
-            yield Input(id="confirm-input", placeholder="type here to confirm")
+            yield Input(id="confirm-input", placeholder="type here to confirm", select_on_focus=False)
             with VerticalScroll(id="results-scroll"):
                 yield Static(id="results")
             with Horizontal(id="buttons"):
@@ -246,6 +246,17 @@ class ActScreen(ModalScreen[list[Outcome] | None]):
     def _typed(self, event: Input.Changed) -> None:
         if self.state == "planning":
             self.query_one("#confirm", Button).disabled = event.value.strip() != self.expected_word
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while the action list has focus goes into the confirmation box: the prompt says
+        "type the name", and a responder who does so must not lose the keys to the list."""
+        typed = self.query_one("#confirm-input", Input)
+        if (self.state == "planning" and typed.display and self.focused is not typed
+                and event.is_printable and event.character and not event.character.isspace()):
+            event.stop()
+            event.prevent_default()
+            typed.focus()
+            typed.insert_text_at_cursor(event.character)
 
     @on(Input.Submitted, "#confirm-input")
     def _typed_submit(self, event: Input.Submitted) -> None:
