@@ -1,4 +1,4 @@
-"""One module per provider; `connector_class(type)` imports only the one a source needs.
+"""One module or package per provider; `connector_class(type)` imports only the one a source needs.
 
 Importing lazily keeps `nhitui --help` fast: boto3 alone costs a few hundred milliseconds.
 """
@@ -9,7 +9,7 @@ import importlib
 import inspect
 from typing import Any
 
-TYPES = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog")
+TYPES = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp", "azure", "kubernetes", "vault")
 
 
 def connector_class(source_type: str) -> Any:

@@ -24,8 +24,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from nhitui.policy import RULES, Policy
 
-PROVIDER_TYPES = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog")
-CREDENTIAL_KEYS = ("token", "revoke_token", "app_private_key")
+PROVIDER_TYPES = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp", "azure", "kubernetes", "vault")
+CREDENTIAL_KEYS = ("token", "revoke_token", "app_private_key", "client_secret", "client_certificate",
+                   "revoke_client_secret", "arm_token", "revoke_arm_token")
 REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|keyring:[^/\s]+/[^/\s]+)$")
 
 _STR, _INT, _BOOL, _NUM = (str,), (int,), (bool,), (int, float)
@@ -41,6 +42,14 @@ SOURCE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "npm": {"registry": _STR},
     "dockerhub": {"api_url": _STR, "username": _STR, "orgs": _LIST},
     "jfrog": {"url": _STR},
+    "gcp": {"organization": (str, int), "folders": _LIST, "projects": _LIST, "impersonate": _STR,
+            "revoke_impersonate": _STR, "quota_project": _STR, "endpoints": (dict,)},
+    "azure": {"tenant_id": _STR, "subscriptions": _LIST, "client_id": _STR, "client_secret": _STR,
+              "client_certificate": _STR, "arm_token": _STR, "revoke_client_id": _STR,
+              "revoke_client_secret": _STR, "revoke_arm_token": _STR, "graph_url": _STR, "arm_url": _STR,
+              "authority_host": _STR},
+    "kubernetes": {"kubeconfig": _STR, "contexts": _LIST, "namespaces": _LIST, "revoke_context": _STR},
+    "vault": {"url": _STR, "namespace": _STR, "mounts": _LIST},
 }
 SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "policy": {"stale_after_days": _INT, "never_used_grace_days": _INT, "max_age_days": _INT,
@@ -314,6 +323,16 @@ def _missing(kind: str, t: Mapping[str, Any]) -> str | None:
         return "username: missing (the Docker Hub user or organisation that logs in)"
     if kind in ("npm", "dockerhub", "jfrog") and not t.get("token"):
         return f"token: missing (token = \"env:{kind.upper()}_TOKEN\")"
+    if kind == "gcp" and not (t.get("organization") or t.get("folders") or t.get("projects")):
+        return "organization: missing (organization = \"123456789012\", or folders = [...], or projects = [...])"
+    if kind == "azure" and not t.get("tenant_id"):
+        return "tenant_id: missing (the Entra tenant id, e.g. tenant_id = \"00000000-0000-0000-0000-000000000000\")"
+    if kind == "azure" and t.get("client_id") and not (t.get("client_secret") or t.get("client_certificate")):
+        return "client_secret: client_id needs client_secret or client_certificate (as env: or keyring:)"
+    if kind == "vault" and not t.get("url"):
+        return "url: missing (the Vault or OpenBao address, e.g. url = \"https://vault.acme.example:8200\")"
+    if kind == "vault" and not t.get("token"):
+        return "token: missing (token = \"env:VAULT_TOKEN\")"
     if kind == "aws" and t.get("organization") and not t.get("role_name"):
         return "role_name: organization = true needs the role to assume in each account"
     if kind == "aws" and t.get("accounts") and not t.get("role_name"):

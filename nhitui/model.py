@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-PROVIDERS = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog")
+PROVIDERS = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp", "azure", "kubernetes", "vault")
 PRIVILEGES = ("none", "read", "write", "admin")
 STATUSES = ("active", "inactive", "expired", "revoked", "offline", "pending", "suspended")
 CREDENTIALS = ("static", "federated", "ephemeral")
@@ -228,3 +228,91 @@ class SourceStatus:
     @property
     def complete(self) -> bool:
         return self.state == "ok"
+
+
+# --- federated trust ---------------------------------------------------------------------------
+# One shape for every dialect (AWS trust policies, GCP WIF attribute conditions, Azure federated
+# credentials, Vault JWT roles, Kubernetes annotations): the parsers beside each connector emit it,
+# `nhitui.trust` evaluates it against the CI side of the inventory and applies one rule set.
+
+TRUST_OPERATORS = ("equals", "glob", "prefix", "regex", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimCondition:
+    """One condition on one token claim, normalised.
+
+    `claim` is the issuer's claim name (`sub`, `repository`, `repository_owner_id`, `project_path`,
+    `ref`, `environment`, ...). `operator`: equals (exact, case-sensitive), glob (`*`/`?` patterns;
+    whether `*` crosses `/` is the dialect's and recorded in `glob_crosses_slash`), prefix, regex
+    (anchored as the dialect anchors it), any (the claim is not restricted). `values` are
+    alternatives (OR). `raw` is the condition as written, quoted in explanations.
+    """
+
+    claim: str
+    operator: str
+    values: tuple[str, ...] = ()
+    raw: str = ""
+    glob_crosses_slash: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"claim": self.claim, "operator": self.operator, "values": list(self.values), "raw": self.raw,
+                "glob_crosses_slash": self.glob_crosses_slash}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ClaimCondition:
+        return cls(claim=str(d.get("claim", "")), operator=str(d.get("operator", "any")),
+                   values=tuple(str(v) for v in d.get("values") or ()), raw=str(d.get("raw", "")),
+                   glob_crosses_slash=bool(d.get("glob_crosses_slash", True)))
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedTrust:
+    """Who may exchange an external (OIDC/JWT) token for what, in one provider-neutral form.
+
+    - `issuer`: the token issuer URL as configured (`https://token.actions.githubusercontent.com`).
+    - `audiences`: accepted `aud` values (empty = the dialect checks none).
+    - `conditions`: every claim condition the trust applies (AND between conditions).
+    - `unparsed`: conditions the parser could not read, as written. They are never dropped: the
+      trust is then evaluated with the widest reading (anything may pass) and says so.
+    - `grants`: what a token holder becomes (role ARN, SA email, app id, `policies: a,b`, ...);
+      `grants_kind` names its type (`aws_role`, `gcp_service_account`, `gcp_project`, `azure_app`,
+      `azure_managed_identity`, `vault_policies`, `k8s_service_account`); `privilege` is the granted
+      privilege (none/read/write/admin) as the connector knows it.
+    - `dialect`: which parser produced it (`aws-iam`, `gcp-cel`, `azure-fic`, `azure-flexible`,
+      `vault-jwt`, `vault-kubernetes`, ...); `expected_audiences` lists the audience the provider
+      documents for this kind of trust (`sts.amazonaws.com`, `api://AzureADTokenExchange`), empty
+      when it documents none.
+    """
+
+    issuer: str
+    grants: str
+    grants_kind: str
+    privilege: str = "none"
+    audiences: tuple[str, ...] = ()
+    conditions: tuple[ClaimCondition, ...] = ()
+    unparsed: tuple[str, ...] = ()
+    dialect: str = ""
+    expected_audiences: tuple[str, ...] = ()
+    disabled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"issuer": self.issuer, "grants": self.grants, "grants_kind": self.grants_kind,
+                "privilege": self.privilege, "audiences": list(self.audiences),
+                "conditions": [c.as_dict() for c in self.conditions], "unparsed": list(self.unparsed),
+                "dialect": self.dialect, "expected_audiences": list(self.expected_audiences),
+                "disabled": self.disabled}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FederatedTrust:
+        return cls(issuer=str(d.get("issuer", "")), grants=str(d.get("grants", "")),
+                   grants_kind=str(d.get("grants_kind", "")), privilege=str(d.get("privilege", "none")),
+                   audiences=tuple(str(a) for a in d.get("audiences") or ()),
+                   conditions=tuple(ClaimCondition.from_dict(c) for c in d.get("conditions") or ()),
+                   unparsed=tuple(str(u) for u in d.get("unparsed") or ()), dialect=str(d.get("dialect", "")),
+                   expected_audiences=tuple(str(a) for a in d.get("expected_audiences") or ()),
+                   disabled=bool(d.get("disabled", False)))
+
+
+# Identities that carry trusts put them here, as a tuple of FederatedTrust, in `Identity.details`.
+TRUSTS_DETAIL = "federated_trusts"

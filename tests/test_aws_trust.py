@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.aws_trust import Trust, parse_trust
+from connectors.aws.trust import Trust, parse_trust
 
 ACCT = "123456789012"
 GH = "token.actions.githubusercontent.com"

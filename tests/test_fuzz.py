@@ -20,7 +20,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.aws_trust import Trust, parse_trust
+from connectors.aws.trust import Trust, parse_trust
 from nhitui import config
 from nhitui.config import COMMON, SECTIONS, SOURCE_KEYS, ConfigError
 from nhitui.inventory import haystack

@@ -7,6 +7,7 @@ demo holds only `env:` references; the values live in this process's environment
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 import threading
@@ -22,18 +23,20 @@ SOURCE_NAMES = {"github": "acme-github", "gitlab": "acme-gitlab", "aws": "acme-a
                 "dockerhub": "acme-dockerhub", "jfrog": "acme-jfrog"}
 
 
+# provider -> "module:FakeClass"; a provider's fake is imported only when the sandbox runs it.
+FAKES = {
+    "github": "nhitui.sandbox.github:GitHubFake",
+    "gitlab": "nhitui.sandbox.gitlab:GitLabFake",
+    "aws": "nhitui.sandbox.aws:AwsFake",
+    "npm": "nhitui.sandbox.registries:NpmFake",
+    "dockerhub": "nhitui.sandbox.registries:DockerHubFake",
+    "jfrog": "nhitui.sandbox.registries:JFrogFake",
+}
+
+
 def _fake_class(provider: str) -> Any:
-    if provider == "github":
-        from nhitui.sandbox.github import GitHubFake
-        return GitHubFake
-    if provider == "gitlab":
-        from nhitui.sandbox.gitlab import GitLabFake
-        return GitLabFake
-    if provider == "aws":
-        from nhitui.sandbox.aws import AwsFake
-        return AwsFake
-    from nhitui.sandbox import registries
-    return {"npm": registries.NpmFake, "dockerhub": registries.DockerHubFake, "jfrog": registries.JFrogFake}[provider]
+    module, _, cls = FAKES[provider].partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 class Sandbox:

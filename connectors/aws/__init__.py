@@ -52,7 +52,7 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.parsers import ResponseParserError
 
-from connectors.aws_trust import parse_trust
+from connectors.aws.trust import parse_trust
 from connectors.base import AuthError, ConnectorError, Report, setting
 from nhitui.model import Action, ActionResult, Identity, iso, make_uid, max_privilege, sanitize, utc
 
