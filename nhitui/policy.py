@@ -17,15 +17,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from nhitui.model import SEVERITIES, Finding, Identity, SourceStatus, privilege_rank, utc
+from nhitui.rules import Context, Rule, provider_rules
 
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: str
-    owasp: str
-    title: str
-
+_PROVIDER_RULES, _PROVIDER_CHECKS = provider_rules()
 
 RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("stale-unused", "medium", "NHI1", "not used within the stale window"),
@@ -45,6 +39,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("runner-group-public-repos", "high", "NHI8", "runner group accepts public repositories"),
     Rule("secret-name-sprawl", "medium", "NHI9", "the same secret name in many repositories"),
     Rule("static-where-federation-exists", "high", "NHI4", "static cloud credential where OIDC federation exists"),
+    *_PROVIDER_RULES,
 )}
 
 # Kinds whose provider lets the creator set an expiry: no expiry there is a choice, and a finding.
@@ -205,9 +200,13 @@ def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus
         if i.kind in SECRET_KINDS and i.target:
             sprawl[_secret_name(i).upper()].add(i.target)
 
+    ctx = Context(now=now, policy=policy, by_uid={i.uid: i for i in rows}, statuses=statuses)
     out = []
     for i in rows:
         found = staleness(i, policy, now) + _risk(i, policy, now, members, sprawl, federated_repos)
+        check = _PROVIDER_CHECKS.get(i.provider)
+        if check is not None:
+            found += [_finding(rule, text) for rule, text in check(i, ctx)]
         found = [f for f in found if f.rule not in policy.disabled]
         stale = any(f.rule in STALE_RULES for f in found)
         found.sort(key=lambda f: -SEVERITIES.index(f.severity))
