@@ -154,6 +154,21 @@ def _config(args: argparse.Namespace) -> Any:
     return config.load(getattr(args, "config", None))
 
 
+def _optional_config(args: argparse.Namespace) -> Any:
+    """The config for commands that read only local state (diff, history, journal).
+
+    They need no sources, so a host without any config file uses the default XDG history and
+    journal paths; a config named by --config or $NHITUI_CONFIG, or present at the default path,
+    is loaded (and validated) for its paths.
+    """
+    from nhitui import config
+
+    explicit = getattr(args, "config", None) or os.environ.get("NHITUI_CONFIG")
+    if explicit or config.default_path().exists():
+        return config.load(explicit)
+    return config.Config(path=None)
+
+
 def _knobs(args: argparse.Namespace) -> Any:
     from nhitui.sandbox.server import Knobs
 
@@ -362,16 +377,18 @@ def _revoke(args: argparse.Namespace) -> int:
 def _history_db(args: argparse.Namespace) -> Any:
     from nhitui import history
 
-    cfg = _config(args)
+    cfg = _optional_config(args)
     return history.History(cfg.history_path)
 
 
 def _diff(args: argparse.Namespace) -> int:
     from nhitui import history
 
-    db = _history_db(args)
     try:
-        result = db.diff_refs(args.old, args.new)
+        if history.is_export_ref(args.old) or history.is_export_ref(args.new):
+            result = history.diff_exports(args.old, args.new)     # two files: no database needed
+        else:
+            result = _history_db(args).diff_refs(args.old, args.new)
     except history.HistoryError as exc:
         raise UsageError(str(exc)) from None
     text = history.render_diff(result, args.format)
@@ -394,7 +411,7 @@ def _journal(args: argparse.Namespace) -> int:
 
     from nhitui.journal import Journal
 
-    cfg = _config(args)
+    cfg = _optional_config(args)
     journal = Journal(cfg.journal_path)
     reading = journal.read()
     since = args.since or ""

@@ -477,15 +477,26 @@ class History:
         return compare(old_rows, new_rows, states, f"snapshot {old}", label)
 
     def diff_refs(self, old: str | None, new: str | None) -> Diff:
-        if (old and old.endswith(".json")) or (new and new.endswith(".json")):
-            if not (old and new):
-                raise HistoryError("to compare JSON exports, give both files")
-            try:
-                (o, _), (n, states) = load_export(old), load_export(new)
-            except DiffError as exc:
-                raise HistoryError(str(exc)) from None
-            return compare(o, n, states, old, new)
+        if is_export_ref(old) or is_export_ref(new):
+            return diff_exports(old, new)
         return self.diff(self.resolve(old, 1), self.resolve(new, 0))
+
+
+def is_export_ref(ref: str | None) -> bool:
+    """A diff argument naming a JSON export rather than a snapshot id or date."""
+    return bool(ref and ref.endswith(".json"))
+
+
+def diff_exports(old: str | None, new: str | None) -> Diff:
+    """Diff of two JSON exports: needs no history database (a reviewer comparing two files a
+    colleague sent may have none)."""
+    if not (old and new):
+        raise HistoryError("to compare JSON exports, give both files")
+    try:
+        (o, _), (n, states) = load_export(old), load_export(new)
+    except DiffError as exc:
+        raise HistoryError(str(exc)) from None
+    return compare(o, n, states, old, new)
 
 
 def _rekey_rows(db: sqlite3.Connection) -> None:

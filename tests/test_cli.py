@@ -107,3 +107,77 @@ def test_auth_set_stores_in_keyring_without_echo(cfg, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert 'token = "keyring:nhitui/npm"' in out and "typed-secret" not in out
     assert "not echoed" in prompts[0]
+
+
+# --- commands that need no sources need no config ----------------------------------------------------
+
+def _export(path, uids):
+    path.write_text(json.dumps({"generated_at": "", "sources": [{"name": "npm", "provider": "npm", "status": "ok"}],
+                                "identities": [{"uid": u, "source": "npm", "kind": "npm_token", "name": u,
+                                                "created_at": "x"} for u in uids]}))
+    return str(path)
+
+
+@pytest.fixture
+def fresh_host(tmp_path, monkeypatch):
+    """A machine with no config file: HOME and the XDG directories point at empty tmp dirs."""
+    for var, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state")):
+        (tmp_path / sub).mkdir()
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    monkeypatch.delenv("NHITUI_CONFIG", raising=False)
+    return tmp_path
+
+
+def test_diff_of_two_exports_needs_no_config_nor_history(fresh_host, capsys):
+    a, b = _export(fresh_host / "a.json", ["npm:t:1"]), _export(fresh_host / "b.json", ["npm:t:1", "npm:t:9"])
+    assert cli.main(["diff", a, b, "--format", "json"]) == 0
+    assert [r["uid"] for r in json.loads(capsys.readouterr().out)["added"]] == ["npm:t:9"]
+    assert not (fresh_host / "state" / "nhitui").exists()      # comparing two files writes nothing
+
+
+def test_history_needs_no_config_and_reads_the_default_xdg_path(fresh_host, capsys):
+    from nhitui.history import History
+    from nhitui.model import SourceStatus
+
+    assert cli.main(["history"]) == 0
+    assert capsys.readouterr().out == ""
+    db = History(fresh_host / "state" / "nhitui" / "history.sqlite")
+    db.save([], {"npm": SourceStatus(source="npm", provider="npm", state="ok")})
+    db.close()
+    assert cli.main(["history"]) == 0
+    assert "npm:ok" in capsys.readouterr().out
+
+
+def test_journal_needs_no_config_and_reads_the_default_xdg_path(fresh_host, capsys):
+    Journal(fresh_host / "state" / "nhitui" / "journal.jsonl").append(
+        {"event": "intent", "plan": "p", "attempt": "a", "uid": "npm:npm_token:default-path", "action": "delete"})
+    assert cli.main(["journal"]) == 0
+    assert "npm:npm_token:default-path" in capsys.readouterr().out
+
+
+def test_journal_with_config_uses_the_configs_path(fresh_host, cfg, tmp_path, capsys):
+    Journal(fresh_host / "state" / "nhitui" / "journal.jsonl").append(
+        {"event": "intent", "plan": "p", "attempt": "a", "uid": "npm:npm_token:default-path", "action": "delete"})
+    Journal(tmp_path / "journal.jsonl").append(
+        {"event": "intent", "plan": "p", "attempt": "a", "uid": "npm:npm_token:config-path", "action": "delete"})
+    assert cli.main(["--config", str(cfg), "journal"]) == 0
+    out = capsys.readouterr().out
+    assert "config-path" in out and "default-path" not in out
+
+
+def test_without_config_the_three_commands_exit_0_in_a_fresh_process(fresh_host):
+    a, b = _export(fresh_host / "a.json", ["npm:t:1"]), _export(fresh_host / "b.json", ["npm:t:2"])
+    env = {k: v for k, v in os.environ.items() if k != "NHITUI_CONFIG"}
+    for argv in (["diff", a, b], ["history"], ["journal"]):
+        proc = subprocess.run([sys.executable, "-m", "nhitui", *argv], capture_output=True, text=True,
+                              timeout=60, env=env)
+        assert proc.returncode == 0, (argv, proc.stderr)
+        assert "no config file" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "nhitui", "scan"], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert proc.returncode == 2 and "no config file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_explicit_config_that_is_missing_is_still_an_error(fresh_host, capsys):
+    assert cli.main(["--config", str(fresh_host / "nope.toml"), "history"]) == 2
+    assert "no config file" in capsys.readouterr().err
