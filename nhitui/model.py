@@ -283,6 +283,12 @@ class FederatedTrust:
       `vault-jwt`, `vault-kubernetes`, ...); `expected_audiences` lists the audience the provider
       documents for this kind of trust (`sts.amazonaws.com`, `api://AzureADTokenExchange`), empty
       when it documents none.
+    - `ignored`: conditions read but left out of `conditions` because they can only narrow what the
+      trust admits and the model has no way to say so (AWS `StringNotLike`, `Null`, conditions on
+      another issuer's keys), each with the reason. The evaluation reads the trust without them
+      (wider, never narrower); they are shown so a reader sees the whole trust.
+    - `audience_pins`: the audience names the tenant (an AWS Cognito identity pool id), so checking
+      it is what pins the trust to one set of callers.
     """
 
     issuer: str
@@ -295,13 +301,15 @@ class FederatedTrust:
     dialect: str = ""
     expected_audiences: tuple[str, ...] = ()
     disabled: bool = False
+    ignored: tuple[str, ...] = ()
+    audience_pins: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"issuer": self.issuer, "grants": self.grants, "grants_kind": self.grants_kind,
                 "privilege": self.privilege, "audiences": list(self.audiences),
                 "conditions": [c.as_dict() for c in self.conditions], "unparsed": list(self.unparsed),
                 "dialect": self.dialect, "expected_audiences": list(self.expected_audiences),
-                "disabled": self.disabled}
+                "disabled": self.disabled, "ignored": list(self.ignored), "audience_pins": self.audience_pins}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FederatedTrust:
@@ -311,7 +319,8 @@ class FederatedTrust:
                    conditions=tuple(ClaimCondition.from_dict(c) for c in d.get("conditions") or ()),
                    unparsed=tuple(str(u) for u in d.get("unparsed") or ()), dialect=str(d.get("dialect", "")),
                    expected_audiences=tuple(str(a) for a in d.get("expected_audiences") or ()),
-                   disabled=bool(d.get("disabled", False)))
+                   disabled=bool(d.get("disabled", False)), ignored=tuple(str(i) for i in d.get("ignored") or ()),
+                   audience_pins=bool(d.get("audience_pins", False)))
 
 
 # Identities that carry trusts put them here, as a tuple of FederatedTrust, in `Identity.details`.

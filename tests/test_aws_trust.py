@@ -295,3 +295,39 @@ def test_fuzz_arbitrary_text(text):
         parse_trust(text)
     except ValueError:
         pass
+
+
+# --- the shared model ------------------------------------------------------------------------------
+
+ROLE = f"arn:aws:iam::{ACCT}:role/deploy"
+
+
+def test_federated_trusts_normalises_operators_and_keeps_what_it_cannot_use():
+    from connectors.aws.trust import federated_trusts
+    (t,) = federated_trusts(policy({
+        "ForAnyValue:StringLike": {f"{GH}:sub": ["repo:acme/*", "repo:acme/api:pull_request"]},
+        "StringEquals": {f"{GH}:aud": "sts.amazonaws.com", f"{GH}:repository_owner": "acme"},
+        "StringNotLike": {f"{GH}:sub": "repo:acme/secret*"},
+        "DateGreaterThan": {f"{GH}:iat": "2020-01-01T00:00:00Z"},
+        "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}), ROLE, "admin")
+    assert (t.issuer, t.grants, t.grants_kind, t.privilege, t.dialect) == (
+        f"https://{GH}", ROLE, "aws_role", "admin", "aws-iam")
+    assert t.audiences == ("sts.amazonaws.com",) and t.expected_audiences == ("sts.amazonaws.com",)
+    by_claim = {c.claim: c for c in t.conditions}
+    assert set(by_claim) == {"sub", "repository_owner"}
+    assert by_claim["sub"].operator == "glob" and by_claim["sub"].values == ("repo:acme/*", "repo:acme/api:pull_request")
+    assert "ForAnyValue:StringLike" in by_claim["sub"].raw
+    assert by_claim["repository_owner"].operator == "equals"
+    assert len(t.unparsed) == 1 and "DateGreaterThan" in t.unparsed[0]
+    assert len(t.ignored) == 2 and any("StringNotLike" in i for i in t.ignored) and any("SourceIp" in i for i in t.ignored)
+
+
+def test_federated_trusts_one_per_principal_and_gitlab_has_no_documented_audience():
+    from connectors.aws.trust import federated_trusts
+    trusts = federated_trusts(policy(None, federated=[GH_ARN, GL_ARN]), ROLE, "read")
+    assert [t.issuer for t in trusts] == [f"https://{GH}", "https://gitlab.com"]
+    assert [t.expected_audiences for t in trusts] == [("sts.amazonaws.com",), ()]
+    assert all(t.conditions == () and t.audiences == () for t in trusts)
+    assert federated_trusts(policy(None, effect="Deny"), ROLE, "read") == ()
+    with pytest.raises(ValueError):
+        federated_trusts("not json", ROLE, "read")

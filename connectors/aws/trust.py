@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from nhitui.model import ClaimCondition, FederatedTrust
+
 WEB_IDENTITY = "sts:assumerolewithwebidentity"
 GITHUB_HOST = "token.actions.githubusercontent.com"
 MAX_TEXT = 1_000_000
@@ -85,6 +87,7 @@ class _Cond:
     op: str          # base operator, lower case, without ForAnyValue:/ForAllValues: and IfExists
     key: str         # condition key, lower case
     values: tuple[str, ...]
+    raw: str = ""    # the condition as written: {"Operator": {"key": value}}
 
     @property
     def positive(self) -> bool:
@@ -108,6 +111,11 @@ def parse_trust(policy: dict[str, Any] | str | bytes) -> list[Trust]:
 
 
 def _parse(policy: Any) -> list[Trust]:
+    return [_trust(host, arn, conds) for host, arn, conds in _walk(policy)]
+
+
+def _walk(policy: Any) -> list[tuple[str, str, list[_Cond]]]:
+    """Every (issuer host, provider ARN, conditions) the policy's Allow statements admit."""
     doc = _load(policy)
     if not isinstance(doc, dict):
         raise ValueError(f"trust policy must be a JSON object, not {type(doc).__name__}")
@@ -118,12 +126,12 @@ def _parse(policy: Any) -> list[Trust]:
         statements = [statements]
     if not isinstance(statements, list):
         raise ValueError("trust policy Statement must be an object or a list of objects")
-    trusts: list[Trust] = []
+    found: list[tuple[str, str, list[_Cond]]] = []
     for n, st in enumerate(statements):
         if not isinstance(st, dict):
             raise ValueError(f"trust policy Statement[{n}] is not an object")
-        trusts.extend(_statement(st, n))
-    return trusts
+        found.extend(_admissions(st, n))
+    return found
 
 
 def _load(policy: Any) -> Any:
@@ -216,7 +224,9 @@ def _conditions(st: dict[str, Any], n: int) -> list[_Cond]:
         if base.endswith("ifexists"):
             base = base[: -len("ifexists")]
         for key, value in pairs.items():
-            out.append(_Cond(base, str(key).lower(), tuple(_strings(value, f"Statement[{n}].Condition.{op}.{key}"))))
+            values = tuple(_strings(value, f"Statement[{n}].Condition.{op}.{key}"))
+            raw = json.dumps({str(op): {str(key): value}}, default=str, ensure_ascii=False)
+            out.append(_Cond(base, str(key).lower(), values, raw))
     return out
 
 
@@ -228,7 +238,8 @@ def _host_of(principal: str) -> tuple[str, str]:
     return principal.strip().lower(), ""
 
 
-def _statement(st: dict[str, Any], n: int) -> list[Trust]:
+def _admissions(st: dict[str, Any], n: int) -> list[tuple[str, str, list[_Cond]]]:
+    """(issuer host, provider ARN, conditions) for each OIDC principal an Allow statement admits."""
     effect = st.get("Effect")
     if not isinstance(effect, str) or effect.strip().lower() != "allow":
         return []                                      # Deny (or nonsense) admits nobody
@@ -238,17 +249,17 @@ def _statement(st: dict[str, Any], n: int) -> list[Trust]:
     if not principals or not _admits_web_identity(st, n):
         return []
     conds = _conditions(st, n)
-    trusts: list[Trust] = []
+    out: list[tuple[str, str, list[_Cond]]] = []
     for principal in dict.fromkeys(principals):
         if ":saml-provider/" in principal:
             continue                                   # SAML federation uses AssumeRoleWithSAML
         if principal == "*":
             prefixes = sorted({c.key.rsplit(":", 1)[0] for c in conds if ":" in c.key}) or ["*"]
-            trusts.extend(_trust(p, "", conds) for p in prefixes)
+            out.extend((p, "", conds) for p in prefixes)
         else:
             host, arn = _host_of(principal)
-            trusts.append(_trust(host, arn, conds))
-    return trusts
+            out.append((host, arn, conds))
+    return out
 
 
 def _claims(conds: list[_Cond], host: str) -> dict[str, list[_Cond]]:
@@ -472,3 +483,67 @@ def _claim_refs(claims: dict[str, list[_Cond]], provider: str) -> list[str]:
         types, _ = _admitted(claims.get("ref_type", []))
         return [_gitlab_ref(t, r) for r in refs for t in (types or [None])]
     return refs
+
+
+# --- the shared model (nhitui.model.FederatedTrust) ------------------------------------------------
+
+GITHUB_AUDIENCE = "sts.amazonaws.com"     # what aws-actions/configure-aws-credentials asks GitHub for
+_MODEL_OPERATORS = {"stringequals": "equals", "stringlike": "glob", "stringequalsignorecase": "equals"}
+_NARROWING = {
+    "stringnotequals": "a negative condition can only exclude callers, it never pins the trust",
+    "stringnotlike": "a negative condition can only exclude callers, it never pins the trust",
+    "stringnotequalsignorecase": "a negative condition can only exclude callers, it never pins the trust",
+    "null": "a presence check restricts no value",
+}
+
+
+def federated_trusts(policy_document: dict[str, Any] | str | bytes, grants: str,
+                     privilege: str) -> tuple[FederatedTrust, ...]:
+    """The role's OIDC trusts in the provider-neutral model, one per (Allow statement x OIDC principal).
+
+    `grants` is the role ARN, `privilege` what the role's policies grant. Conditions become
+    `ClaimCondition`s: StringEquals -> equals (a `*` there is literal), StringLike -> glob (IAM's `*`
+    crosses `/`), StringEqualsIgnoreCase -> equals (raw keeps the operator); ForAnyValue: /
+    ForAllValues: / IfExists read as the base operator (a CI token always carries its `sub`). The
+    audience goes to `audiences`. Negative operators and Null checks only narrow: `ignored`, with
+    the reason. Any other operator on a claim of the issuer is `unparsed` (evaluated as the widest
+    reading). Raises ValueError for a document that is not a policy, like `parse_trust`.
+    """
+    try:
+        found = _walk(policy_document)
+    except ValueError:
+        raise
+    except RecursionError:
+        raise ValueError("trust policy is nested too deeply") from None
+    except (TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise ValueError(f"malformed trust policy: {type(exc).__name__}") from None
+    return tuple(_model(host, conds, grants, privilege) for host, _, conds in found)
+
+
+def _model(host: str, conds: list[_Cond], grants: str, privilege: str) -> FederatedTrust:
+    claims = _claims(conds, host)
+    subjects, _ = _admitted(claims.get("sub", []))
+    family = _provider(host, subjects, claims)
+    prefix = host + ":"
+    conditions: list[ClaimCondition] = []
+    unparsed: list[str] = []
+    ignored: list[str] = []
+    for c in conds:
+        if host == "*" or not c.key.startswith(prefix):
+            ignored.append(f"{c.raw} (not a claim of this issuer's tokens)")
+            continue
+        claim = c.key[len(prefix):]
+        if c.op in _MODEL_OPERATORS:
+            if claim != "aud":
+                conditions.append(ClaimCondition(claim, _MODEL_OPERATORS[c.op], c.values, c.raw, True))
+        elif c.op in _NARROWING:
+            ignored.append(f"{c.raw} ({_NARROWING[c.op]})")
+        else:
+            unparsed.append(c.raw)
+    audiences, _ = _admitted(claims.get("aud", []))
+    return FederatedTrust(
+        issuer=host if host == "*" or "://" in host else f"https://{host}", grants=grants, grants_kind="aws_role",
+        privilege=privilege, audiences=tuple(dict.fromkeys(audiences)), conditions=tuple(conditions),
+        unparsed=tuple(unparsed), dialect="aws-iam",
+        expected_audiences=(GITHUB_AUDIENCE,) if family == "github" else (),
+        ignored=tuple(ignored), audience_pins=host in AUD_PINS)
