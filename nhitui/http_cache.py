@@ -7,18 +7,13 @@ entries the last complete scan did not use are pruned.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
 
+from nhitui.history_db import Database
 from nhitui.model import iso
-
-
-def create_table(db: sqlite3.Connection) -> None:
-    db.execute("""CREATE TABLE IF NOT EXISTS http_cache (source TEXT NOT NULL, url TEXT NOT NULL,
-                  etag TEXT NOT NULL, body BLOB NOT NULL, stored_at TEXT NOT NULL, PRIMARY KEY (source, url))""")
 
 
 class SourceCache(MutableMapping[str, tuple[str, bytes]]):
@@ -74,9 +69,7 @@ class HttpCache:
     """
 
     def __init__(self, path: Path | None = None) -> None:
-        from nhitui.history import History
-
-        self.history = History(path)
+        self.history = Database(path)
         self.db = self.history.db
         self._lock = threading.Lock()
 

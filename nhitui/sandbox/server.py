@@ -10,6 +10,7 @@ scan or a dry-run did (or did not) call.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import struct
@@ -225,17 +226,65 @@ class Faults(FaultDice):
         return [body]
 
 
+_QUIET_R, _QUIET_W = os.pipe()       # nothing is ever written: never readable
+
+
+class _Quiet:
+    """The connection as werkzeug's post-response drain sees it: never readable."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def fileno(self) -> int:
+        return _QUIET_R
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 class KeepAliveHandler(WSGIRequestHandler):
     """HTTP/1.1 with keep-alive, as real providers serve: a new TCP connection per request would
-    double the CPU of both sides and distort every benchmark. Idle connections close after 5 s."""
+    double the CPU of both sides and distort every benchmark (and slow the demo). Idle connections
+    close after 5 s.
+
+    werkzeug 3.1's handler sends `Connection: close` on every response and then drains the socket
+    for 10 ms, which would eat the next request line of a kept-alive connection. For requests
+    without a body (every GET and DELETE here) this handler omits that header and points the drain
+    at a descriptor that is never readable. TCP_NODELAY: headers and body leave in two writes, and
+    without it the body waits for the client's delayed ACK of the headers (40 ms on Linux).
+    """
 
     protocol_version = "HTTP/1.1"
     timeout = 5
+    disable_nagle_algorithm = True
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
+    def _reusable(self) -> bool:
+        h = self.headers
+        return (self.request_version == "HTTP/1.1" and h is not None
+                and h.get("Content-Length", "0") in ("", "0") and not h.get("Transfer-Encoding")
+                and h.get("Connection", "").lower() != "close")
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "connection" and value.lower() == "close" and self._reusable():
+            return
+        super().send_header(keyword, value)
+
+    def run_wsgi(self) -> None:
+        if not self._reusable():
+            return super().run_wsgi()
+        real = self.connection
+        self.connection = _Quiet(real)
+        try:
+            return super().run_wsgi()
+        finally:
+            self.connection = real
+
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        if isinstance(self.connection, _Quiet):
+            self.connection = self.connection._real
         if isinstance(error, SandboxReset):
             # Close now, before socketserver's shutdown(SHUT_WR) would send a FIN: with SO_LINGER 0
             # the client sees a reset. The real close happens once rfile/wfile are closed.
