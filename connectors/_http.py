@@ -229,10 +229,14 @@ class Session:
 
     async def request(self, method: str, url: str, *, json_body: Any = None,
                       headers: Mapping[str, str] | None = None, expect_json: bool = True,
-                      allow_reauth: bool = True) -> Reply:
-        """Send one logical request; return the final Reply or raise GaveUp / TooLarge / ConnectorError."""
+                      allow_reauth: bool = True, final: frozenset[int] = frozenset()) -> Reply:
+        """Send one logical request; return the final Reply or raise GaveUp / TooLarge / ConnectorError.
+
+        `final` lists statuses that retrying cannot change for this call (Vault answers 500 for
+        "already destroyed"): they are returned at once instead of retried.
+        """
         used = self.headers.get("Authorization")
-        reply = await self._request(method, url, json_body, headers, expect_json)
+        reply = await self._request(method, url, json_body, headers, expect_json, final)
         if reply.status == 401 and allow_reauth and self.reauth is not None:
             async with self._reauth_lock:
                 # Concurrent requests share one renewal: only the first to see the 401 logs in again.
@@ -242,13 +246,13 @@ class Session:
                     renewed = await self.reauth()
                     self.renewals_in_a_row += 1
             if renewed:
-                reply = await self._request(method, url, json_body, headers, expect_json)
+                reply = await self._request(method, url, json_body, headers, expect_json, final)
         if reply.status != 401:
             self.renewals_in_a_row = 0      # the login works: a later expiry may be renewed again
         return reply
 
     async def _request(self, method: str, url: str, json_body: Any, headers: Mapping[str, str] | None,
-                       expect_json: bool) -> Reply:
+                       expect_json: bool, final: frozenset[int] = frozenset()) -> Reply:
         assert self.client is not None, "Session used outside `async with`"
         start = time.monotonic()
         deadline = start + self.budget
@@ -279,8 +283,10 @@ class Session:
             else:
                 self._rate_limits(resp_headers)
                 content_type = resp_headers.get("content-type", "")
-                if status in RETRY_STATUSES or status >= 500:
+                if (status in RETRY_STATUSES or status >= 500) and status not in final:
                     wait = retry_wait(resp_headers)
+                    if wait is not None and wait <= 0:
+                        wait = None     # "Retry-After: 0" (Vault's quotas): back off, don't hammer
                     detail = "an HTML error page" if looks_html(content_type, body) else _short(body)
                     last = f"{status} ({detail})" if detail else str(status)
                 elif 200 <= status < 300:
