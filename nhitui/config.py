@@ -22,6 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
+from nhitui import config_values
 from nhitui.policy import RULES, Policy
 
 PROVIDER_TYPES = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp", "azure", "kubernetes", "vault")
@@ -297,6 +298,9 @@ def _check_source(loc: _Locator, index: int, table: Any, seen: dict[str, int]) -
             raise loc.error("source.timeout: must be a positive number of seconds", **where, key=key)
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise loc.error(f"source.{key}: must be a list of strings", **where, key=key)
+        wrong = config_values.problem(kind, key, value)
+        if wrong:
+            raise loc.error(wrong, **where, key=key)
     missing = _missing(kind, table)
     if missing:
         raise loc.error(f"source.{missing}", **where)
