@@ -15,7 +15,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from botocore.stub import Stubber
 
-from connectors.aws import AwsConnector, action_privilege, document_privilege
+from connectors.aws import AwsConnector, UserCtx, action_privilege, document_privilege
+from connectors.aws.actions import with_actions
+from connectors.aws.credentials import list_ssc_all, list_ssc_user, service_credential
 from connectors.base import AuthError, ConnectorError
 from nhitui.model import utc
 from nhitui.policy import evaluate
@@ -423,26 +425,24 @@ def test_service_specific_credentials_with_stubber():
                           {"AllUsers": True})
         stub.add_response("list_service_specific_credentials",
                           {"ServiceSpecificCredentials": [bedrock], "IsTruncated": False}, {"AllUsers": True, "Marker": "m1"})
-        listed = c._list_ssc_all(iam)
+        listed = list_ssc_all(iam)
         stub.add_client_error("list_service_specific_credentials", service_error_code="ValidationError",
                               http_status_code=400, expected_params={"AllUsers": True})
-        assert c._list_ssc_all(iam) is None                      # AllUsers refused: per user instead
+        assert list_ssc_all(iam) is None                      # AllUsers refused: per user instead
         stub.add_response("list_service_specific_credentials",
                           {"ServiceSpecificCredentials": [item], "IsTruncated": False}, {"UserName": "ci-api"})
-        assert c._list_ssc_user(iam, "ci-api") == [item]
+        assert list_ssc_user(iam, "ci-api") == [item]
         stub.assert_no_pending_responses()
     assert [x["ServiceSpecificCredentialId"] for x in listed] == ["ACCAEXAMPLE1ABCDEFGHIJ", "ACCAEXAMPLE2ABCDEFGHIJ"]
-    from connectors.aws import _UserCtx
-
-    ctx = _UserCtx(name="ml-bot", arn="arn:aws:iam::123456789012:user/ml-bot", privilege="write",
+    ctx = UserCtx(name="ml-bot", arn="arn:aws:iam::123456789012:user/ml-bot", privilege="write",
                    scopes=("inline:bedrock",), tags={})
-    ident = c._service_credential(bedrock, "123456789012", ctx, None)
+    ident = with_actions(service_credential(c.name, bedrock, "123456789012", ctx, None))
     assert (ident.kind, ident.name, ident.owner, ident.status) == ("service_credential", "ml-bot+1", "ml-bot", "expired")
     assert ident.uid == f"{SOURCE}:service_credential:123456789012:ACCAEXAMPLE2ABCDEFGHIJ"
     assert ident.expires_at == created + timedelta(days=30) and ident.created_at == created
     assert ident.details["service"] == "bedrock.amazonaws.com" and not ident.usage_tracked
     assert ident.actions == ("delete",)
-    active = c._service_credential(item, "123456789012", replace(ctx, name="ci-api"), None)
+    active = with_actions(service_credential(c.name, item, "123456789012", replace(ctx, name="ci-api"), None))
     assert active.actions == ("deactivate", "delete")
 
 
