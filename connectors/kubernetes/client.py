@@ -1,0 +1,381 @@
+"""One cluster context: kubeconfig loading, authenticated requests, list pages, Status errors.
+
+`kubernetes_asyncio` is used for what it does well (kubeconfig merging, contexts, client certificates,
+CA data, exec credential plugins v1/v1beta1, in-cluster config) and as the transport; every request
+goes through `ApiClient.call_api` with `_preload_content=False`, because:
+
+- typed calls overwrite the Accept header, and the metadata-only listing of Secrets needs our own;
+- with preloaded content its REST layer logs every response body at DEBUG, and a server that ignores
+  the metadata-only header would put token values in a log.
+
+So bodies are read here, parsed with a hook that drops Secret `data`/`stringData` before anything
+else sees them, and never logged. Status objects (401/403/404/409/410/422) become typed errors that
+name the verb and resource; an APF 429 (plain text with Retry-After) is waited out a few times; an
+expired `continue` (410) restarts the list from the beginning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from connectors.base import AuthError, ConnectorError, Report
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+PAGE = 500
+MAX_RETRIES = 4
+MAX_WAIT = 32.0
+MAX_RESTARTS = 3
+MAX_BODY = 64 * 1024 * 1024
+# Keys whose values are credentials in any Kubernetes object we might be sent; dropped while parsing.
+SECRET_KEYS = frozenset({"data", "stringData", "binaryData"})
+# Holds a full copy of what was applied, Secret data included when someone applied a manifest with it.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+class ApiError(ConnectorError):
+    """A Status answer (or a bare HTTP error) of the API server, with what we asked for."""
+
+    def __init__(self, status: int, reason: str, message: str, verb: str, resource: str,
+                 retry_after: float | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        self.verb = verb
+        self.resource = resource
+        self.retry_after = retry_after
+        super().__init__(f"{verb} {resource}: HTTP {status} {reason}: {message}"[:400])
+
+
+def _drop_secrets(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json object hook: no credential value survives parsing, whatever the server sent."""
+    out = {}
+    for key, value in pairs:
+        if key in SECRET_KEYS:
+            continue
+        if key == "annotations" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k != LAST_APPLIED}
+        out[key] = value
+    return out
+
+
+def parse_body(raw: bytes) -> Any:
+    """Parse a response body with Secret values and last-applied copies removed on the way in."""
+    return json.loads(raw, object_pairs_hook=_drop_secrets)
+
+
+def _retry_after(headers: Mapping[str, str], status: dict[str, Any] | None) -> float:
+    value = headers.get("Retry-After")
+    try:
+        seconds = float(value) if value is not None else float(
+            ((status or {}).get("details") or {}).get("retryAfterSeconds") or 1)
+    except (TypeError, ValueError):
+        seconds = 1.0
+    return max(0.0, min(seconds, MAX_WAIT))
+
+
+@dataclass
+class Target:
+    """Where a context points: its name, its cluster's name and the server URL (no credential)."""
+
+    context: str
+    cluster: str
+    server: str
+    namespace: str = ""
+
+
+def kubeconfig_paths(setting: str | None) -> str:
+    """The kubeconfig path list as kubectl finds it: the setting, else $KUBECONFIG, else ~/.kube/config."""
+    if setting:
+        return os.path.expanduser(setting)
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def in_cluster(setting: str | None) -> bool:
+    """Inside a pod with no kubeconfig configured or present: use the mounted service-account token."""
+    if setting or os.environ.get("KUBECONFIG"):
+        return False
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.path.exists(
+        os.path.expanduser("~/.kube/config"))
+
+
+def read_kubeconfig(paths: str) -> Any:
+    """The merged kubeconfig node (first file defining a name wins; each entry remembers its file for
+    relative certificate paths), or a clear error."""
+    from kubernetes_asyncio.config.kube_config import KubeConfigMerger
+
+    try:
+        merged = KubeConfigMerger(paths).config
+    except Exception as exc:  # noqa: BLE001 - YAML errors, unreadable files: a source error
+        raise ConnectorError(f"kubeconfig {paths}: cannot read it ({type(exc).__name__})") from None
+    if merged is None:
+        raise ConnectorError(f"kubeconfig {paths}: no such file (set kubeconfig = \"...\" or $KUBECONFIG)")
+    return merged
+
+
+def _entries(config: Any, key: str) -> list[dict[str, Any]]:
+    """The named entries of a merged kubeconfig (merged entries are wrapped nodes) as plain dicts."""
+    value = getattr(config, "value", config)
+    out = []
+    for entry in value.get(key) or []:
+        entry = getattr(entry, "value", entry)
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+def contexts_of(config: Any) -> tuple[list[str], str]:
+    names = [str(c.get("name")) for c in _entries(config, "contexts")]
+    return names, str(getattr(config, "value", config).get("current-context") or "")
+
+
+def describe_target(config: Any, context: str) -> Target:
+    ctx = next((c for c in _entries(config, "contexts") if c.get("name") == context), None)
+    if ctx is None:
+        raise ConnectorError(f"kubeconfig: no context named {context!r}")
+    inner = ctx.get("context") or {}
+    cluster_name = str(inner.get("cluster") or context)
+    cluster = next((c for c in _entries(config, "clusters") if c.get("name") == cluster_name), None) or {}
+    server = str((cluster.get("cluster") or {}).get("server") or "")
+    return Target(context=context, cluster=cluster_name, server=server, namespace=str(inner.get("namespace") or ""))
+
+
+class Client:
+    """Authenticated requests to one context; create with `await Client.connect(...)`."""
+
+    def __init__(self, api: Any, target: Target, report: Report, concurrency: int = 8) -> None:
+        self.api = api
+        self.target = target
+        self.report = report
+        self.gate = asyncio.Semaphore(concurrency)
+        self.sleep = asyncio.sleep
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None, context: str | None, report: Report,
+                      concurrency: int = 8, timeout: float = 30.0) -> Client:
+        """Load one context (or the in-cluster identity); a failing exec plugin is an AuthError here."""
+        from kubernetes_asyncio.client import ApiClient, Configuration
+        from kubernetes_asyncio.config import ConfigException, incluster_config, kube_config
+
+        cfg = Configuration()
+        if in_cluster(kubeconfig) and not context:
+            try:
+                incluster_config.load_incluster_config(client_configuration=cfg)
+            except ConfigException as exc:
+                raise ConnectorError(f"in-cluster config: {exc}") from None
+            target = Target(context="in-cluster", cluster="in-cluster", server=cfg.host)
+        else:
+            paths = kubeconfig_paths(kubeconfig)
+            config = read_kubeconfig(paths)
+            names, current = contexts_of(config)
+            name = context or current
+            if not name:
+                raise ConnectorError(f"kubeconfig {paths}: no current-context; list contexts = [...] in the source")
+            if name not in names:
+                raise ConnectorError(f"kubeconfig {paths}: no context named {name!r} (has: {', '.join(names)})")
+            target = describe_target(config, name)
+            try:
+                loader = kube_config.KubeConfigLoader(config_dict=config, active_context=name, config_base_path=None)
+            except (ConfigException, AssertionError) as exc:
+                raise ConnectorError(f"kubeconfig {paths}: context {name}: {exc or 'incomplete'}") from None
+            user = loader._user.value if loader._user is not None else {}
+            try:
+                await loader.load_and_set(cfg)
+            except ConfigException as exc:
+                raise AuthError(f"context {name}: credential plugin failed: {exc}") from None
+            except (OSError, ValueError) as exc:
+                raise AuthError(f"context {name}: cannot load its credentials: {exc}") from None
+            if "exec" in user:
+                if not cfg.api_key.get("BearerToken") and not cfg.cert_file:
+                    # The library logs and carries on unauthenticated; we refuse instead.
+                    raise AuthError(f"context {name}: the exec credential plugin "
+                                    f"{user['exec'].get('command')!r} returned neither a token nor a certificate")
+                cfg.refresh_api_key_hook = _exec_refresher(loader)
+        cfg.connection_pool_maxsize = max(concurrency, 4)
+        api = ApiClient(configuration=cfg)
+        client = cls(api, target, report, concurrency)
+        client.timeout = timeout
+        return client
+
+    timeout: float = 30.0
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    # --- requests ----------------------------------------------------------------------------------
+
+    async def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
+                      accept: str = "application/json", body: Any = None, content_type: str = "",
+                      verb: str = "", resource: str = "", parse: bool = True) -> Any:
+        """One call with retries for 429/5xx; the parsed body (secret values removed), or None."""
+        verb = verb or method.lower()
+        resource = resource or path
+        headers = {"Accept": accept}
+        if content_type:
+            headers["Content-Type"] = content_type
+        attempt = 0
+        while True:
+            self.report.count_request()
+            async with self.gate:
+                try:
+                    resp = await self.api.call_api(
+                        path, method, query_params=list(query or []), header_params=headers, body=body,
+                        auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                        _request_timeout=self.timeout)
+                except asyncio.TimeoutError:
+                    raise ConnectorError(f"{verb} {resource}: timed out") from None
+                except OSError as exc:
+                    raise ConnectorError(f"{verb} {resource}: network error: "
+                                         f"{exc.strerror or type(exc).__name__}") from None
+                except Exception as exc:  # noqa: BLE001 - aiohttp client errors, bad URLs
+                    if type(exc).__module__.startswith("aiohttp"):
+                        raise ConnectorError(f"{verb} {resource}: network error: {type(exc).__name__}") from None
+                    raise
+                try:
+                    raw = await _read_capped(resp)
+                finally:
+                    resp.release()
+                status_code, resp_headers = resp.status, resp.headers
+            if len(raw) > MAX_BODY:
+                raise ConnectorError(f"{verb} {resource}: answer larger than {MAX_BODY // 2**20} MiB")
+            if 200 <= status_code < 300:
+                if not parse or not raw:
+                    return None
+                try:
+                    return parse_body(raw)
+                except (ValueError, RecursionError):
+                    raise ConnectorError(f"{verb} {resource}: the server sent a body that is not JSON") from None
+            status_obj = _status_object(raw, resp_headers.get("Content-Type", ""))
+            if (status_code == 429 or status_code >= 500) and attempt < MAX_RETRIES:
+                attempt += 1
+                self.report.count_retry()
+                await self.sleep(_retry_after(resp_headers, status_obj) if status_code == 429
+                                 else min(2 ** attempt * 0.25, 4.0))
+                continue
+            raise _error(status_code, status_obj, raw, verb, resource, resp_headers)
+
+    async def pages(self, path: str, query: list[tuple[str, str]] | None = None, accept: str = "application/json",
+                    verb: str = "list", resource: str = "") -> AsyncIterator[dict[str, Any]]:
+        """Every page of a list (`limit`/`continue`); an expired continue restarts the list from scratch.
+
+        Pages are yielded only once the whole list is read, so a restart never duplicates items.
+        """
+        restarts = 0
+        while True:
+            collected: list[dict[str, Any]] = []
+            token = ""
+            try:
+                while True:
+                    q = list(query or []) + [("limit", str(PAGE))] + ([("continue", token)] if token else [])
+                    page = await self.request("GET", path, q, accept=accept, verb=verb, resource=resource or path)
+                    if not isinstance(page, dict):
+                        raise ConnectorError(f"{verb} {resource or path}: the answer is not a list")
+                    collected.append(page)
+                    token = str((page.get("metadata") or {}).get("continue") or "")
+                    if not token:
+                        break
+            except ApiError as exc:
+                if exc.status == 410 and token and restarts < MAX_RESTARTS:
+                    restarts += 1
+                    self.report.count_retry()
+                    continue
+                raise
+            for page in collected:
+                yield page
+            return
+
+    async def items(self, path: str, query: list[tuple[str, str]] | None = None, accept: str = "application/json",
+                    resource: str = "") -> tuple[str, list[dict[str, Any]]]:
+        """(the list's kind, every item) of a paged list."""
+        kind = ""
+        out: list[dict[str, Any]] = []
+        async for page in self.pages(path, query, accept, resource=resource):
+            kind = kind or str(page.get("kind") or "")
+            out.extend(i for i in page.get("items") or [] if isinstance(i, dict))
+        return kind, out
+
+    async def version(self) -> str:
+        """The server's gitVersion (`v1.30.2`), or "" when /version is not readable."""
+        try:
+            body = await self.request("GET", "/version", resource="/version")
+        except ApiError:
+            return ""
+        return str((body or {}).get("gitVersion") or "") if isinstance(body, dict) else ""
+
+
+async def _read_capped(resp: Any) -> bytes:
+    """The whole body, stopping one chunk past MAX_BODY (a hostile server cannot fill memory)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY:
+        chunk = await resp.content.readany()
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _exec_refresher(loader: Any) -> Any:
+    """A refresh hook re-running the exec plugin once its token expired (EKS tokens live 15 minutes)."""
+    lock = asyncio.Lock()
+
+    async def refresh(cfg: Any) -> None:
+        from kubernetes_asyncio.config.kube_config import _is_expired
+
+        expiry = getattr(loader, "exec_plugin_expiry", None)
+        if expiry is None or not _is_expired(expiry):
+            return
+        async with lock:
+            if _is_expired(loader.exec_plugin_expiry):
+                await loader.load_from_exec_plugin()
+                cfg.api_key["BearerToken"] = loader.token
+
+    return refresh
+
+
+def _status_object(raw: bytes, content_type: str) -> dict[str, Any] | None:
+    if "json" not in content_type.lower() or not raw:
+        return None
+    try:
+        body = parse_body(raw)
+    except (ValueError, RecursionError):
+        return None
+    return body if isinstance(body, dict) and body.get("kind") == "Status" else None
+
+
+def _error(code: int, status: dict[str, Any] | None, raw: bytes, verb: str, resource: str,
+           headers: Mapping[str, str]) -> ApiError:
+    if status is not None:
+        reason = str(status.get("reason") or "")
+        message = " ".join(str(status.get("message") or "").split())[:300]
+    else:
+        reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests"}.get(code, "")
+        # A plain-text body (APF 429, a proxy's page) is shown only when short and printable.
+        text = raw[:200].decode("utf-8", "replace")
+        message = " ".join(text.split()) if text.isprintable() or not text else ""
+    if code == 401:
+        return AuthApiError(code, reason or "Unauthorized", message, verb, resource)
+    retry = _retry_after(headers, status) if code == 429 else None
+    return ApiError(code, reason, message, verb, resource, retry)
+
+
+class AuthApiError(ApiError, AuthError):
+    """401: the context's credential was refused."""
+
+
+def path_of(group: str, version: str, resource: str, namespace: str = "", name: str = "", sub: str = "") -> str:
+    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    if namespace:
+        base += f"/namespaces/{quote(namespace, safe='')}"
+    base += f"/{resource}"
+    if name:
+        base += f"/{quote(name, safe='')}"
+    if sub:
+        base += f"/{sub}"
+    return base
