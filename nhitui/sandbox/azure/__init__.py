@@ -1,0 +1,106 @@
+"""Fake Microsoft Graph + Azure Resource Manager (+ the Entra token endpoint) for the sandbox.
+
+Two servers, as in Azure: Graph (which also answers as the authority host for the client-secret
+flow: `/{tenant}/v2.0/.well-known/openid-configuration` and `/{tenant}/oauth2/v2.0/token`) and ARM.
+A Graph token is refused by ARM and the other way round (401, wrong audience).
+
+Test knobs: `no_p1` (the usage reports answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`),
+`no_beta` (beta federated-credential reads answer 400), `deny` / `arm_deny` (path prefixes
+answering 403 `Authorization_RequestDenied` / `AuthorizationFailed`), `cycle_next` ("first": the
+last page of every collection links back to the first; "self": to itself), `throttle(n, seconds)`
+(the next n Graph GETs answer 429 with Retry-After), plus the shared `Knobs` faults.
+Token values contain `CANARY` so tests can prove none reaches an output.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from nhitui.sandbox.azure.arm import make_arm_app
+from nhitui.sandbox.azure.graph import make_graph_app
+from nhitui.sandbox.azure.state import AzureState
+from nhitui.sandbox.server import FakeServer, Knobs
+from nhitui.sandbox.world import World
+
+CANARY = "CANARY-azure-token-7c1e"
+ENV = "NHITUI_SANDBOX_AZURE"
+
+
+class AzureFake:
+    provider = "azure"
+
+    def __init__(self, world: World, knobs: Knobs | None = None, extra_apps: int = 0, no_p1: bool = False,
+                 deny: Iterable[str] = (), arm_deny: Iterable[str] = ()) -> None:
+        self.world = world
+        self.knobs = knobs or Knobs()
+        self.state = AzureState(world, extra_apps=extra_apps)
+        self.lock = threading.Lock()
+        self.no_p1 = no_p1
+        self.no_beta = False
+        self.deny = tuple(deny)
+        self.arm_deny = tuple(arm_deny)
+        self.cycle_next = ""
+        self.throttle_left = 0
+        self.throttle_seconds = 1
+        self.throttled = 0
+        self.token_requests = 0
+        seed = world.seed
+        self.graph_token = f"eyJ0eXAi.{CANARY}-graph-read-{seed}"
+        self.graph_write_token = f"eyJ0eXAi.{CANARY}-graph-write-{seed}"
+        self.arm_token = f"eyJ0eXAi.{CANARY}-arm-read-{seed}"
+        self.arm_write_token = f"eyJ0eXAi.{CANARY}-arm-write-{seed}"
+        self.graph_tokens = {self.graph_token: "read", self.graph_write_token: "write"}
+        self.arm_tokens = {self.arm_token: "read", self.arm_write_token: "write"}
+        self.client_id = "11111111-aaaa-4bbb-8ccc-000000000001"
+        self.client_secret = f"{CANARY}-client-secret"
+        self.authority_url = ""        # set when a TLS front serves the token endpoint
+        self.graph = FakeServer(make_graph_app(self), self.knobs)
+        self.arm = FakeServer(make_arm_app(self), self.knobs)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.state.tenant_id
+
+    @property
+    def arm_url(self) -> str:
+        return self.arm.url
+
+    @property
+    def url(self) -> str:
+        return self.graph.url
+
+    def start(self) -> AzureFake:
+        self.graph.start()
+        self.arm.start()
+        return self
+
+    def stop(self) -> None:
+        self.graph.stop()
+        self.arm.stop()
+
+    def __enter__(self) -> AzureFake:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def throttle(self, n: int, seconds: int = 1) -> None:
+        with self.lock:
+            self.throttle_left = n
+            self.throttle_seconds = seconds
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {f"{ENV}_GRAPH_TOKEN": self.graph_token, f"{ENV}_ARM_TOKEN": self.arm_token,
+                f"{ENV}_GRAPH_WRITE_TOKEN": self.graph_write_token, f"{ENV}_ARM_WRITE_TOKEN": self.arm_write_token,
+                f"{ENV}_CLIENT_SECRET": self.client_secret}
+
+    def source(self, name: str, write: bool = True) -> dict[str, Any]:
+        src: dict[str, Any] = {"type": "azure", "name": name, "tenant_id": self.tenant_id,
+                               "graph_url": self.graph.url, "arm_url": self.arm.url,
+                               "token": f"env:{ENV}_GRAPH_TOKEN", "arm_token": f"env:{ENV}_ARM_TOKEN"}
+        if write:
+            src.update(revoke_token=f"env:{ENV}_GRAPH_WRITE_TOKEN", revoke_arm_token=f"env:{ENV}_ARM_WRITE_TOKEN")
+        return src
