@@ -1,0 +1,190 @@
+"""The GCP source: projects -> service accounts, user-managed keys, IAM, last use, WIF trust.
+
+Per project, concurrently (requests bounded by `concurrency`): the service-account list, each
+account's keys (one unpaged call, every key type) and IAM policy (who can become it), the project
+IAM policy (what each account holds), WIF pools and providers, Activity Analyzer last use (two
+types, batched) and, where user-managed keys exist, the key org-policy constraints. Each project
+yields its accounts and keys as soon as it is read; WIF providers come last, once every project's
+bindings are known (a pool in one project may be bound in another). Organization and configured
+folder IAM policies are read first, so inherited grants count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from connectors.base import Report, Resolve
+from connectors.gcp import actions as gcp_actions
+from connectors.gcp import wif, wif_trust
+from connectors.gcp.activity import KEY_TYPE, SA_TYPE, Usage, last_authentication
+from connectors.gcp.client import Api
+from connectors.gcp.iam_policy import IMPERSONATION_ROLES, Policy, resource_policy, role_privilege
+from connectors.gcp.identities import AccountFacts, account_identity, key_identity, provider_identity
+from connectors.gcp.keys import list_keys
+from connectors.gcp.orgpolicy import KeyPolicy, key_policy
+from connectors.gcp.projects import Project, discover
+from connectors.gcp.service_accounts import ServiceAccount, list_accounts
+from nhitui.model import Action, ActionResult, Identity
+
+
+class GcpConnector:
+    provider = "gcp"
+
+    def __init__(self, settings: Mapping[str, Any], resolve: Resolve) -> None:
+        self.settings = dict(settings)
+        self.name = str(settings["name"])
+        self.report = Report(self.name, self.provider)
+        self._resolve = resolve
+        self.concurrency = max(1, min(100, int(settings.get("concurrency") or 16)))
+
+    # --- collection --------------------------------------------------------------------------
+
+    async def collect(self) -> AsyncIterator[list[Identity]]:
+        self._providers: list[wif.Provider] = []
+        self._grants: list[wif.Grant] = []
+        self._window: datetime | None = None
+        async with Api(self.settings, self._resolve, self.report) as api:
+            projects = await discover(api, self.settings, self.concurrency)
+            self.report.facts["projects"] = [p.id for p in projects]
+            ancestors = await self._ancestor_policies(api)
+            tasks = [asyncio.ensure_future(self._project(api, p, ancestors)) for p in projects]
+            try:
+                for next_done in asyncio.as_completed(tasks):
+                    batch = await next_done
+                    if batch:
+                        yield batch
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            rows = []
+            for provider in self._providers:
+                grants = [g for g in self._grants if g.principal.pool == provider.pool.name]
+                ident = provider_identity(self.name, provider, grants, ())
+                rows.append(_with_actions(ident, self.actions(ident)))
+            if rows:
+                yield rows
+
+    async def _ancestor_policies(self, api: Api) -> list[Policy]:
+        out = []
+        org = self.settings.get("organization")
+        if org:
+            number = str(org).removeprefix("organizations/")
+            out.append(await resource_policy(
+                api, "cloudresourcemanager", f"v3/organizations/{number}", f"organizations/{number}",
+                f"IAM policy of organizations/{number}", "grant roles/iam.securityReviewer on the organization "
+                "(resourcemanager.organizations.getIamPolicy); inherited grants are not counted"))
+        for folder in self.settings.get("folders") or []:
+            number = str(folder).removeprefix("folders/")
+            out.append(await resource_policy(
+                api, "cloudresourcemanager", f"v3/folders/{number}", f"folders/{number}",
+                f"IAM policy of folders/{number}", "grant roles/iam.securityReviewer on the folder "
+                "(resourcemanager.folders.getIamPolicy); inherited grants are not counted"))
+        readable = [p for p in out if p.read]
+        self.report.facts["ancestor_policies"] = [p.resource for p in readable]
+        return readable
+
+    async def _project(self, api: Api, project: Project, ancestors: list[Policy]) -> list[Identity]:
+        accounts_task = asyncio.ensure_future(list_accounts(api, project))
+        policy_task = asyncio.ensure_future(resource_policy(
+            api, "cloudresourcemanager", f"v3/projects/{project.id}", f"projects/{project.id}",
+            f"IAM policy of {project.id}", "grant roles/iam.securityReviewer (resourcemanager.projects.getIamPolicy)"))
+        wif_task = asyncio.ensure_future(wif.list_wif(api, project))
+        accounts = await accounts_task
+        facts = [AccountFacts(sa) for sa in accounts or []]
+        await asyncio.gather(*(self._account(api, f) for f in facts))
+        policy = await policy_task
+        self._apply_policies(project, facts, policy, ancestors)
+        names_sa = [f.account.full_name for f in facts if not f.agent]
+        keys = [k for f in facts for k in f.keys if not k.disabled]
+        sa_usage, key_usage, key_pol = await asyncio.gather(
+            last_authentication(api, project, SA_TYPE, names_sa),
+            last_authentication(api, project, KEY_TYPE, [k.full_name for k in keys]),
+            key_policy(api, project) if any(f.keys for f in facts) else _no_policy(),
+        )
+        for usage in (sa_usage, key_usage):
+            if usage.window_start is not None and (self._window is None or usage.window_start < self._window):
+                self._window = usage.window_start
+        inv = await wif_task
+        self._providers.extend(inv.providers)
+        self.report.facts["system_managed_keys"] = self.report.facts.get("system_managed_keys", 0) + sum(
+            f.system_keys for f in facts)
+        if key_pol is not None and key_pol.read:
+            pols = self.report.facts.setdefault("org_policy", {})
+            pols[project.id] = {"key_creation_disabled": bool(key_pol.key_creation_disabled),
+                                "key_expiry_hours": key_pol.key_expiry_hours}
+        now = datetime.now(timezone.utc)
+        rows: list[Identity] = []
+        for f in facts:
+            ident = account_identity(self.name, f, sa_usage if not f.agent else None, self._window, ())
+            rows.append(_with_actions(ident, self.actions(ident)))
+            for key in f.keys:
+                kid = key_identity(self.name, key, f, key_usage, self._window, key_pol, (), now)
+                rows.append(_with_actions(kid, self.actions(kid)))
+        return rows
+
+    async def _account(self, api: Api, facts: AccountFacts) -> None:
+        sa = facts.account
+        keys, policy = await asyncio.gather(
+            list_keys(api, sa),
+            resource_policy(api, "iam", sa.path, sa.email, f"IAM policies of service accounts in {sa.project.id}",
+                            "grant roles/iam.securityReviewer (iam.serviceAccounts.getIamPolicy)"))
+        if keys is None:
+            facts.keys_read = False
+        else:
+            facts.keys, facts.system_keys = keys
+        facts.policy_read = policy.read
+        for b in policy.bindings:
+            for member in b.members:
+                principal = wif_trust.pool_principal(member)
+                if principal is not None and b.role in IMPERSONATION_ROLES:
+                    self._grants.append(wif.Grant(principal, b.role, sa.email, "gcp_service_account", "none"))
+                if b.role in IMPERSONATION_ROLES:
+                    facts.impersonators.append(f"{b.role}: {member}")
+
+    def _apply_policies(self, project: Project, facts: list[AccountFacts], policy: Policy,
+                        ancestors: list[Policy]) -> None:
+        by_member = {f"serviceAccount:{f.account.email}": f for f in facts}
+        for where, pol in [("", policy)] + [(a.resource, a) for a in ancestors]:
+            for b in pol.bindings:
+                for member in b.members:
+                    f = by_member.get(member)
+                    if f is not None:
+                        f.bindings.append((b, where))
+                    if b.role in IMPERSONATION_ROLES:
+                        scope = f"({where or 'project'}) {b.role}: {member}"
+                        for other in facts:
+                            other.impersonators.append(scope)
+                    principal = wif_trust.pool_principal(member)
+                    if principal is not None and not where:
+                        self._grants.append(wif.Grant(principal, b.role, f"project {project.id}", "gcp_project",
+                                                      role_privilege(b.role)))
+        # Grants to pool principals on an account carry the account's privilege, known only now.
+        privileges = {f.account.email: f.privilege for f in facts}
+        self._grants[:] = [wif.Grant(g.principal, g.role, g.target, g.target_kind, privileges[g.target])
+                           if g.target_kind == "gcp_service_account" and g.target in privileges
+                           and g.privilege == "none" else g for g in self._grants]
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def actions(self, identity: Identity) -> list[Action]:
+        return gcp_actions.available(identity)
+
+    async def execute(self, identity: Identity, action: str) -> ActionResult:
+        return await gcp_actions.execute(self.settings, self._resolve, self.name, identity, action)
+
+
+async def _no_policy() -> KeyPolicy | None:
+    return None
+
+
+def _with_actions(identity: Identity, actions: list[Action]) -> Identity:
+    from dataclasses import replace
+
+    return replace(identity, actions=tuple(a.name for a in actions))
+
+
+__all__ = ["GcpConnector", "ServiceAccount", "Usage"]

@@ -1,0 +1,544 @@
+"""Workload Identity Federation conditions and bindings, normalised to the shared trust model.
+
+Pure: no I/O, so it can be fuzzed. Google evaluates a provider's `attributeCondition` (CEL) on
+every token exchange; GitHub/GitLab setups use a small subset of CEL, which this module reads:
+`==`, `!=`, `in [..]`, `.startsWith()`, `.endsWith()`, `.contains()`, `.matches()`, `&&`, `||`,
+`!`, parentheses and `true`/`false`. The result is a disjunction: each way in (one `Alternative`)
+is a conjunction of `ClaimCondition`s plus the parts that could not be read (`unparsed`, quoted
+as written). Nothing is dropped: a negation or an unknown function becomes an unparsed part, which
+the shared rules read as "anything may pass" for that part.
+
+Claims are named as the token issuer names them: `assertion.sub` -> `sub`; a mapped attribute
+(`attribute.repository`, `google.subject`) is resolved through the provider's attribute mapping
+when the mapping is a plain claim (`assertion.repository`), and is unparsed otherwise.
+
+CEL `matches()` is RE2 *search* (unanchored). Its pattern is stored rewritten so that a full
+match and a search of the stored pattern both mean what CEL means: `acme/.*` becomes
+`.*(?:acme/.*).*`, while an anchored `^acme/api$` is kept as written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from nhitui.model import ClaimCondition
+
+MAX_TEXT = 4096          # Google caps attributeCondition at 4096 characters
+MAX_ALTERNATIVES = 32    # more ways in than this: the condition is reported unparsed as a whole
+MAX_DEPTH = 64
+
+
+class CelError(ValueError):
+    """The text is not in the CEL subset this module reads."""
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<str>[rR]?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))
+  | (?P<num>-?\d+(?:\.\d+)?)
+  | (?P<op>==|!=|&&|\|\||<=|>=|[!<>()\[\],.+])
+  | (?P<id>[A-Za-z_][A-Za-z0-9_]*)
+""", re.X)
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "`": "`", "?": "?",
+            "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str      # str, num, op, id, end
+    value: str
+    start: int
+    end: int
+
+
+def _unquote(text: str) -> str:
+    raw = text[0] in "rR"
+    body = text[2:-1] if raw else text[1:-1]
+    if raw:
+        return body
+    out = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch != "\\":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = body[i + 1] if i + 1 < len(body) else ""
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt in ("u", "x", "U"):
+            width = {"u": 4, "x": 2, "U": 8}[nxt]
+            digits = body[i + 2:i + 2 + width]
+            if len(digits) != width or not all(c in "0123456789abcdefABCDEF" for c in digits):
+                raise CelError(f"bad escape \\{nxt}{digits}")
+            code = int(digits, 16)
+            if code > 0x10FFFF:
+                raise CelError(f"bad escape \\{nxt}{digits}")
+            out.append(chr(code))
+            i += 2 + width
+        else:
+            raise CelError(f"unknown escape \\{nxt}")
+    return "".join(out)
+
+
+def tokenize(text: str) -> list[Tok]:
+    toks: list[Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise CelError(f"unexpected character {text[pos]!r} at {pos}")
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            toks.append(Tok(kind, m.group(), m.start(), m.end()))
+        pos = m.end()
+    toks.append(Tok("end", "", len(text), len(text)))
+    return toks
+
+
+# --- syntax tree --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Path:
+    parts: tuple[str, ...]          # ("assertion", "repository")
+
+
+@dataclass(frozen=True)
+class Lit:
+    value: Any                      # str, bool, int/float, or a tuple of literals (a list)
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One test on one value: `op` is ==, !=, in, startsWith, endsWith, contains, matches."""
+
+    left: Any                       # Path or Lit
+    op: str
+    right: Any
+    raw: str
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A part of the expression outside the subset (kept as written)."""
+
+    raw: str
+
+
+@dataclass(frozen=True)
+class Not:
+    inner: Any
+    raw: str
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Any, ...]
+
+
+METHODS = ("startsWith", "endsWith", "contains", "matches")
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = tokenize(text)
+        self.i = 0
+        self.depth = 0
+
+    def take(self, value: str) -> Tok:
+        t = self.toks[self.i]
+        if t.value != value or t.kind == "end":
+            raise CelError(f"expected {value!r} at {t.start}, found {t.value or 'the end'!r}")
+        self.i += 1
+        return t
+
+    def parse(self) -> Any:
+        node = self.or_()
+        t = self.toks[self.i]
+        if t.kind != "end":
+            raise CelError(f"unexpected {t.value!r} at {t.start}")
+        return node
+
+    def _enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise CelError("the expression nests too deeply")
+
+    def or_(self) -> Any:
+        self._enter()
+        items = [self.and_()]
+        while self.toks[self.i].value == "||" and self.toks[self.i].kind == "op":
+            self.i += 1
+            items.append(self.and_())
+        self.depth -= 1
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def and_(self) -> Any:
+        items = [self.unary()]
+        while self.toks[self.i].value == "&&" and self.toks[self.i].kind == "op":
+            self.i += 1
+            items.append(self.unary())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def unary(self) -> Any:
+        t = self.toks[self.i]
+        if t.kind == "op" and t.value == "!":
+            self.i += 1
+            self._enter()
+            inner = self.unary()
+            self.depth -= 1
+            return Not(inner, self.text[t.start:self.toks[self.i - 1].end])
+        return self.relation()
+
+    def relation(self) -> Any:
+        start = self.toks[self.i].start
+        left = self.term()
+        t = self.toks[self.i]
+        if t.kind in ("op", "id") and t.value in ("==", "!=", "in", "<", ">", "<=", ">="):
+            self.i += 1
+            right = self.term()
+            raw = self.text[start:self.toks[self.i - 1].end]
+            if t.value in ("<", ">", "<=", ">=") or isinstance(left, (Opaque, Atom)) or isinstance(right, (Opaque, Atom)):
+                return Opaque(raw)
+            if isinstance(left, (And, Or, Not)) or isinstance(right, (And, Or, Not)):
+                return Opaque(raw)
+            return Atom(left, t.value, right, raw)
+        if isinstance(left, Lit):
+            return left
+        if isinstance(left, (Atom, Opaque, And, Or, Not)):
+            return left
+        return Opaque(self.text[start:self.toks[self.i - 1].end])
+
+    def term(self) -> Any:
+        """A primary with `.field`, `[index]`, `.method(args)` and `+` concatenations."""
+        start = self.toks[self.i].start
+        node = self.primary()
+        while True:
+            t = self.toks[self.i]
+            if t.kind == "op" and t.value == ".":
+                self.i += 1
+                name = self.toks[self.i]
+                if name.kind != "id":
+                    raise CelError(f"expected a name after '.' at {name.start}")
+                self.i += 1
+                if self.toks[self.i].value == "(" and self.toks[self.i].kind == "op":
+                    args = self.args()
+                    raw = self.text[start:self.toks[self.i - 1].end]
+                    if name.value in METHODS and isinstance(node, Path) and len(args) == 1 \
+                            and isinstance(args[0], Lit) and isinstance(args[0].value, str):
+                        node = Atom(node, name.value, args[0], raw)
+                    else:
+                        node = Opaque(raw)
+                elif isinstance(node, Path):
+                    node = Path(node.parts + (name.value,))
+                else:
+                    node = Opaque(self.text[start:name.end])
+            elif t.kind == "op" and t.value == "[":
+                self.i += 1
+                self._enter()
+                index = self.or_()
+                self.depth -= 1
+                self.take("]")
+                if isinstance(node, Path) and isinstance(index, Lit) and isinstance(index.value, str):
+                    node = Path(node.parts + (index.value,))
+                else:
+                    node = Opaque(self.text[start:self.toks[self.i - 1].end])
+            elif t.kind == "op" and t.value == "+":
+                self.i += 1
+                self.primary()
+                node = Opaque(self.text[start:self.toks[self.i - 1].end])
+            else:
+                return node
+
+    def args(self) -> list[Any]:
+        self.take("(")
+        out: list[Any] = []
+        self._enter()
+        if not (self.toks[self.i].value == ")" and self.toks[self.i].kind == "op"):
+            out.append(self.or_())
+            while self.toks[self.i].value == "," and self.toks[self.i].kind == "op":
+                self.i += 1
+                out.append(self.or_())
+        self.depth -= 1
+        self.take(")")
+        return out
+
+    def primary(self) -> Any:
+        t = self.toks[self.i]
+        if t.kind == "str":
+            self.i += 1
+            return Lit(_unquote(t.value))
+        if t.kind == "num":
+            self.i += 1
+            return Lit(t.value)
+        if t.kind == "id":
+            self.i += 1
+            if t.value in ("true", "false"):
+                return Lit(t.value == "true")
+            if self.toks[self.i].value == "(" and self.toks[self.i].kind == "op":
+                self.args()         # a global function (size(), timestamp(), ...): outside the subset
+                return Opaque(self.text[t.start:self.toks[self.i - 1].end])
+            return Path((t.value,))
+        if t.kind == "op" and t.value == "(":
+            self.i += 1
+            self._enter()
+            node = self.or_()
+            self.depth -= 1
+            self.take(")")
+            return node
+        if t.kind == "op" and t.value == "[":
+            self.i += 1
+            items: list[Any] = []
+            if not (self.toks[self.i].value == "]" and self.toks[self.i].kind == "op"):
+                items.append(self.term())
+                while self.toks[self.i].value == "," and self.toks[self.i].kind == "op":
+                    self.i += 1
+                    if self.toks[self.i].value == "]":
+                        break       # CEL allows a trailing comma
+                    items.append(self.term())
+            self.take("]")
+            if all(isinstance(x, Lit) and not isinstance(x.value, tuple) for x in items):
+                return Lit(tuple(x.value for x in items))
+            return Opaque(self.text[t.start:self.toks[self.i - 1].end])
+        raise CelError(f"unexpected {t.value or 'end of text'!r} at {t.start}")
+
+
+def parse(text: str) -> Any:
+    """The syntax tree of a CEL condition (raises CelError outside the grammar)."""
+    if len(text) > MAX_TEXT:
+        raise CelError(f"the condition is longer than {MAX_TEXT} characters")
+    return _Parser(text).parse()
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Alternative:
+    """One way through the condition: every condition holds, and every unparsed part is unknown."""
+
+    conditions: tuple[ClaimCondition, ...] = ()
+    unparsed: tuple[str, ...] = ()
+
+
+@dataclass
+class Mapping:
+    """The provider's attribute mapping, to name conditions after the issuer's claims."""
+
+    table: dict[str, str] = field(default_factory=dict)
+
+    def claim_of(self, path: tuple[str, ...]) -> str | None:
+        """`("assertion","sub")` -> sub; `("attribute","repo")` -> the claim it maps, or None."""
+        if len(path) >= 2 and path[0] == "assertion":
+            return ".".join(path[1:])
+        if len(path) == 2 and path[0] in ("attribute", "google"):
+            expr = self.table.get(f"{path[0]}.{path[1]}")
+            return mapped_claim(expr) if expr is not None else None
+        return None
+
+
+_PLAIN_CLAIM = re.compile(r"^\s*assertion(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*(['\"])([^'\"\\]+)\2\s*\])\s*$")
+
+
+def mapped_claim(expr: str | None) -> str | None:
+    """The claim a mapping expression copies as is (`assertion.sub` -> sub), else None."""
+    if not isinstance(expr, str):
+        return None
+    m = _PLAIN_CLAIM.match(expr)
+    if not m:
+        return None
+    return m.group(1) or m.group(3)
+
+
+def search_as_fullmatch(pattern: str) -> str:
+    """An RE2 search pattern rewritten so a full match means the same (anchored ones stay)."""
+    if pattern.startswith("^") and pattern.endswith("$") and not pattern.endswith("\\$") and "|" not in pattern:
+        return pattern
+    return f".*(?:{pattern}).*"
+
+
+def _glob_escape_free(value: str) -> bool:
+    return not any(ch in value for ch in "*?[]\\")
+
+
+def _atom_condition(atom: Atom, mapping: Mapping) -> ClaimCondition | None:
+    left, right, op = atom.left, atom.right, atom.op
+    if op in ("==", "!=") and isinstance(left, Lit) and isinstance(right, Path):
+        left, right = right, left
+    if not isinstance(left, Path) or not isinstance(right, Lit):
+        return None
+    claim = mapping.claim_of(left.parts)
+    if claim is None:
+        return None
+    value = right.value
+    if op == "==":
+        if isinstance(value, tuple):
+            return None
+        return ClaimCondition(claim, "equals", (_text(value),), atom.raw)
+    if op == "in":
+        if not isinstance(value, tuple) or not value or any(isinstance(v, tuple) for v in value):
+            return None
+        return ClaimCondition(claim, "equals", tuple(dict.fromkeys(_text(v) for v in value)), atom.raw)
+    if not isinstance(value, str):
+        return None
+    if op == "startsWith":
+        return ClaimCondition(claim, "prefix", (value,), atom.raw)
+    if op in ("endsWith", "contains"):
+        if _glob_escape_free(value):
+            glob = f"*{value}" if op == "endsWith" else f"*{value}*"
+            return ClaimCondition(claim, "glob", (glob,), atom.raw)
+        regex = f".*{re.escape(value)}" if op == "endsWith" else f".*{re.escape(value)}.*"
+        return ClaimCondition(claim, "regex", (regex,), atom.raw)
+    if op == "matches":
+        try:
+            re.compile(value)
+        except re.error:
+            return None
+        return ClaimCondition(claim, "regex", (search_as_fullmatch(value),), atom.raw)
+    return None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _raw(node: Any) -> str:
+    if isinstance(node, (Atom, Opaque, Not)):
+        return node.raw
+    if isinstance(node, Lit):
+        return _text(node.value)
+    if isinstance(node, And):
+        return " && ".join(_group(x) for x in node.items)
+    if isinstance(node, Or):
+        return " || ".join(_group(x) for x in node.items)
+    return "?"
+
+
+def _group(node: Any) -> str:
+    return f"({_raw(node)})" if isinstance(node, Or) else _raw(node)
+
+
+# A disjunct while expanding: (conditions, unparsed), or None for "false" (no way through).
+_Dis = tuple[tuple[ClaimCondition, ...], tuple[str, ...]]
+
+
+def _dnf(node: Any, mapping: Mapping) -> list[_Dis]:
+    if isinstance(node, Lit):
+        if node.value is True:
+            return [((), ())]
+        if node.value is False:
+            return []
+        return [((), (_raw(node),))]
+    if isinstance(node, Atom):
+        cond = _atom_condition(node, mapping)
+        return [((cond,), ())] if cond is not None else [((), (node.raw,))]
+    if isinstance(node, (Opaque, Not)):
+        return [((), (node.raw,))]
+    if isinstance(node, Or):
+        out: list[_Dis] = []
+        for item in node.items:
+            out.extend(_dnf(item, mapping))
+            if len(out) > MAX_ALTERNATIVES:
+                raise CelError("too many alternatives")
+        return out
+    if isinstance(node, And):
+        acc: list[_Dis] = [((), ())]
+        for item in node.items:
+            part = _dnf(item, mapping)
+            acc = [(a[0] + b[0], a[1] + b[1]) for a in acc for b in part]
+            if len(acc) > MAX_ALTERNATIVES:
+                raise CelError("too many alternatives")
+        return acc
+    return [((), (_raw(node),))]
+
+
+def alternatives(condition: str | None, mapping: dict[str, str] | None = None) -> list[Alternative]:
+    """The ways through `condition` as alternatives; an empty list means nothing passes.
+
+    No condition (None or blank) is one alternative with no condition. A text outside the
+    grammar is one alternative whose only part is the whole text, unparsed.
+    """
+    if condition is None or not str(condition).strip():
+        return [Alternative()]
+    text = str(condition)
+    table = Mapping({str(k): str(v) for k, v in (mapping or {}).items()})
+    try:
+        tree = parse(text)
+        found = _dnf(tree, table)
+    except CelError:
+        return [Alternative(unparsed=(text.strip(),))]
+    out: list[Alternative] = []
+    seen: set[Alternative] = set()
+    for conds, unparsed in found:
+        alt = Alternative(tuple(dict.fromkeys(conds)), tuple(dict.fromkeys(unparsed)))
+        if alt not in seen:
+            seen.add(alt)
+            out.append(alt)
+    return out
+
+
+# --- principals in IAM bindings -----------------------------------------------------------------
+
+_POOL = re.compile(r"^(principal|principalSet)://iam\.googleapis\.com/projects/([^/]+)/locations/global/"
+                   r"workloadIdentityPools/([^/]+)/(.+)$")
+
+
+@dataclass(frozen=True)
+class PoolPrincipal:
+    """A `principal://` or `principalSet://` member of a workload identity pool.
+
+    `pool` is `projects/NUMBER/locations/global/workloadIdentityPools/POOL` (the pool's `name`);
+    `selector` is `*` (the whole pool), `subject`, `group` or `attribute.NAME`; `value` its value.
+    """
+
+    member: str
+    pool: str
+    selector: str
+    value: str
+
+    @property
+    def whole_pool(self) -> bool:
+        return self.selector == "*"
+
+    def condition(self, mapping: dict[str, str] | None) -> ClaimCondition | None:
+        """The claim condition the member adds, or None for the whole pool; `any` if unreadable."""
+        if self.whole_pool:
+            return None
+        key = {"subject": "google.subject", "group": "google.groups"}.get(self.selector, self.selector)
+        claim = mapped_claim((mapping or {}).get(key))
+        if claim is None:
+            return ClaimCondition(key, "any", (), self.member)
+        return ClaimCondition(claim, "equals", (self.value,), self.member)
+
+
+def pool_principal(member: str) -> PoolPrincipal | None:
+    """Parse a WIF pool member; None for anything else (users, SAs, workforce pools)."""
+    m = _POOL.match(member or "")
+    if not m:
+        return None
+    kind, project, pool, rest = m.groups()
+    pool_name = f"projects/{project}/locations/global/workloadIdentityPools/{pool}"
+    if kind == "principalSet" and rest == "*":
+        return PoolPrincipal(member, pool_name, "*", "")
+    head, _, value = rest.partition("/")
+    if kind == "principal" and head == "subject" and value:
+        return PoolPrincipal(member, pool_name, "subject", value)
+    if kind == "principalSet" and head == "group" and value:
+        return PoolPrincipal(member, pool_name, "group", value)
+    if kind == "principalSet" and head.startswith("attribute.") and value:
+        return PoolPrincipal(member, pool_name, head, value)
+    return None
