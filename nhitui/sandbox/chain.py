@@ -28,9 +28,9 @@ def bao_available() -> bool:
 
 
 # The Vault part of the sandbox is a real OpenBao server; without `bao` the rest still runs.
-ALL = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog") + (("vault",) if bao_available() else ())
+ALL = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp") + (("vault",) if bao_available() else ())
 SOURCE_NAMES = {"github": "acme-github", "gitlab": "acme-gitlab", "aws": "acme-aws", "npm": "acme-npm",
-                "dockerhub": "acme-dockerhub", "jfrog": "acme-jfrog", "vault": "acme-vault"}
+                "dockerhub": "acme-dockerhub", "jfrog": "acme-jfrog", "gcp": "acme-gcp", "vault": "acme-vault"}
 # Fakes that take a second or more to start (a process to spawn and seed): started in threads.
 THREADED = ("vault",)
 
@@ -43,6 +43,7 @@ FAKES = {
     "npm": "nhitui.sandbox.registries:NpmFake",
     "dockerhub": "nhitui.sandbox.registries:DockerHubFake",
     "jfrog": "nhitui.sandbox.registries:JFrogFake",
+    "gcp": "nhitui.sandbox.gcp:GcpFake",
     "vault": "nhitui.sandbox.vault:VaultFake",
 }
 
@@ -174,4 +175,6 @@ def _toml(value: Any) -> str:
         return str(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):     # an inline table (e.g. a GCP source's endpoints)
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
     return json.dumps(str(value))

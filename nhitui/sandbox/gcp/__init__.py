@@ -92,9 +92,8 @@ class GcpFake:
 
     @property
     def endpoints(self) -> dict[str, str]:
-        urls = {svc: server.url for svc, server in self.servers.items()}
-        urls["iamcredentials"] = urls["iam"]
-        return urls
+        """The four services' URLs (as a config's `endpoints`); IAM Credentials is served by the IAM fake."""
+        return {svc: server.url for svc, server in self.servers.items()}
 
     @property
     def env(self) -> dict[str, str]:
