@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.base import ConnectorError
 from connectors.vault import VaultConnector
 from nhitui.export import write_csv, write_json
 from nhitui.model import TRUSTS_DETAIL, Identity, SourceStatus
@@ -276,3 +277,21 @@ def test_source_status_is_complete_for_the_least_privilege_token(scanned) -> Non
     _, c = scanned
     status: SourceStatus = c.report.status("ok", 1)
     assert status.blind_spots == () and status.requests > 30
+
+
+def test_rate_limit_quota_is_retried_and_a_sealed_server_fails_clearly(mutable) -> None:
+    fake, world = mutable
+    # Vault's quota answers 429 with no (or a zero) Retry-After: backed off and retried, never lost.
+    quota = {"rate": 10, "interval": "1s", "path": "auth/token/lookup-accessor"}
+    assert api(fake, "POST", "sys/quotas/rate-limit/lookups", quota).status_code in (200, 204)
+    c = make(fake, concurrency=32)
+    ids = scan(c)
+    planted = sum(e.kind == "vault_token" for e in world.expected_for("vault"))
+    assert sum(i.kind == "vault_token" for i in ids) == planted and c.report.retries > 0
+    assert not c.report.blind_spots
+    assert api(fake, "DELETE", "sys/quotas/rate-limit/lookups").status_code in (200, 204)
+
+    assert api(fake, "POST", "sys/seal").status_code == 204
+    sealed = make(fake)
+    with pytest.raises(ConnectorError, match="sealed"):
+        scan(sealed)

@@ -45,7 +45,10 @@ class VaultConnector:
 
     def _session(self, report: Report, ref: str) -> Session:
         token = self._resolve(ref)
-        return Session(report, self.settings, {"X-Vault-Token": token}, provider="vault")
+        # Vault's rate-limit quotas answer 429 without a usable Retry-After: allow a longer backoff
+        # than the shared default before a lookup is given up.
+        settings = {"max_attempts": 8, "backoff": 0.5, **self.settings}
+        return Session(report, settings, {"X-Vault-Token": token}, provider="vault")
 
     # --- collection --------------------------------------------------------------------------
 

@@ -71,10 +71,14 @@ class VaultClient:
     async def call(self, method: str, path: str, body: Any = None, *, query: str = "",
                    final: frozenset[int] = frozenset()) -> Reply:
         url = self.url(path) + (f"?{query}" if query else "")
+        # A 503 is looked at before any retry: "sealed" will not pass in seconds, other 503s may.
         reply = await self.session.request(method, url, json_body=body, headers=self._headers(),
-                                           expect_json=method == "GET", final=final)
+                                           expect_json=method == "GET", final=final | {503})
         if reply.status == 503 and "sealed" in errors_of(reply).lower():
             raise Sealed("the Vault server is sealed: an operator must unseal it before it can be read")
+        if reply.status == 503 and 503 not in final:
+            reply = await self.session.request(method, url, json_body=body, headers=self._headers(),
+                                               expect_json=method == "GET", final=final)
         if reply.status == 401:
             raise auth_failed(reply, "Vault", "check the token")
         return reply

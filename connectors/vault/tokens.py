@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from connectors._http import when
+from connectors._http import GaveUp, when
 from connectors.vault.client import Denied, errors_of
 from connectors.vault.scan import Scan, seconds, strings, text_map
 from nhitui.model import Identity, make_uid, sanitize
@@ -33,11 +33,16 @@ async def collect(scan: Scan) -> AsyncIterator[list[Identity]]:
         return
     sem = asyncio.Semaphore(scan.concurrency)
     denied: list[str] = []
+    lost: list[str] = []
 
     async def one(accessor: str) -> Identity | None:
         async with sem:
-            reply = await scan.client.write("auth/token/lookup-accessor", {"accessor": accessor},
-                                            final=frozenset({500}))
+            try:
+                reply = await scan.client.write("auth/token/lookup-accessor", {"accessor": accessor},
+                                                final=frozenset({500}))
+            except GaveUp as exc:     # rate limited or failing past the retry budget: say so, keep going
+                lost.append(str(exc))
+                return None
         if reply.status == 403:
             denied.append(errors_of(reply))
             return None
@@ -55,6 +60,9 @@ async def collect(scan: Scan) -> AsyncIterator[list[Identity]]:
             return
         if batch:
             yield batch
+    if lost:
+        scan.blind("auth/token/lookup-accessor", f"{len(lost)} of {len(accessors)} token lookups failed after "
+                   f"retries (last: {lost[-1]}); those tokens are missing from this scan")
 
 
 async def identity(scan: Scan, d: Mapping[str, Any]) -> Identity | None:
