@@ -54,7 +54,7 @@ SOURCE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
 }
 SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "policy": {"stale_after_days": _INT, "never_used_grace_days": _INT, "max_age_days": _INT,
-               "sprawl_threshold": _INT, "disable": _LIST, "kind": (dict,)},
+               "sprawl_threshold": _INT, "rotation_grace_days": _INT, "disable": _LIST, "kind": (dict,)},
     "journal": {"path": _STR},
     "history": {"path": _STR, "save": _BOOL, "keep": _INT, "keep_days": _INT},
     "scan": {"timeout": _NUM},
@@ -195,7 +195,7 @@ def parse(text: str, path: Path | str = "<config>") -> Config:
         if not isinstance(rule, str) or rule not in RULES:
             raise loc.error(f"policy.disable: unknown rule {rule!r} (known: {', '.join(RULES)})", "policy",
                             key="disable")
-    for key in ("stale_after_days", "never_used_grace_days", "max_age_days", "sprawl_threshold"):
+    for key in ("stale_after_days", "never_used_grace_days", "max_age_days", "sprawl_threshold", "rotation_grace_days"):
         if key in policy and policy[key] < 0:
             raise loc.error(f"policy.{key}: must not be negative", "policy", key=key)
         if key in policy and policy[key] > MAX_DAYS:

@@ -39,6 +39,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("runner-group-public-repos", "high", "NHI8", "runner group accepts public repositories"),
     Rule("secret-name-sprawl", "medium", "NHI9", "the same secret name in many repositories"),
     Rule("static-where-federation-exists", "high", "NHI4", "static cloud credential where OIDC federation exists"),
+    Rule("two-active-keys", "medium", "NHI7", "two active access keys: a rotation that never finished"),
     *_PROVIDER_RULES,
 )}
 
@@ -64,6 +65,7 @@ class Policy:
     never_used_grace_days: int = 30
     max_age_days: int = 365
     sprawl_threshold: int = 5
+    rotation_grace_days: int = 7          # a second active key younger than this is a rotation in progress
     disabled: frozenset[str] = frozenset()
     kinds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
@@ -78,6 +80,7 @@ class Policy:
             never_used_grace_days=int(table.get("never_used_grace_days", 30)),
             max_age_days=int(table.get("max_age_days", 365)),
             sprawl_threshold=int(table.get("sprawl_threshold", 5)),
+            rotation_grace_days=int(table.get("rotation_grace_days", 7)),
             disabled=frozenset(table.get("disable", ())),
             kinds={k: dict(v) for k, v in dict(table.get("kind", {})).items()},
         )
@@ -201,9 +204,11 @@ def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus
             sprawl[_secret_name(i).upper()].add(i.target)
 
     ctx = Context(now=now, policy=policy, by_uid={i.uid: i for i in rows}, statuses=statuses)
+    rotations = _two_active_keys(rows, policy, now)
     out = []
     for i in rows:
         found = staleness(i, policy, now) + _risk(i, policy, now, members, sprawl, federated_repos)
+        found += rotations.get(i.uid, [])
         check = _PROVIDER_CHECKS.get(i.provider)
         if check is not None:
             found += [_finding(rule, text) for rule, text in check(i, ctx)]
@@ -212,6 +217,25 @@ def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus
         found.sort(key=lambda f: -SEVERITIES.index(f.severity))
         findings = tuple(found)
         out.append(i if (stale == i.stale and findings == i.findings) else replace(i, stale=stale, findings=findings))
+    return out
+
+
+def _two_active_keys(rows: list[Identity], policy: Policy, now: datetime) -> dict[str, list[Finding]]:
+    """Both active access keys of a user that has two, unless the newer one is within the rotation grace."""
+    keys: dict[tuple[str, str, str], list[Identity]] = defaultdict(list)
+    for i in rows:
+        if i.kind == "access_key" and i.status == "active":
+            keys[(i.source, str(i.details.get("account") or i.target), str(i.details.get("user") or i.owner))].append(i)
+    out: dict[str, list[Finding]] = {}
+    for pair in keys.values():
+        ages = [_days(now - k.created_at) if k.created_at else None for k in pair]
+        newest = min((a for a in ages if a is not None), default=None)
+        if len(pair) < 2 or newest is not None and newest < policy.rotation_grace_days:
+            continue                      # one key, or the newer one is fresh: a rotation in progress
+        both = " and ".join(f"{k.name} ({'age unknown' if a is None else f'{a} days old'})" for k, a in zip(pair, ages))
+        text = (f"{pair[0].owner or 'The user'} has {len(pair)} active access keys: {both}. A rotation that never "
+                "finished leaves the old key valid; deactivate the one no longer in use.")
+        out.update({k.uid: [_finding("two-active-keys", text)] for k in pair})
     return out
 
 

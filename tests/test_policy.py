@@ -117,3 +117,49 @@ def test_every_finding_has_severity_tag_and_explanation():
         assert f.severity in ("low", "medium", "high", "critical")
         assert f.owasp.startswith("NHI")
         assert len(f.explanation) > 10
+
+
+# --- two active access keys (a rotation that never finished) ---------------------------------------------
+
+def two_keys(newer_age: float, older_age: float = 60, policy: Policy | None = None, **kw):
+    """Two access keys of one user (the older one changed by `kw`), scored together."""
+    common = dict(provider="aws", kind="access_key", owner="ci-api", target="111122223333", privilege="write",
+                  last_used_at=days(1), details={"account": "111122223333", "user": "ci-api"})
+    old = ident(1, name="AKIAOLD", created_at=days(older_age), **{**common, **kw})
+    new = ident(2, name="AKIANEW", created_at=days(newer_age), **common)
+    return evaluate([old, new], None, policy or Policy(), NOW)
+
+
+@pytest.mark.parametrize("newer_age, found", [(6, False), (7, True), (8, True)])
+def test_two_active_keys_after_the_rotation_grace(newer_age, found):
+    old, new = two_keys(newer_age)
+    assert ("two-active-keys" in old.finding_ids) is found and ("two-active-keys" in new.finding_ids) is found
+    if found:
+        text = next(f for f in new.findings if f.rule == "two-active-keys")
+        assert (text.severity, text.owasp) == ("medium", "NHI7")
+        assert "AKIAOLD (60 days old)" in text.explanation and f"AKIANEW ({newer_age} days old)" in text.explanation
+
+
+def test_two_active_keys_grace_comes_from_policy_and_needs_both_active():
+    assert "two-active-keys" in two_keys(5, policy=Policy(rotation_grace_days=5))[0].finding_ids
+    assert "two-active-keys" not in two_keys(8, policy=Policy(rotation_grace_days=9))[1].finding_ids
+    assert not any("two-active-keys" in i.finding_ids for i in two_keys(30, status="inactive"))
+    # Keys of two different users never pair up.
+    assert not any("two-active-keys" in i.finding_ids for i in two_keys(30, owner="other",
+                                                                        details={"account": "111122223333"}))
+    assert Policy.from_config({"rotation_grace_days": 3}).rotation_grace_days == 3
+    assert Policy.from_config({}).rotation_grace_days == 7
+
+
+@pytest.mark.parametrize("value, ok", [(0, True), (14, True), (-1, False), ("7", False)])
+def test_rotation_grace_days_is_validated_at_load(tmp_path, value, ok):
+    from nhitui import config
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[policy]\nrotation_grace_days = {value!r}\n".replace("'", '"') +
+                    '[[source]]\ntype = "aws"\nname = "a"\n')
+    if ok:
+        assert config.load(path).policy.rotation_grace_days == value
+    else:
+        with pytest.raises(config.ConfigError, match="rotation_grace_days"):
+            config.load(path)
