@@ -46,7 +46,8 @@ def _skip(token: str | None) -> int:
         return -1
 
 
-def page(fake: AzureFake, items: list[dict[str, Any]], context: str, expand: bool = False) -> Response:
+def page(fake: AzureFake, items: list[dict[str, Any]], context: str, expand: bool = False,
+         project: bool = True) -> Response:
     """One page of a collection with the nextLink Graph would send."""
     args = request.args
     try:
@@ -62,7 +63,7 @@ def page(fake: AzureFake, items: list[dict[str, Any]], context: str, expand: boo
         return graph_error(400, "Directory_InvalidSkipToken", "The skip token is invalid.")
     chunk = items[start:start + size]
     body: dict[str, Any] = {"@odata.context": f"{request.host_url}v1.0/$metadata#{context}",
-                            "value": [_project(o, args.get("$select")) for o in chunk]}
+                            "value": [_project(o, args.get("$select")) if project else o for o in chunk]}
     nxt = start + size
     if fake.cycle_next and nxt >= len(items) and start > 0:
         nxt = 0 if fake.cycle_next == "first" else start
@@ -132,7 +133,7 @@ def make_graph_app(fake: AzureFake) -> Flask:
             items.append(obj)
         resp = page(fake, [dict(_project(i, request.args.get("$select")), **({"owners": i["owners"]}
                                                                              if "owners" in i else {}))
-                           for i in items], "applications", expand=bool(expand))
+                           for i in items], "applications", expand=bool(expand), project=False)
         return resp
 
     @app.route("/v1.0/applications/<oid>", methods=["GET", "PATCH"])

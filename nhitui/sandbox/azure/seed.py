@@ -89,6 +89,8 @@ def seed(s: AzureState) -> None:
     s.sp_used(help_sp, 1)
     s.expect("service_principal", help_sp["id"], {"azure-tier0-permission", "admin-scope"}, name="helpdesk-bot",
              privilege="admin")
+    s.expect("app_certificate", f"{help_app['id']}/{hcert['keyId']}", {"azure-tier0-permission"}, name="CN=helpdesk",
+             privilege="admin", last_used_at=None, expires_at=w.days_ahead(300))
 
     # web-flex: a flexible FIC matching any branch of acme/web; Contributor on a resource group.
     web, web_sp = s.add_app("web-flex", 60, owner=5)

@@ -186,6 +186,13 @@ class AzureState:
         seed(self)
         for i in range(self.extra_apps):
             self._filler(i)
+        # Every other listed service principal is ground truth too (Microsoft's own are not listed).
+        known = {e.native_id for e in self.world.expected_for("azure")}
+        for sp in self.sps.values():
+            listed = sp["appOwnerOrganizationId"] != MS_TENANT or sp["passwordCredentials"]
+            if listed and sp["id"] not in known:
+                kind = "managed_identity" if sp["servicePrincipalType"] == "ManagedIdentity" else "service_principal"
+                self.expect(kind, sp["id"], name=sp["displayName"])
 
     def _filler(self, i: int) -> None:
         name = f"svc-{SERVICES[i % len(SERVICES)]}-{i}"
@@ -193,4 +200,3 @@ class AzureState:
         app, sp = self.add_app(name, 400, secrets=secrets, owner=i)
         for s in secrets:
             self.expect("app_secret", f"{app['id']}/{s['keyId']}", name=s["displayName"], target=name)
-        self.expect("service_principal", sp["id"], name=name)

@@ -1,0 +1,350 @@
+"""The Azure / Entra connector against the fake Graph + ARM, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.azure import AzureConnector
+from connectors.base import AuthError, ConnectorError
+from nhitui.export import write_csv, write_json
+from nhitui.model import TRUSTS_DETAIL, Identity
+from nhitui.policy import Policy, evaluate
+from nhitui.sandbox.azure import CANARY, AzureFake
+from nhitui.sandbox.server import Knobs
+from nhitui.sandbox.world import World
+from tests.netfixtures import TlsFront, make_ca
+
+
+@contextmanager
+def running(world: World | None = None, knobs: Knobs | None = None, **kw: Any) -> Iterator[AzureFake]:
+    fake = AzureFake(world or World(), knobs, **kw).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def connector(fake: AzureFake, write: bool = True, drop: tuple[str, ...] = (), **settings: Any) -> AzureConnector:
+    env = fake.env
+    source = {**fake.source("acme-entra", write=write), "timeout": 5, **settings}
+    for key in drop:
+        source.pop(key, None)
+    return AzureConnector(source, lambda ref: env[ref.removeprefix("env:")])
+
+
+async def scan(c: AzureConnector) -> list[Identity]:
+    out: list[Identity] = []
+    async for batch in c.collect():
+        out.extend(batch)
+    return out
+
+
+def scored(c: AzureConnector, rows: list[Identity]) -> dict[str, Identity]:
+    status = c.report.status("partial" if c.report.blind_spots else "ok", len(rows))
+    return {i.native_id: i for i in evaluate(rows, {c.name: status}, Policy())}
+
+
+@pytest.fixture(scope="module")
+def scanned() -> Iterator[tuple[AzureFake, AzureConnector, dict[str, Identity]]]:
+    with running() as fake:
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+        yield fake, c, scored(c, rows)
+
+
+# --- inventory ----------------------------------------------------------------------------------
+
+
+def test_ground_truth(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, c, got = scanned
+    expected = fake.world.expected_for("azure")
+    assert len(expected) >= 28
+    assert not c.report.blind_spots
+    for e in expected:
+        assert e.native_id in got, (e.kind, e.fields.get("name"))
+        i = got[e.native_id]
+        assert i.kind == e.kind and i.provider == "azure" and i.uid == f"acme-entra:{e.kind}:{e.native_id}"
+        for field, value in e.fields.items():
+            assert getattr(i, field) == value, (e.fields.get("name"), field, getattr(i, field), value)
+        assert e.findings <= set(i.finding_ids), (i.name, e.findings, i.finding_ids)
+    # Nothing but the planted objects: Microsoft's own SPs and SAML signing material are not rows.
+    assert len(got) == len(expected)
+    names = {i.name for i in got.values()}
+    assert "Microsoft Graph" not in names and "Office 365 SharePoint Online" not in names
+    assert "saml-pfx" not in names and "CN=saml" not in names
+
+
+def test_findings_only_where_planted(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, _, got = scanned
+    planted = {e.native_id: e.findings for e in fake.world.expected_for("azure")}
+    for rule in ("azure-sp-credential", "azure-third-party-privileged", "azure-secret-expiring",
+                 "azure-tier0-permission", "azure-fic-privileged-app", "never-used"):
+        fired = {n for n, i in got.items() if rule in i.finding_ids}
+        assert fired and fired == {n for n, f in planted.items() if rule in f}, rule
+
+
+def test_federated_credentials_carry_trust(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    _, _, got = scanned
+    fics = {i.name: i for i in got.values() if i.kind == "federated_credential"}
+    assert set(fics) == {"gh-main", "gh-pull-request", "gh-any-branch", "aks-builder"}
+    main = fics["gh-main"].details[TRUSTS_DETAIL][0]
+    ci_app = fics["gh-main"].details["app_id"]
+    assert (main.dialect, main.grants, main.grants_kind, main.privilege) == ("azure-fic", ci_app, "azure_app", "admin")
+    assert [(c.claim, c.operator, c.values) for c in main.conditions] == [
+        ("sub", "equals", ("repo:acme/api:ref:refs/heads/main",))]
+    assert main.audiences == main.expected_audiences == ("api://AzureADTokenExchange",)
+    flex = fics["gh-any-branch"].details[TRUSTS_DETAIL][0]
+    assert fics["gh-any-branch"].details["subject"] is None
+    assert (flex.dialect, flex.unparsed) == ("azure-flexible", ())
+    assert [(c.claim, c.operator, c.values) for c in flex.conditions] == [
+        ("sub", "glob", ("repo:acme/web:ref:refs/heads/*",))]
+    aks = fics["aks-builder"].details[TRUSTS_DETAIL][0]
+    assert aks.grants_kind == "azure_managed_identity" and aks.grants == fics["aks-builder"].details["client_id"]
+    assert aks.issuer.startswith("https://westeurope.oic.prod-aks.azure.com/")
+
+
+def test_privilege_sources(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    _, _, got = scanned
+    by_name = {i.name: i for i in got.values() if i.kind in ("service_principal", "managed_identity")}
+    assert "Graph:RoleManagement.ReadWrite.Directory" in by_name["directory-admin-bot"].scopes
+    assert "role:Application Administrator" in by_name["helpdesk-bot"].scopes
+    # a resource-group assignment counts: the list is not filtered with atScope()
+    assert any(s.startswith("azure:Contributor@") and "/resourceGroups/rg-build" in s
+               for s in by_name["uami-build"].scopes)
+    assert "delegated:User.Read" in by_name["reporting-export"].scopes
+    assert by_name["reporting-export"].privilege == "read"      # openid is not a write permission
+    assert by_name["Contoso Analytics"].details["publisher"] == "third-party"
+    assert by_name["vm-web-01"].details["mi_type"] == "system-assigned"
+    assert by_name["uami-build"].details["mi_type"] == "user-assigned"
+    assert by_name["uami-build"].actions == () and by_name["ci-deployer"].actions == ("disable", "enable")
+
+
+def test_small_pages_and_top(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    _, _, full = scanned
+    with running(knobs=Knobs(page_size=2)) as fake:
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+        assert sorted(i.native_id for i in rows) == sorted(full)
+        assert not c.report.blind_spots
+        # every page of applications was fetched (2 per page; $top=999 accepted)
+        assert fake.graph.calls[("GET", "/v1.0/applications")] == -(-len(fake.state.apps) // 2)
+
+
+# --- blind spots --------------------------------------------------------------------------------
+
+
+def test_tenant_without_p1() -> None:
+    with running(no_p1=True) as fake:
+        c = connector(fake)
+        rows = list(scored(c, asyncio.run(scan(c))).values())
+    spots = {b.what: b.reason for b in c.report.blind_spots}
+    reason = spots["last use (sign-in activity reports)"]
+    assert "P1/P2 licence" in reason and "Authentication_RequestFromNonPremiumTenantOrB2CTenant" in reason
+    assert rows and all(not i.usage_tracked and i.last_used_at is None for i in rows)
+    fired = {f for i in rows for f in i.finding_ids}
+    assert "never-used" not in fired and "stale-unused" not in fired
+    assert "expired-present" in fired and "azure-tier0-permission" in fired
+
+
+def test_report_permission_missing_is_named() -> None:
+    with running(deny=("/beta/reports/",)) as fake:
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+    reason = {b.what: b.reason for b in c.report.blind_spots}["last use (sign-in activity reports)"]
+    assert "Authorization_RequestDenied" in reason and "permission missing" in reason
+    assert "AuditLog.Read.All" in reason and "licence" not in reason.split("needs")[0]
+    assert rows and not any(i.usage_tracked for i in rows)
+
+
+def test_denied_apps_still_lists_service_principals() -> None:
+    with running(deny=("/v1.0/applications",)) as fake:
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+        spots = {b.what: b.reason for b in c.report.blind_spots}
+        assert "Application.Read.All" in spots["app registrations"]
+        assert any(i.kind == "service_principal" for i in rows)
+        assert not any(i.kind in ("app_secret", "app_certificate") and i.details.get("credential_origin") ==
+                       "application" for i in rows)
+        fake.deny = ("/v1.0/applications", "/v1.0/servicePrincipals")
+        with pytest.raises(ConnectorError, match="neither app registrations nor service principals"):
+            asyncio.run(scan(connector(fake)))
+
+
+def test_no_arm_token_is_a_blind_spot() -> None:
+    with running() as fake:
+        c = connector(fake, drop=("arm_token",))
+        rows = asyncio.run(scan(c))
+    reason = {b.what: b.reason for b in c.report.blind_spots}["Azure role assignments and managed identities (ARM)"]
+    assert "arm_token" in reason
+    ci = next(i for i in rows if i.kind == "service_principal" and i.name == "ci-deployer")
+    assert ci.privilege == "none" and not any(i.kind == "federated_credential" and i.name == "aks-builder" for i in rows)
+
+
+def test_beta_missing_falls_back_to_v1() -> None:
+    with running() as fake:
+        fake.no_beta = True
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+    assert "flexible federated credentials" in {b.what for b in c.report.blind_spots}
+    flex = next(i for i in rows if i.name == "gh-any-branch")
+    trust = flex.details[TRUSTS_DETAIL][0]
+    assert flex.details["claims_matching_expression"] is None and trust.unparsed and not trust.conditions
+
+
+def test_next_link_loop_guard() -> None:
+    for mode in ("first", "self"):
+        with running(knobs=Knobs(page_size=3)) as fake:
+            fake.cycle_next = mode
+            c = connector(fake)
+            rows = asyncio.run(asyncio.wait_for(scan(c), 60))
+        assert rows
+        assert any("points back to a page already read" in b.reason for b in c.report.blind_spots), mode
+
+
+def test_throttled_requests_wait_retry_after() -> None:
+    with running() as fake:
+        fake.throttle(2, 1)
+        c = connector(fake)
+        t = time.monotonic()
+        rows = asyncio.run(scan(c))
+        elapsed = time.monotonic() - t
+        assert fake.throttled == 2 and c.report.retries >= 2
+    assert elapsed >= 1.0                       # waited what Retry-After asked
+    assert not c.report.blind_spots and len(rows) == len(fake.world.expected_for("azure"))
+
+
+def test_bad_token_is_an_auth_error_without_the_token() -> None:
+    with running() as fake:
+        env = {**fake.env, "NHITUI_SANDBOX_AZURE_GRAPH_TOKEN": f"{CANARY}-wrong"}
+        c = AzureConnector({**fake.source("x"), "timeout": 5}, lambda ref: env[ref.removeprefix("env:")])
+        with pytest.raises(AuthError) as info:
+            asyncio.run(scan(c))
+    assert "401" in str(info.value) and CANARY not in str(info.value)
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+
+def test_client_secret_credential_via_authority_host(tmp_path: Path) -> None:
+    ca, cert, key = make_ca(tmp_path)
+    with running() as fake:
+        front = TlsFront(int(fake.url.rsplit(":", 1)[1]), cert, key)
+        front.start()
+        fake.authority_url = front.url
+        try:
+            settings = dict(client_id=fake.client_id, client_secret="env:NHITUI_SANDBOX_AZURE_CLIENT_SECRET",
+                            authority_host=front.url, ca_bundle=str(ca))
+            c = connector(fake, write=False, drop=("token", "arm_token"), **settings)
+            rows = asyncio.run(scan(c))
+            assert len(rows) == len(fake.world.expected_for("azure")) and not c.report.blind_spots
+            assert fake.token_requests == 2                 # one Graph token, one ARM token
+            env = {**fake.env, "BAD": f"{CANARY}-bad-secret"}
+            bad = AzureConnector({**fake.source("x", write=False), **settings, "client_secret": "env:BAD",
+                                  "token": "", "arm_token": ""}, lambda ref: env[ref.removeprefix("env:")])
+            with pytest.raises(AuthError) as info:
+                asyncio.run(scan(bad))
+        finally:
+            front.stop()
+    assert "AADSTS7000215" in str(info.value) and CANARY not in str(info.value)
+
+
+def test_canary_never_in_outputs(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, c, got = scanned
+    status = {c.name: c.report.status("ok", len(got))}
+    csv_out, json_out = io.StringIO(), io.StringIO()
+    write_csv(got.values(), csv_out)
+    write_json(got.values(), status, json_out)
+    text = csv_out.getvalue() + json_out.getvalue() + repr(list(got.values())) + repr(c.report)
+    assert "gh-actions" in text and CANARY not in text
+    for value in fake.env.values():
+        assert value not in text
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def acting() -> Iterator[tuple[AzureFake, AzureConnector, dict[str, Identity]]]:
+    with running() as fake:
+        c = connector(fake)
+        yield fake, c, {i.name: i for i in asyncio.run(scan(c))}
+
+
+def test_disable_enable_restores_service_principal(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, c, rows = acting
+    sp = rows["ci-deployer"]
+    before = copy.deepcopy(fake.state.sps[sp.native_id])
+    plan = {a.name: a for a in c.actions(sp)}
+    assert plan["disable"].reversible == "yes" and plan["disable"].undo == "enable"
+    assert "60-90 minutes" in plan["disable"].description
+    result = asyncio.run(c.execute(sp, "disable"))
+    assert result.state == "ok" and result.identity is not None and result.identity.status == "inactive"
+    assert fake.state.sps[sp.native_id]["accountEnabled"] is False
+    again = {i.native_id: i for i in asyncio.run(scan(connector(fake)))}
+    assert again[sp.native_id].status == "inactive"
+    result = asyncio.run(c.execute(result.identity, "enable"))
+    assert result.state == "ok" and result.identity is not None and result.identity.status == "active"
+    assert fake.state.sps[sp.native_id] == before
+    restored = {i.native_id: i for i in asyncio.run(scan(connector(fake)))}[sp.native_id]
+    assert restored == sp
+
+
+def test_managed_identity_cannot_be_disabled(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    _, c, rows = acting
+    assert c.actions(rows["uami-build"]) == []
+    result = asyncio.run(c.execute(rows["uami-build"], "disable"))
+    assert result.state == "failed" and "not 'disable'" in result.message
+
+
+def test_remove_secret_and_certificate(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, c, rows = acting
+    secret = rows["gh-actions"]
+    app_obj, key = secret.native_id.split("/")
+    result = asyncio.run(c.execute(secret, "remove"))
+    assert result.state == "ok" and result.removed
+    assert not fake.state.apps[app_obj]["passwordCredentials"]
+    assert asyncio.run(c.execute(secret, "remove")).state == "already-absent"
+    planted = rows["backup"]                            # a secret on Microsoft's Exchange SP
+    assert "/servicePrincipals/" in c.actions(planted)[0].call
+    assert asyncio.run(c.execute(planted, "remove")).state == "ok"
+    cert = rows["CN=directory-admin-bot"]
+    app_obj, key = cert.native_id.split("/")
+    fake.state.apps[app_obj]["keyCredentials"].append(fake.state.cert("CN=other", 1, 100))
+    result = asyncio.run(c.execute(cert, "remove"))
+    assert result.state == "ok"
+    assert [k["displayName"] for k in fake.state.apps[app_obj]["keyCredentials"]] == ["CN=other"]
+    assert asyncio.run(c.execute(cert, "remove")).state == "already-absent"
+
+
+def test_delete_federated_credentials(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, c, rows = acting
+    pr = rows["gh-pull-request"]
+    action = c.actions(pr)[0]
+    assert action.reversible == "no"
+    assert "repo:acme/api:pull_request" in action.call and "token.actions.githubusercontent.com" in action.call
+    assert asyncio.run(c.execute(pr, "delete")).state == "ok"
+    assert [f["name"] for f in fake.state.fics[pr.details["app_object_id"]]] == ["gh-main"]
+    assert asyncio.run(c.execute(pr, "delete")).state == "already-absent"
+    aks = rows["aks-builder"]
+    assert "system:serviceaccount:prod:builder" in c.actions(aks)[0].call
+    assert asyncio.run(c.execute(aks, "delete")).state == "ok"
+    assert not any(fake.state.uami_fics.values())
+    assert asyncio.run(c.execute(aks, "delete")).state == "already-absent"
+
+
+def test_read_credential_cannot_act(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, _, rows = acting
+    reader = connector(fake, write=False)
+    result = asyncio.run(reader.execute(rows["ci-deployer"], "disable"))
+    assert result.state == "failed" and result.status_code == 403
+    assert "Application.ReadWrite.All" in result.message and CANARY not in result.message
+    assert fake.state.sps[rows["ci-deployer"].native_id]["accountEnabled"] is True
