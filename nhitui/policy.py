@@ -18,6 +18,8 @@ from typing import Any
 
 from nhitui.model import SEVERITIES, Finding, Identity, SourceStatus, privilege_rank, utc
 from nhitui.rules import Context, Rule, provider_rules
+from nhitui.trust import RULES as TRUST_RULES
+from nhitui.trustmap import TrustIndex, repos_of
 
 _PROVIDER_RULES, _PROVIDER_CHECKS = provider_rules()
 
@@ -32,9 +34,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
     Rule("admin-scope", "high", "NHI5", "administrative privilege"),
     Rule("app-all-repos-write", "high", "NHI5", "app installed on all repositories with write access"),
     Rule("pat-all-repos", "medium", "NHI5", "token granted to all repositories"),
-    Rule("oidc-wildcard-sub", "high", "NHI6", "OIDC trust with a wildcard subject"),
-    Rule("oidc-no-sub", "critical", "NHI6", "OIDC trust without a subject condition"),
-    Rule("oidc-aud-only", "critical", "NHI6", "OIDC trust checks only the audience"),
+    *TRUST_RULES,
     Rule("org-secret-visible-to-all", "medium", "NHI8", "organisation secret visible to every repository"),
     Rule("runner-group-public-repos", "high", "NHI8", "runner group accepts public repositories"),
     Rule("secret-name-sprawl", "medium", "NHI9", "the same secret name in many repositories"),
@@ -130,44 +130,43 @@ def _secret_name(identity: Identity) -> str:
 
 
 class Graph:
-    """The delivery chain: repo/project -> identities attached to it -> AWS roles it can assume."""
+    """The delivery chain: repo/project -> identities attached to it -> what its workflows can become.
 
-    def __init__(self, identities: Iterable[Identity]) -> None:
+    Who can become what comes from `nhitui.trustmap.TrustIndex` (every provider's federated trusts
+    and Kubernetes service accounts annotated to cloud identities)."""
+
+    def __init__(self, identities: Iterable[Identity], statuses: Mapping[str, SourceStatus] | None = None) -> None:
+        rows = list(identities)
         self.attached: dict[str, set[str]] = defaultdict(set)     # repo -> uids attached to it
-        self.roles: dict[str, list[str]] = {}                       # role uid -> repo patterns it admits
         self.repos: set[str] = set()
         self.names: dict[str, str] = {}
-        for i in identities:
+        self.kinds: dict[str, str] = {}
+        for i in rows:
             self.names[i.uid] = i.name
+            self.kinds[i.uid] = f"{i.provider} {i.kind}"
             for repo in self._repos_of(i):
                 self.attached[repo].add(i.uid)
                 self.repos.add(repo)
-            trusts = i.details.get("trusts") or ()
-            patterns = sorted({r for t in trusts for r in (t.get("repos") or ())})
-            if patterns:
-                self.roles[i.uid] = patterns
+        self.trust = TrustIndex(rows, statuses)
 
     @staticmethod
     def _repos_of(i: Identity) -> set[str]:
-        repos = set(i.details.get("repos") or ())
-        repo = i.details.get("repo") or i.details.get("project")
-        if repo:
-            repos.add(str(repo))
-        if i.provider in ("github", "gitlab") and "/" in i.target:
-            repos.add(i.target)
-        return repos
+        return repos_of(i)
 
     def roles_for(self, repo: str) -> set[str]:
-        """OIDC roles a workflow of `repo` can assume (wildcard trust included)."""
-        return {uid for uid, pats in self.roles.items() if any(fnmatch.fnmatchcase(repo, p) for p in pats)}
+        """Identities a workflow of `repo` can assume (any provider, wildcard trusts included)."""
+        return self.trust.assumable_by(repo)
+
+    def assumable_by(self, repo: str) -> set[str]:
+        """`assumable-by:` — what `repo` (a repo, project or `ns/service-account`; `*` allowed) can become."""
+        matched = {r for r in self.repos | set(self.trust.accounts) if fnmatch.fnmatchcase(r, repo)} or {repo}
+        return set().union(*(self.trust.assumable_by(r) for r in matched))
 
     def repos_for_role(self, role_uid: str) -> list[str]:
-        pats = self.roles.get(role_uid, [])
-        known = sorted(r for r in self.repos if any(fnmatch.fnmatchcase(r, p) for p in pats))
-        return sorted(set(known) | {p for p in pats if not any(ch in p for ch in "*?[")}) or pats
+        return self.trust.assumers(role_uid)
 
     def reaches(self, repo: str) -> set[str]:
-        """Everything tied to `repo`: what is attached to it and the roles it can assume."""
+        """Everything tied to `repo`: what is attached to it and what it can become."""
         matched = {r for r in self.repos if fnmatch.fnmatchcase(r, repo)} or {repo}
         out: set[str] = set()
         for r in matched:
@@ -176,14 +175,18 @@ class Graph:
         return out
 
     def links(self, identity: Identity) -> dict[str, list[str]]:
-        """For the detail pane: 'reachable from' (who can use it) and 'can reach' (where it leads)."""
+        """For the detail pane: 'assumable by' (who can become it) and 'can assume' (what its
+        repository's workflows, or this service account, can become), with privilege."""
         result: dict[str, list[str]] = {}
-        if identity.uid in self.roles:
-            result["reachable from"] = self.repos_for_role(identity.uid)
-        repos = self._repos_of(identity)
-        roles = sorted({self.names.get(u, u) for r in repos for u in self.roles_for(r)})
-        if roles:
-            result["can reach"] = roles
+        who = self.trust.assumers(identity.uid)
+        if who:
+            result["assumable by"] = who
+        uids = {u for r in self._repos_of(identity) for u in self.roles_for(r)}
+        if identity.uid in self.trust.becomes:
+            uids.add(self.trust.becomes[identity.uid])
+        if uids:
+            result["can assume"] = sorted(f"{self.names.get(u, u)} ({self.kinds.get(u, '?')}, "
+                                          f"{self.trust.by_uid[u].privilege})" for u in uids)
         return result
 
 
@@ -196,8 +199,8 @@ def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus
     statuses = statuses or {}
     members = {name: {str(m).casefold() for m in s.facts["members"]}
                for name, s in statuses.items() if s.facts.get("members")}
-    graph = Graph(rows)
-    federated_repos = {r for pats in graph.roles.values() for r in pats if not any(ch in r for ch in "*?[")}
+    graph = Graph(rows, statuses)
+    federated_repos = graph.trust.federated_repos
     sprawl: dict[str, set[str]] = defaultdict(set)
     for i in rows:
         if i.kind in SECRET_KINDS and i.target:
@@ -209,6 +212,8 @@ def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus
     for i in rows:
         found = staleness(i, policy, now) + _risk(i, policy, now, members, sprawl, federated_repos)
         found += rotations.get(i.uid, [])
+        if i.status not in ("revoked", "expired"):
+            found += [Finding(rule, sev, RULES[rule].owasp, text) for rule, sev, text in graph.trust.findings(i)]
         check = _PROVIDER_CHECKS.get(i.provider)
         if check is not None:
             found += [_finding(rule, text) for rule, text in check(i, ctx)]
@@ -273,17 +278,6 @@ def _risk(i: Identity, policy: Policy, now: datetime, members: Mapping[str, set[
         found.append(_finding("app-all-repos-write", "The app is installed on every repository and can write."))
     if i.kind == "fine_grained_pat" and selection == "all":
         found.append(_finding("pat-all-repos", "The token was granted access to every repository of the org."))
-    for t in d.get("trusts") or ():
-        host = t.get("host", "the OIDC provider")
-        if t.get("no_sub"):
-            found.append(_finding("oidc-no-sub", f"The trust of {host} has no subject condition: any workflow "
-                                                 "of any repository can assume this role."))
-        elif t.get("aud_only"):
-            found.append(_finding("oidc-aud-only", f"The trust of {host} checks only the audience: any "
-                                                   "repository on the provider can assume this role."))
-        elif t.get("wildcard_sub"):
-            subs = ", ".join(t.get("subjects") or ()) or "*"
-            found.append(_finding("oidc-wildcard-sub", f"The trust of {host} admits the wildcard subject {subs}."))
     if i.kind in ("actions_secret", "dependabot_secret") and d.get("scope") == "org" and d.get("visibility") == "all":
         found.append(_finding("org-secret-visible-to-all", "Every repository of the org, present and future, "
                                                            "can read this secret."))

@@ -105,8 +105,8 @@ def test_static_where_federation_exists_and_graph_links():
     assert "static-where-federation-exists" in scored[secret.uid]
     assert "static-where-federation-exists" in scored[key.uid]
     graph = Graph([role, secret, key])
-    assert graph.links(role)["reachable from"] == ["acme/api"]
-    assert graph.links(secret)["can reach"] == ["deploy-api"]
+    assert graph.links(role)["assumable by"] == ["acme/api"]
+    assert graph.links(secret)["can assume"] == ["deploy-api (aws iam_role, read)"]
     assert {role.uid, secret.uid} <= graph.reaches("acme/api")
 
 
