@@ -333,6 +333,8 @@ def _missing(kind: str, t: Mapping[str, Any]) -> str | None:
         return "tenant_id: missing (the Entra tenant id, e.g. tenant_id = \"00000000-0000-0000-0000-000000000000\")"
     if kind == "azure" and t.get("client_id") and not (t.get("client_secret") or t.get("client_certificate")):
         return "client_secret: client_id needs client_secret or client_certificate (as env: or keyring:)"
+    if kind == "azure" and t.get("revoke_client_id") and not t.get("revoke_client_secret"):
+        return "revoke_client_secret: revoke_client_id needs revoke_client_secret (as env: or keyring:)"
     if kind == "vault" and not t.get("url"):
         return "url: missing (the Vault or OpenBao address, e.g. url = \"https://vault.acme.example:8200\")"
     if kind == "vault" and not t.get("token"):
