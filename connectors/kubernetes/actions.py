@@ -4,8 +4,8 @@ Token Secret:
 - `quarantine` (reversible, undo `restore`): label `kubernetes.io/legacy-token-invalid-since`; the API
   server then rejects the token. Offered from Kubernetes 1.29 (LegacyServiceAccountTokenCleanUp beta,
   on by default); on 1.28 and older the label is ignored, so it is not offered.
-- `delete` (irreversible): DELETE with uid/resourceVersion preconditions; the plan names the SA and
-  the last use.
+- `delete` (irreversible): DELETE with a uid precondition (not resourceVersion: the API server
+  rewrites the last-used label daily); the plan names the SA and the last use.
 Service account:
 - `disable-automount` (reversible, undo `restore`): merge patch `automountServiceAccountToken: false`.
   Only pods created afterwards change; running pods keep their token, and a pod that sets true wins.
@@ -60,7 +60,7 @@ def available(identity: Identity, version: tuple[int, int] | None) -> list[Actio
             f"the token of service account {ns}/{identity.owner}, last used {used}"
         out.append(Action("delete", "no", f"Delete the Secret holding {who}. A recreated Secret gets a new "
                            "token; the old one never works again.",
-                           f"DELETE {path} (preconditions uid, resourceVersion)"))
+                           f"DELETE {path} (precondition: uid)"))
         return out
     if identity.kind != SA_KIND or d.get("system"):
         return []
@@ -81,7 +81,7 @@ def available(identity: Identity, version: tuple[int, int] | None) -> list[Actio
         if b.get("subject_count", 0) <= 1:
             out.append(Action(f"delete-binding:{ref}", "no", f"Delete {ref} (role {b['role']}), whose only subject "
                               "is this service account. Existing tokens stay valid; the rights go at once.",
-                              f"DELETE {_binding_path(b)} (preconditions uid, resourceVersion)"))
+                              f"DELETE {_binding_path(b)} (precondition: uid)"))
         else:
             out.append(Action(f"unbind:{ref}", "no", f"Remove this service account from {ref} (role {b['role']}); "
                               f"the other {b['subject_count'] - 1} subject(s) keep it. Needs update on the binding "
@@ -102,7 +102,7 @@ async def execute(client: Client, identity: Identity, action: str) -> ActionResu
             path = path_of("", "v1", "secrets", ns, name)
             if action == "delete":
                 body = {"kind": "DeleteOptions", "apiVersion": "v1",
-                        "preconditions": {"uid": d.get("k8s_uid"), "resourceVersion": d.get("resource_version")}}
+                        "preconditions": {"uid": d.get("k8s_uid")}}
                 await client.request("DELETE", path, body=body, verb="delete", resource=f"secrets/{name}",
                                      parse=False)
                 return ActionResult("ok", 200, f"secret {ns}/{name} deleted", removed=True)
@@ -143,7 +143,7 @@ async def _unbind(client: Client, identity: Identity, b: dict[str, Any], op: str
     resource = f"{'rolebindings' if b['kind'] == 'RoleBinding' else 'clusterrolebindings'}/{b['name']}"
     if op == "delete-binding":
         body = {"kind": "DeleteOptions", "apiVersion": "v1",
-                "preconditions": {"uid": b.get("uid") or None, "resourceVersion": b.get("resource_version") or None}}
+                "preconditions": {"uid": b.get("uid") or None}}
         await client.request("DELETE", path, body=body, verb="delete", resource=resource, parse=False)
     else:
         subject = b.get("subject") or {"kind": "ServiceAccount", "name": identity.name,

@@ -64,9 +64,12 @@ def _drop_secrets(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_body(raw: bytes) -> Any:
-    """Parse a response body with Secret values and last-applied copies removed on the way in."""
-    return json.loads(raw, object_pairs_hook=_drop_secrets)
+def parse_body(raw: bytes, keep_data: bool = False) -> Any:
+    """Parse a response body with Secret values and last-applied copies removed on the way in.
+
+    `keep_data` only for a ConfigMap read by name (the legacy-token tracking date lives in its data).
+    """
+    return json.loads(raw) if keep_data else json.loads(raw, object_pairs_hook=_drop_secrets)
 
 
 def _retry_after(headers: Mapping[str, str], status: dict[str, Any] | None) -> float:
@@ -211,7 +214,7 @@ class Client:
 
     async def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
                       accept: str = "application/json", body: Any = None, content_type: str = "",
-                      verb: str = "", resource: str = "", parse: bool = True) -> Any:
+                      verb: str = "", resource: str = "", parse: bool = True, keep_data: bool = False) -> Any:
         """One call with retries for 429/5xx; the parsed body (secret values removed), or None."""
         verb = verb or method.lower()
         resource = resource or path
@@ -247,7 +250,7 @@ class Client:
                 if not parse or not raw:
                     return None
                 try:
-                    return parse_body(raw)
+                    return parse_body(raw, keep_data)
                 except (ValueError, RecursionError):
                     raise ConnectorError(f"{verb} {resource}: the server sent a body that is not JSON") from None
             status_obj = _status_object(raw, resp_headers.get("Content-Type", ""))

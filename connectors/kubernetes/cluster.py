@@ -82,7 +82,7 @@ class ClusterScan:
         ns, name = token_secrets.TRACKING
         try:
             body = await self.client.request("GET", path_of("", "v1", "configmaps", ns, name),
-                                             verb="get", resource=f"configmaps/{name}")
+                                             verb="get", resource=f"configmaps/{name}", keep_data=True)
         except ApiError as exc:
             if exc.status == 404:
                 self.report.facts["legacy_token_tracking"] = "off"

@@ -40,7 +40,7 @@ def exec_user(env_var: str, api_version: str = "client.authentication.k8s.io/v1"
               command: str | None = None, args: list[str] | None = None) -> dict[str, Any]:
     """A kubeconfig user whose exec plugin prints the token held in `env_var`."""
     return {"exec": {"apiVersion": api_version, "command": command or sys.executable,
-                     "args": args if args is not None else ["-c", PLUGIN, api_version, env_var],
+                     "args": args if args is not None else ["-I", "-S", "-c", PLUGIN, api_version, env_var],
                      "interactiveMode": "Never", "provideClusterInfo": False}}
 
 
@@ -104,7 +104,7 @@ class KubernetesFake:
 
     def kubeconfig_dict(self, users: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         users = users or {CONTEXT: exec_user(TOKEN_ENV), ADMIN_CONTEXT: exec_user(ADMIN_TOKEN_ENV)}
-        return {"apiVersion": "v1", "kind": "Config", "current-context": CONTEXT,
+        return {"apiVersion": "v1", "kind": "Config", "current-context": next(iter(users)),
                 "clusters": [{"name": CLUSTER, "cluster": {"server": self.url}}],
                 "users": [{"name": f"{ctx}-user", "user": user} for ctx, user in users.items()],
                 "contexts": [{"name": ctx, "context": {"cluster": CLUSTER, "user": f"{ctx}-user"}} for ctx in users]}

@@ -174,8 +174,10 @@ class Seeder:
         self.expect("k8s_token_secret", "ci", "old-builder-token-q8z2n", {"k8s-token-of-deleted-sa"},
                     status="inactive", privilege="none", owner="old-builder")
         # A manual token nobody has used since tracking began (no last-used label).
-        self.sa("ci", "release-bot", days=600, privilege="none")
+        self.sa("ci", "release-bot", days=600, privilege="read")
         self.token("ci", "release-bot-token", "release-bot", days=550)
+        self.bind("ci-shared-read", "runner", [_sa_subject("ci", "gitlab-runner"), _sa_subject("ci", "release-bot")],
+                  ns="ci", role_kind="Role")
         self.expect("k8s_token_secret", "ci", "release-bot-token", {"k8s-legacy-token-unused", "old-rotation"},
                     owner="release-bot", last_used_at=None, usage_tracked=False,
                     unused_since=w.days_ago(400).strftime("%Y-%m-%d"))
