@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     jr.add_argument("--since", metavar="DATE", help="only records at or after this date/time (ISO 8601)")
     jr.add_argument("--format", choices=("table", "json"), default="table")
 
+    trust = sub.add_parser("trust", help="who can become what: the federated trust of every provider")
+    trust.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+    trust.add_argument("--demo", action="store_true", help="map the bundled sandbox instead of the config")
+    _sandbox_args(trust)
+    trust.add_argument("--format", choices=("table", "csv", "json"), help="default: from -o's extension, else table")
+    trust.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    trust.add_argument("--timeout", type=float, help="overall scan timeout in seconds")
+
     auth = sub.add_parser("auth", help="store a source's token in the OS keyring")
     auth_sub = auth.add_subparsers(dest="auth_command", metavar="set")
     auth_set = auth_sub.add_parser("set", help="prompt for a token and store it (never echoed)")
@@ -145,6 +153,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _journal(args)
     if command == "auth":
         return _auth(args)
+    if command == "trust":
+        return _trust(args)
     raise UsageError(f"unknown command {command!r}")
 
 
@@ -272,6 +282,39 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
     if any(s.state != "ok" for s in inventory.statuses.values()):
         return EXIT_INCOMPLETE
     return EXIT_OK
+
+
+def _trust(args: argparse.Namespace) -> int:
+    """`nhitui trust`: scan, then print who can become what (nhitui.trustmap), widest first."""
+    from nhitui import config
+
+    if not args.demo:
+        return _run_trust(args, _config(args))
+    sandbox = _start_sandbox(args)
+    try:
+        return _run_trust(args, config.load(sandbox.write_config()))
+    finally:
+        sandbox.stop()
+
+
+def _run_trust(args: argparse.Namespace, cfg: Any) -> int:
+    from nhitui.collect import scan
+    from nhitui.policy import Graph
+    from nhitui.trustmap import render_map
+
+    fmt = args.format or _format_from(args.output) or "table"
+    if not cfg.sources:
+        raise UsageError(f"{cfg.path}: no [[source]] configured")
+    inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout)
+    rows = Graph(inventory.rows, inventory.statuses).trust.rows()
+    text = render_map(rows, fmt)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"nhitui: wrote {len(rows)} trust paths to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    _print_statuses(inventory.statuses)
+    return EXIT_INCOMPLETE if any(s.state != "ok" for s in inventory.statuses.values()) else EXIT_OK
 
 
 def _format_from(output: str | None) -> str | None:

@@ -185,8 +185,9 @@ class Graph:
         if identity.uid in self.trust.becomes:
             uids.add(self.trust.becomes[identity.uid])
         if uids:
-            result["can assume"] = sorted(f"{self.names.get(u, u)} ({self.kinds.get(u, '?')}, "
-                                          f"{self.trust.by_uid[u].privilege})" for u in uids)
+            ranked = sorted(uids, key=lambda u: (-privilege_rank(self.trust.by_uid[u].privilege), self.names.get(u, u)))
+            result["can assume"] = [f"{self.names.get(u, u)} ({self.kinds.get(u, '?')}, "
+                                    f"{self.trust.by_uid[u].privilege})" for u in ranked]
         return result
 
 

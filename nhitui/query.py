@@ -3,6 +3,8 @@
     free words            match name, owner, target (substring, case-insensitive)
     field:value[,value]   provider kind source status credential owner target name scope finding
                           uid reaches   (`,` is OR; `*` in a value is a wildcard)
+    assumable-by:REPO     identities a repository / project / `ns/service-account` can become
+                          (federated trust of any provider)
     age>90d  unused>30d  expires<7d   durations in d/w/m/y (a bare number is days)
     privilege>=write      none < read < write < admin; also > < <= = :
     stale  never-used  no-expiry  new  federated  static      flags
@@ -68,6 +70,7 @@ class Context:
     new_uids: Collection[str] = field(default_factory=frozenset)
     reaches: Callable[[str], Collection[str]] | None = None
     marked: Collection[str] = field(default_factory=frozenset)
+    assumable_by: Callable[[str], Collection[str]] | None = None
 
 
 @dataclass
@@ -185,6 +188,20 @@ def _comparison(key: str, op: str, value: str, term: str, now: datetime) -> Pred
     return lambda i, h: i.expires_at is not None and cmp(i.expires_at, cut)
 
 
+GRAPH_TERMS = ("reaches", "assumable-by")
+
+
+def _assumable_by(ctx: Context) -> Callable[[str], Collection[str]] | None:
+    """The graph's `assumable_by`: given, or the one of the graph whose `reaches` was given."""
+    if ctx.assumable_by is not None:
+        return ctx.assumable_by
+    graph = getattr(ctx.reaches, "__self__", None)
+    found = getattr(graph, "assumable_by", None)
+    if found is None and ctx.reaches is not None:
+        return lambda repo: ()        # a validation-only context (`reaches` without a graph)
+    return found
+
+
 def _term(term: str, now: datetime, ctx: Context) -> tuple[Predicate, str | None]:
     """One term -> (predicate, free word or None)."""
     m = _COMPARISON.match(term)
@@ -193,10 +210,16 @@ def _term(term: str, now: datetime, ctx: Context) -> tuple[Predicate, str | None
     if ":" in term and not term.startswith(":"):
         key, _, value = term.partition(":")
         key = ALIASES.get(key.lower(), key.lower())
-        if key in TEXT_FIELDS or key == "reaches":
+        if key in TEXT_FIELDS or key in GRAPH_TERMS:
             values = [v for v in value.split(",") if v.strip()]
             if not values:
                 raise QueryError(term, f"{key}: needs a value")
+            if key == "assumable-by":
+                lookup = _assumable_by(ctx)
+                if lookup is None:
+                    raise QueryError(term, "assumable-by: needs the delivery-chain graph (not available here)")
+                allowed = set().union(*(set(lookup(v.strip())) for v in values))
+                return (lambda i, h: i.uid in allowed), None
             if key == "reaches":
                 if ctx.reaches is None:
                     raise QueryError(term, "reaches: needs the delivery-chain graph (not available here)")
@@ -214,7 +237,7 @@ def _term(term: str, now: datetime, ctx: Context) -> tuple[Predicate, str | None
                 return (lambda i, h: match(getattr(i, attr))), None
             return (lambda i, h: any(match(x) for x in getter(i))), None
         if key.isidentifier() or "-" in key:
-            known = ", ".join(sorted([*TEXT_FIELDS, "reaches", *COMPARABLE]))
+            known = ", ".join(sorted([*TEXT_FIELDS, *GRAPH_TERMS, *COMPARABLE]))
             raise QueryError(term, f"unknown field {key!r} (known: {known})")
     if term.lower() in FLAGS:
         return _flag(term.lower(), term, now, ctx), None

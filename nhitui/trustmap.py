@@ -187,8 +187,11 @@ class TrustIndex:
                     known = [r for r in repos if self.admits(a, r)]
                 for who in known:
                     edges.append(Edge(who, uid, a, privilege, a.refs))
-                if a.scope != "exact" or not known:
+                if a.scope != "exact":
                     edges.append(Edge(a.label(), uid, a, privilege, a.refs))
+                elif not known:
+                    names = [x.repo or f"repository id {x.repo_id}" for x in a.admitted]
+                    edges.append(Edge(", ".join(dict.fromkeys(names)) or a.label(), uid, a, privilege, a.refs))
         for sa_uid, target_uid in self.becomes.items():
             sa = self.by_uid[sa_uid]
             ns = str(sa.details.get("namespace") or sa.target.rsplit("/", 1)[-1])
@@ -207,7 +210,9 @@ class TrustIndex:
 
     def assumers(self, uid: str) -> list[str]:
         """Who can become `uid`: known repos / accounts first, then the admitted set in words."""
-        return list(dict.fromkeys(self._who(e) for e in self.edges if e.uid == uid))
+        edges = [e for e in self.edges if e.uid == uid]
+        edges.sort(key=lambda e: not (e.via is not None and e.via.scope != "exact" and e.who == e.via.label()))
+        return list(dict.fromkeys(self._who(e) for e in edges))
 
     @staticmethod
     def _who(e: Edge) -> str:
@@ -223,22 +228,34 @@ class TrustIndex:
         return {x.repo for assessed in self.assessed.values() for a in assessed if a.subject_pinned
                 for x in a.admitted if x.repo and not is_pattern(x.repo)}
 
-    def rows(self, severity_of: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        """The trust map: one row per (who, what), widest and most privileged first."""
+    def rows(self) -> list[dict[str, Any]]:
+        """The trust map: one row per (who, what), widest and most privileged first.
+
+        An exact trust gives one row per repository / project it names; a wider one gives one row
+        naming the admitted set in words, with the known repositories it reaches in `known`."""
         out = []
+        grouped: dict[tuple[str, int], list[Edge]] = defaultdict(list)
         for e in self.edges:
-            target = self.by_uid[e.uid]
-            a = e.via
-            rules = sorted({f[0] for f in findings(a, self.ci)}) if a else []
-            worst = max((SEVERITY_RANK.get(f[1], 0) for f in findings(a, self.ci)), default=-1) if a else -1
-            out.append({
-                "who": e.who, "scope": a.scope if a else "exact", "family": a.family if a else "kubernetes",
-                "issuer": a.host if a else "", "refs": list(e.refs), "becomes": target.name,
-                "becomes_uid": target.uid, "provider": target.provider, "kind": target.kind,
-                "privilege": e.privilege, "findings": rules,
-                "severity": next((k for k, v in SEVERITY_RANK.items() if v == worst), ""),
-                "via": (a.trust.dialect if a else "annotation"),
-            })
+            grouped[(e.uid, id(e.via))].append(e)
+        for edges in grouped.values():
+            a = edges[0].via
+            wide = a is not None and a.scope != "exact"
+            label = a.label() if wide and a is not None else ""
+            known = sorted({e.who for e in edges if e.who != label})
+            shown = [e for e in edges if e.who == label] if wide else [e for e in edges if e.who != label or not known]
+            found = findings(a, self.ci) if a is not None else []
+            worst = max((SEVERITY_RANK.get(f[1], 0) for f in found), default=-1)
+            for e in shown:
+                target = self.by_uid[e.uid]
+                out.append({
+                    "who": e.who, "scope": a.scope if a else "exact", "family": a.family if a else "kubernetes",
+                    "issuer": a.host if a else "", "refs": [r for r in e.refs if r != "*"] if a else [],
+                    "known": known if wide else [], "becomes": target.name, "becomes_uid": target.uid,
+                    "provider": target.provider, "kind": target.kind, "privilege": e.privilege,
+                    "findings": sorted({f[0] for f in found}),
+                    "severity": next((k for k, v in SEVERITY_RANK.items() if v == worst), ""),
+                    "via": a.trust.dialect if a else "annotation",
+                })
         out.sort(key=lambda r: (-SCOPES.index(r["scope"]) if r["scope"] in SCOPES else 0,
                                 -privilege_rank(r["privilege"]), -SEVERITY_RANK.get(r["severity"], -1),
                                 r["who"], r["becomes"]))
@@ -271,3 +288,48 @@ def _ci_scope(family: Mapping[str, set[str]], statuses: Mapping[str, SourceStatu
             if facts.get(key):
                 issuers.add(issuer_host(str(facts[key])))
     return CiScope(orgs={k: frozenset(v) for k, v in orgs.items()}, issuers=frozenset(issuers))
+
+
+MAP_COLUMNS = ("who", "scope", "family", "issuer", "refs", "known", "becomes", "becomes_uid", "provider", "kind", "privilege",
+               "severity", "findings", "via")
+
+
+def render_map(rows: list[dict[str, Any]], fmt: str) -> str:
+    """`nhitui trust` output: table (aligned, sanitized), csv (formula-safe) or json."""
+    import csv
+    import io
+    import json
+
+    from nhitui.export import safe_cell
+    from nhitui.model import sanitize
+
+    if fmt == "json":
+        return json.dumps({"trust_map": rows, "count": len(rows)}, indent=2, ensure_ascii=False) + "\n"
+    cells = [[sanitize(";".join(r[c]) if isinstance(r[c], list) else r[c]) for c in MAP_COLUMNS] for r in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(MAP_COLUMNS)
+        writer.writerows([[safe_cell(v) for v in row] for row in cells])
+        return out.getvalue()
+    shown = ("who", "scope", "becomes", "provider", "kind", "privilege", "findings")
+    idx = [MAP_COLUMNS.index(c) for c in shown]
+    table = [[c.upper() for c in shown]] + [[_cut(_who(r) if n == 0 else cell[i], 56 if n == 0 else 48)
+                                             for n, i in enumerate(idx)] for r, cell in zip(rows, cells)]
+    widths = [max(len(r[n]) for r in table) for n in range(len(shown))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in table]
+    if not rows:
+        lines.append("no federated trust: nothing in the inventory can become anything through OIDC")
+    return "\n".join(lines) + "\n"
+
+
+def _who(row: Mapping[str, Any]) -> str:
+    from nhitui.model import sanitize
+
+    extra = f" [{', '.join(row['refs'])}]" if row["refs"] and row["scope"] == "exact" else \
+        f" ({len(row['known'])} known)" if row.get("known") else ""
+    return sanitize(str(row["who"]) + extra)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "\u2026"

@@ -100,6 +100,7 @@ class NhiApp(App[int]):
         Binding("c", "copy_uid", "Copy uid", id="copy"),
         Binding("f", "toggle_facets", "Facets", id="facets"),
         Binding("i", "sources", "Sources", id="sources"),
+        Binding("t", "trust_map", "Trust map", id="trust_map"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("escape", "escape", "Clear filter", id="clear_filter", show=False),
@@ -474,7 +475,7 @@ class NhiApp(App[int]):
 
     def _query_context(self) -> Context:
         return Context(new_uids=self.view.new_uids, reaches=lambda repo: self.graph().reaches(repo),
-                       marked=self.view.marked)
+                       marked=self.view.marked, assumable_by=lambda repo: self.graph().assumable_by(repo))
 
     def apply_filter(self, text: str, force: bool = False) -> bool:
         """Parse and apply `text`; a bad term shows inline and keeps the last good view.
@@ -699,6 +700,12 @@ class NhiApp(App[int]):
     def action_sources(self) -> None:
         self.push_screen(SourcesScreen(self.inventory.statuses))
 
+    def action_trust_map(self) -> None:
+        """Who can become what (nhitui.trustmap), widest and most privileged first."""
+        from nhitui.tui.screens.trust import TrustScreen
+
+        self.push_screen(TrustScreen(self.graph().trust.rows()))
+
     def key_list(self) -> list[tuple[str, str, str]]:
         """(keys, description, note) of every binding, with the user's keymap applied."""
         notes = {"refresh": "every source", "refresh_source": "only the cursor row's source",
@@ -743,6 +750,8 @@ class NhiApp(App[int]):
             ("Open in browser", "Open the provider's page of the cursor's row (o)", self.action_open_url),
             ("Copy uid", "Copy the cursor row's uid (c)", self.action_copy_uid),
             ("Sources", "Each source's state, budget and blind spots (i)", self.action_sources),
+            ("Trust map", "Who can become what: CI identities and the cloud identities they can assume (t)",
+             self.action_trust_map),
             ("History", "Saved scans: compare any two, or one with the current scan (h)", self.action_history),
             ("Toggle facets", "Show or hide the facet sidebar (f)", self.action_toggle_facets),
             ("Help", "Every key, the filter language, PyPI (?)", self.action_help),

@@ -14,7 +14,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from nhitui.model import Action, Identity, iso, sanitize
+from nhitui.model import Action, FederatedTrust, Identity, iso, sanitize
+from nhitui.trust import assess
 from nhitui.tui.view import age_text, expires_text, last_used_text
 
 SEVERITY_STYLE = {"critical": "bold reverse $text-error", "high": "bold $text-error",
@@ -34,6 +35,8 @@ def _when(value: datetime | None, relative: str) -> str:
 
 
 def _detail_value(value: Any) -> str:
+    if isinstance(value, FederatedTrust):
+        return f"{value.issuer} admits {assess(value).label()}"
     if isinstance(value, (list, tuple, set, frozenset)):
         return ", ".join(_detail_value(v) for v in value)
     if isinstance(value, Mapping):
