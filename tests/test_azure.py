@@ -200,6 +200,25 @@ def test_beta_missing_falls_back_to_v1() -> None:
     assert flex.details["claims_matching_expression"] is None and trust.unparsed and not trust.conditions
 
 
+def test_cut_or_refused_expansions_are_read_per_principal() -> None:
+    with running() as fake:
+        vendor = next(sp for sp in fake.state.sps.values() if sp["displayName"] == "Contoso Analytics")
+        for _ in range(24):
+            fake.state.grant_graph(vendor, "User.Read.All")
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+        path = f"/v1.0/servicePrincipals/{vendor['id']}/appRoleAssignments"
+        assert fake.graph.calls[("GET", path)] == 1     # expansion cut at 20: read in full, once
+        got = next(i for i in rows if i.native_id == vendor["id"])
+        assert got.scopes.count("Graph:User.Read.All") == 24 and "Graph:Mail.ReadWrite" in got.scopes
+        fake.refuse_expand = True
+        again = {i.native_id: i for i in asyncio.run(scan(connector(fake)))}
+        assert again[vendor["id"]].scopes == got.scopes and not c.report.blind_spots
+        listed = [sid for sid in fake.state.sps if sid in again]
+        assert all(fake.graph.calls[("GET", f"/v1.0/servicePrincipals/{sid}/appRoleAssignments")] >= 1
+                   for sid in listed)
+
+
 def test_next_link_loop_guard() -> None:
     for mode in ("first", "self"):
         with running(knobs=Knobs(page_size=3)) as fake:

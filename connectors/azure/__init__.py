@@ -1,11 +1,11 @@
 """Azure / Microsoft Entra ID: app credentials, service principals, managed identities, federated
 credentials and Azure RBAC, with revocation.
 
-One scan reads, concurrently: app registrations (`applications`), service principals
-(`service_principals`), what they hold (`permissions`: app-role assignments, delegated grants,
-directory roles), Azure role assignments and user-assigned managed identities (`arm`), last use
-(`signins`, beta reports needing P1/P2); then, per object, federated credentials and app-role
-assignments. Rows are built once everything is known, because a credential's privilege is its
+One scan reads, concurrently: app registrations and their federated credentials
+(`applications`), service principals with their app-role assignments expanded
+(`service_principals`), what else they hold (`permissions`: delegated grants, directory roles),
+Azure role assignments and user-assigned managed identities (`arm`), last use (`signins`, beta
+reports needing P1/P2); then the full app-role assignments of the few SPs whose expansion was cut. Rows are built once everything is known, because a credential's privilege is its
 service principal's. Actions live in `actions`.
 """
 
@@ -71,13 +71,13 @@ class AzureConnector:
                     collect_apps(graph, tenant, self.report), collect_sps(graph, tenant, self.report),
                     collect_graph_roles(graph, tenant, self.report), collect_grants(graph, tenant, self.report),
                     collect_directory_roles(graph, tenant, self.report), collect_signins(graph, tenant, self.report),
-                    self._arm(tokens, tenant))
+                    collect_app_fics(graph, tenant, self.report), self._arm(tokens, tenant))
                 if not tenant.apps_known and not tenant.sps_known:
                     spots = "; ".join(b.reason for b in self.report.blind_spots[:2])
                     raise ConnectorError(f"neither app registrations nor service principals are readable: {spots}"[:500])
-                sp_ids = [sid for sid, sp in tenant.sps.items() if included(tenant, sp)]
-                await asyncio.gather(collect_app_fics(graph, tenant, self.report, self.concurrency),
-                                     collect_assignments(graph, tenant, self.report, sp_ids, self.concurrency))
+                # SPs whose expanded assignments were cut at 20 (or not expanded) are read in full.
+                missing = [sid for sid, sp in tenant.sps.items() if included(tenant, sp) and sid not in tenant.assignments]
+                await collect_assignments(graph, tenant, self.report, missing, self.concurrency)
         finally:
             tokens.close()
         rows = self.build(tenant, datetime.now(timezone.utc))

@@ -7,19 +7,18 @@ null in lists and never kept. `requiredResourceAccess` is what the app *requests
 detail); what it *has* is its service principal's, which gives each credential its privilege.
 An `$expand` of owners returns at most 20, which is plenty to name an owner.
 
-Federated credentials are read per application from Graph beta (which adds the flexible
+Federated credentials come from one expanded list on Graph beta (which adds the flexible
 `claimsMatchingExpression`), falling back to v1.0 when beta is not available.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from connectors._http import GaveUp, Reply, TooLarge, clean, when
+from connectors._http import clean, when
 from connectors.azure.client import Api, reason
 from connectors.azure.tenant import Tenant
 from connectors.base import Report
@@ -48,46 +47,25 @@ async def collect_apps(graph: Api, tenant: Tenant, report: Report) -> None:
         tenant.owners[app["id"]] = names
 
 
-async def collect_app_fics(graph: Api, tenant: Tenant, report: Report, concurrency: int) -> None:
-    """Each application's federated credentials (beta first, for flexible FICs; v1.0 otherwise).
-
-    The first application is read alone: if beta is not there (a national cloud, a proxy that
-    blocks it), the rest are read from v1.0 and the missing flexible expressions are a blind spot.
-    """
-    gate = asyncio.Semaphore(concurrency)
+async def collect_app_fics(graph: Api, tenant: Tenant, report: Report) -> None:
+    """Every application's federated credentials in one paged list: `$expand` returns at most 20
+    items, which is the documented maximum of FICs per application, so nothing is cut. Graph beta
+    adds the flexible `claimsMatchingExpression`; without beta (a national cloud, a proxy that blocks
+    it), v1.0 is read and the missing expressions are a named blind spot."""
     what = "federated credentials of app registrations"
-    version = "beta"
-
-    async def one(app_id: str) -> Reply | None:
-        async with gate:
-            try:
-                return await graph.get(f"/{version}/applications/{quote(app_id)}/federatedIdentityCredentials")
-            except (GaveUp, TooLarge) as exc:
-                report.blind_spot(what, str(exc))
-                return None
-
-    apps = [a["id"] for a in tenant.apps]
-    if not apps:
-        return
-    first = await one(apps[0])
-    if first is not None and first.status in (400, 404):
-        version = "v1.0"
+    query = "applications?$select=id&$expand=federatedIdentityCredentials&$top=999"
+    items, failed = await graph.try_items(f"/beta/{query}", what, report)
+    if failed is not None and failed.status in (400, 404):
         report.blind_spot("flexible federated credentials", (
-            f"Graph beta answered {first.status} on {first.path}: federated credentials are read from v1.0, "
+            f"Graph beta answered {failed.status} on {failed.path}: federated credentials are read from v1.0, "
             "where a flexible credential's claimsMatchingExpression is not visible"))
-        first = await one(apps[0])
-    replies = [first, *await asyncio.gather(*(one(a) for a in apps[1:]))]
-    for app_id, reply in zip(apps, replies):
-        if reply is None:
-            continue
-        if not reply.ok:
-            report.blind_spot(what, reason(reply, "Application.Read.All"))
-            continue
-        values = reply.data.get("value") if isinstance(reply.data, Mapping) else None
-        tenant.app_fics[app_id] = [v for v in values if isinstance(v, Mapping)] if isinstance(values, list) else []
-        if isinstance(reply.data, Mapping) and reply.data.get("@odata.nextLink"):
-            report.blind_spot(what, f"{reply.path} has more than one page (at most 20 are allowed); "
-                                    "only the first page was read")
+        items, failed = await graph.try_items(f"/v1.0/{query}", what, report)
+    if failed is not None:
+        report.blind_spot(what, reason(failed, "Application.Read.All"))
+    for a in items or ():
+        fics = a.get("federatedIdentityCredentials")
+        if isinstance(a.get("id"), str) and isinstance(fics, list):
+            tenant.app_fics[a["id"]] = [f for f in fics if isinstance(f, Mapping)]
 
 
 def lifetime_days(start: datetime | None, end: datetime | None) -> int | None:

@@ -241,18 +241,26 @@ class Api:
 
     async def items(self, path: str, what: str, needs: str, report: Report) -> list[Mapping[str, Any]] | None:
         """All `value` items of a collection, or None (with a blind spot) when it cannot be read."""
+        items, failed = await self.try_items(path, what, report)
+        if failed is not None:
+            report.blind_spot(what, reason(failed, needs))
+        return items
+
+    async def try_items(self, path: str, what: str,
+                        report: Report) -> tuple[list[Mapping[str, Any]] | None, Reply | None]:
+        """(items, None), or (None, the refusing reply) for the caller to judge, or (None, None) after
+        a blind spot for a body or transport problem."""
         out: list[Mapping[str, Any]] = []
         try:
             async for reply in self.pages(path, what):
                 if not reply.ok:
-                    report.blind_spot(what, reason(reply, needs))
-                    return None
+                    return None, reply
                 values = reply.data.get("value") if isinstance(reply.data, Mapping) else None
                 if not isinstance(values, list):
                     report.blind_spot(what, f"{reply.path} answered without a `value` list")
-                    return None
+                    return None, None
                 out.extend(v for v in values if isinstance(v, Mapping))
         except (GaveUp, TooLarge) as exc:
             report.blind_spot(what, str(exc))
-            return None
-        return out
+            return None, None
+        return out, None

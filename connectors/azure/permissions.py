@@ -1,7 +1,7 @@
 """What a service principal actually holds: app-role assignments, delegated grants, directory roles.
 
-- Application permissions: `GET /servicePrincipals/{id}/appRoleAssignments` (what *it* was granted;
-  not `appRoleAssignedTo`, the reverse), each `appRoleId` resolved to a permission name through the
+- Application permissions: expanded in the SP list, or `GET /servicePrincipals/{id}/appRoleAssignments`
+  when the expansion was cut at 20 (what *it* was granted; not `appRoleAssignedTo`, the reverse), each `appRoleId` resolved to a permission name through the
   resource SP's `appRoles` (Microsoft Graph's fetched once by its well-known appId).
 - Delegated grants: `GET /oauth2PermissionGrants` once (`clientId` is the client SP's object id).
 - Directory roles: `GET /roleManagement/directory/roleAssignments` once (all principals, paged;

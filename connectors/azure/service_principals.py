@@ -22,18 +22,28 @@ from urllib.parse import quote
 
 from connectors._http import clean
 from connectors.azure.applications import credential_identity
-from connectors.azure.client import Api
+from connectors.azure.client import Api, reason
 from connectors.azure.tenant import Tenant
 from connectors.base import Report
 from nhitui.model import Identity, make_uid
 
+EXPAND_CAP = 20                 # Graph returns at most 20 items of an expanded directory relationship
 SP_SELECT = ("id,appId,displayName,servicePrincipalType,accountEnabled,appOwnerOrganizationId,appDisplayName,"
              "passwordCredentials,keyCredentials,alternativeNames,tags,preferredSingleSignOnMode")
 
 
 async def collect_sps(graph: Api, tenant: Tenant, report: Report) -> None:
-    items = await graph.items(f"/v1.0/servicePrincipals?$select={SP_SELECT}&$top=999", "service principals",
-                              "Application.Read.All", report)
+    """Every SP, with its app-role assignments expanded (at most 20 come back that way: an SP with 20
+    is read again in full by `permissions.collect_assignments`). A Graph that refuses the expansion
+    is asked again without it."""
+    what, needs = "service principals", "Application.Read.All"
+    base = f"/v1.0/servicePrincipals?$select={SP_SELECT}&$top=999"
+    items, failed = await graph.try_items(f"{base}&$expand=appRoleAssignments", what, report)
+    expanded = items is not None
+    if failed is not None and failed.status == 400:
+        items, failed = await graph.try_items(base, what, report)
+    if failed is not None:
+        report.blind_spot(what, reason(failed, needs))
     if items is None:
         tenant.sps_known = False
         return
@@ -43,6 +53,9 @@ async def collect_sps(graph: Api, tenant: Tenant, report: Report) -> None:
             tenant.sps[sid] = sp
             if isinstance(sp.get("appId"), str):
                 tenant.sp_by_app[sp["appId"].lower()] = sid
+            assigned = sp.get("appRoleAssignments")
+            if expanded and isinstance(assigned, list) and len(assigned) < EXPAND_CAP:
+                tenant.assignments[sid] = [a for a in assigned if isinstance(a, Mapping)]
 
 
 def saml_noise(sp: Mapping[str, Any]) -> tuple[set[str], set[str]]:

@@ -5,7 +5,8 @@ flow: `/{tenant}/v2.0/.well-known/openid-configuration` and `/{tenant}/oauth2/v2
 A Graph token is refused by ARM and the other way round (401, wrong audience).
 
 Test knobs: `no_p1` (the usage reports answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`),
-`no_beta` (beta federated-credential reads answer 400), `deny` / `arm_deny` (path prefixes
+`no_beta` (beta federated-credential reads answer 400), `refuse_expand` (the service principal
+list refuses `$expand=appRoleAssignments`), `deny` / `arm_deny` (path prefixes
 answering 403 `Authorization_RequestDenied` / `AuthorizationFailed`), `cycle_next` ("first": the
 last page of every collection links back to the first; "self": to itself), `throttle(n, seconds)`
 (the next n Graph GETs answer 429 with Retry-After), plus the shared `Knobs` faults.
@@ -39,6 +40,7 @@ class AzureFake:
         self.lock = threading.Lock()
         self.no_p1 = no_p1
         self.no_beta = False
+        self.refuse_expand = False
         self.deny = tuple(deny)
         self.arm_deny = tuple(arm_deny)
         self.cycle_next = ""

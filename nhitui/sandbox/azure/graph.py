@@ -122,19 +122,22 @@ def make_graph_app(fake: AzureFake) -> Flask:
     def app_by_id(oid: str) -> dict[str, Any] | None:
         return s.apps.get(oid)
 
-    @app.get("/v1.0/applications")
-    def applications() -> Response:
+    @app.get("/<version>/applications")
+    def applications(version: str) -> Response:
+        if version not in ("v1.0", "beta") or (version == "beta" and fake.no_beta):
+            return graph_error(400, "BadRequest", "Resource not found for the segment 'applications'.")
         expand = request.args.get("$expand", "")
         items = []
         for a in s.apps.values():
-            obj = dict(a)
+            obj = _project(a, request.args.get("$select"))
             if expand.startswith("owners"):
                 obj["owners"] = [dict(o) for o in s.owners.get(a["id"], [])][:20]
+            elif expand.startswith("federatedIdentityCredentials"):
+                obj["federatedIdentityCredentials"] = [
+                    dict(f) if version == "beta" else {k: f.get(k) for k in FIC_FIELDS}
+                    for f in s.fics.get(a["id"], [])][:20]
             items.append(obj)
-        resp = page(fake, [dict(_project(i, request.args.get("$select")), **({"owners": i["owners"]}
-                                                                             if "owners" in i else {}))
-                           for i in items], "applications", expand=bool(expand), project=False)
-        return resp
+        return page(fake, items, "applications", expand=bool(expand), project=False)
 
     @app.route("/v1.0/applications/<oid>", methods=["GET", "PATCH"])
     def application(oid: str) -> Response:
@@ -184,7 +187,16 @@ def make_graph_app(fake: AzureFake) -> Flask:
 
     @app.get("/v1.0/servicePrincipals")
     def service_principals() -> Response:
-        return page(fake, list(s.sps.values()), "servicePrincipals")
+        expand = request.args.get("$expand", "")
+        if expand and (expand != "appRoleAssignments" or fake.refuse_expand):
+            return graph_error(400, "Request_BadRequest", f"Could not find a property named '{expand}'.")
+        items = []
+        for sp in s.sps.values():
+            obj = _project(sp, request.args.get("$select"))
+            if expand:
+                obj["appRoleAssignments"] = [dict(a) for a in s.assignments.get(sp["id"], [])][:20]
+            items.append(obj)
+        return page(fake, items, "servicePrincipals", expand=bool(expand), project=False)
 
     @app.route("/v1.0/servicePrincipals/<path:sub>", methods=["GET", "PATCH"])
     def service_principal_by_id(sub: str) -> Response:
