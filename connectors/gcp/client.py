@@ -62,11 +62,21 @@ def _auth_transport(settings: Mapping[str, Any]) -> Any:
     timeout = float(settings.get("timeout") or 30)
     verify = ssl_verify(settings.get("ca_bundle") or None)
 
-    @dataclass
     class _Response(google.auth.transport.Response):  # type: ignore[misc]
-        status: int
-        headers: Mapping[str, str]
-        data: bytes
+        def __init__(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
+            self._status, self._headers, self._data = status, headers, data
+
+        @property
+        def status(self) -> int:
+            return self._status
+
+        @property
+        def headers(self) -> Mapping[str, str]:
+            return self._headers
+
+        @property
+        def data(self) -> bytes:
+            return self._data
 
     class _Request(google.auth.transport.Request):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -98,7 +108,9 @@ def build_credentials(settings: Mapping[str, Any], resolve: Resolve, write: bool
     token_key = "token"
     target = str(settings.get("impersonate") or "")
     if write and (settings.get("revoke_token") or settings.get("revoke_impersonate")):
-        token_key = "revoke_token" if settings.get("revoke_token") else ""
+        # The write identity: revoke_token as is, or revoke_impersonate reached from the read
+        # credential (token or ADC), or revoke_token impersonating revoke_impersonate.
+        token_key = "revoke_token" if settings.get("revoke_token") else "token"
         target = str(settings.get("revoke_impersonate") or "")
     ref = str(settings.get(token_key) or "") if token_key else ""
     quota = str(settings.get("quota_project") or "") or None

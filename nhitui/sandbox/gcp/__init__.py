@@ -88,7 +88,9 @@ class GcpFake:
         return total
 
     def writes(self) -> int:
-        return sum(s.writes() for s in self.servers.values())
+        """Calls that change something (getIamPolicy and activities queries are reads, even as POST)."""
+        return sum(n for (method, path), n in self.calls.items()
+                   if method in ("DELETE", "PATCH") or path.endswith((":disable", ":enable")))
 
     @property
     def endpoints(self) -> dict[str, str]:
