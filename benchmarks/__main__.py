@@ -13,7 +13,7 @@ import time
 
 from benchmarks.report import print_rows
 
-SUITES = ("bench_core", "bench_collect", "bench_tui", "bench_demo", "bench_vault")
+SUITES = ("bench_core", "bench_collect", "bench_tui", "bench_demo", "bench_vault", "bench_azure", "bench_gcp")
 
 
 def main(argv: list[str]) -> int:

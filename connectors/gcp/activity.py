@@ -31,7 +31,7 @@ from connectors.gcp.projects import Project
 SA_TYPE = "serviceAccountLastAuthentication"
 KEY_TYPE = "serviceAccountKeyLastAuthentication"
 BATCH = 10
-UNFILTERED_ABOVE = 30          # names; above this one unfiltered paged read is cheaper
+UNFILTERED_ABOVE = 20          # names; above this (3+ batches) one unfiltered paged read is cheaper
 PAGE_SIZE = 1000
 PERMISSIONS = {SA_TYPE: "policyanalyzer.serviceAccountLastAuthenticationActivities.query",
                KEY_TYPE: "policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query"}
