@@ -47,7 +47,7 @@ def _skip(token: str | None) -> int:
 
 
 def page(fake: AzureFake, items: list[dict[str, Any]], context: str, expand: bool = False,
-         project: bool = True) -> Response:
+         render: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Response:
     """One page of a collection with the nextLink Graph would send."""
     args = request.args
     try:
@@ -63,7 +63,7 @@ def page(fake: AzureFake, items: list[dict[str, Any]], context: str, expand: boo
         return graph_error(400, "Directory_InvalidSkipToken", "The skip token is invalid.")
     chunk = items[start:start + size]
     body: dict[str, Any] = {"@odata.context": f"{request.host_url}v1.0/$metadata#{context}",
-                            "value": [_project(o, args.get("$select")) if project else o for o in chunk]}
+                            "value": [render(o) if render else _project(o, args.get("$select")) for o in chunk]}
     nxt = start + size
     if fake.cycle_next and nxt >= len(items) and start > 0:
         nxt = 0 if fake.cycle_next == "first" else start
@@ -127,17 +127,19 @@ def make_graph_app(fake: AzureFake) -> Flask:
         if version not in ("v1.0", "beta") or (version == "beta" and fake.no_beta):
             return graph_error(400, "BadRequest", "Resource not found for the segment 'applications'.")
         expand = request.args.get("$expand", "")
-        items = []
-        for a in s.apps.values():
-            obj = _project(a, request.args.get("$select"))
+        select = request.args.get("$select")
+
+        def render(a: dict[str, Any]) -> dict[str, Any]:
+            obj = _project(a, select)
             if expand.startswith("owners"):
                 obj["owners"] = [dict(o) for o in s.owners.get(a["id"], [])][:20]
             elif expand.startswith("federatedIdentityCredentials"):
                 obj["federatedIdentityCredentials"] = [
                     dict(f) if version == "beta" else {k: f.get(k) for k in FIC_FIELDS}
                     for f in s.fics.get(a["id"], [])][:20]
-            items.append(obj)
-        return page(fake, items, "applications", expand=bool(expand), project=False)
+            return obj
+
+        return page(fake, list(s.apps.values()), "applications", expand=bool(expand), render=render)
 
     @app.route("/v1.0/applications/<oid>", methods=["GET", "PATCH"])
     def application(oid: str) -> Response:
@@ -190,13 +192,15 @@ def make_graph_app(fake: AzureFake) -> Flask:
         expand = request.args.get("$expand", "")
         if expand and (expand != "appRoleAssignments" or fake.refuse_expand):
             return graph_error(400, "Request_BadRequest", f"Could not find a property named '{expand}'.")
-        items = []
-        for sp in s.sps.values():
-            obj = _project(sp, request.args.get("$select"))
+        select = request.args.get("$select")
+
+        def render(sp: dict[str, Any]) -> dict[str, Any]:
+            obj = _project(sp, select)
             if expand:
                 obj["appRoleAssignments"] = [dict(a) for a in s.assignments.get(sp["id"], [])][:20]
-            items.append(obj)
-        return page(fake, items, "servicePrincipals", expand=bool(expand), project=False)
+            return obj
+
+        return page(fake, list(s.sps.values()), "servicePrincipals", expand=bool(expand), render=render)
 
     @app.route("/v1.0/servicePrincipals/<path:sub>", methods=["GET", "PATCH"])
     def service_principal_by_id(sub: str) -> Response:
