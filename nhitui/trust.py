@@ -302,6 +302,9 @@ class Assessment:
         if self.scope == "pattern":
             return f"subjects matching {', '.join(self.subjects)} on {where}"
         names = [a.repo or f"repository id {a.repo_id}" for a in self.admitted]
+        if not names:
+            return f"the subjects {', '.join(self.subjects)} on {where}" if self.subjects else \
+                "nothing (no value can match the conditions as written)"
         kind = "org-wide: " if self.scope == "org" else ""
         return kind + ", ".join(dict.fromkeys(names)) + _refs_text(self)
 

@@ -98,6 +98,7 @@ class Edge:
     via: Assessment | None
     privilege: str
     refs: tuple[str, ...] = ()
+    known: bool = True       # `who` is a repo / account of the inventory (else: the admitted set in words)
 
 
 class TrustIndex:
@@ -188,10 +189,11 @@ class TrustIndex:
                 for who in known:
                     edges.append(Edge(who, uid, a, privilege, a.refs))
                 if a.scope != "exact":
-                    edges.append(Edge(a.label(), uid, a, privilege, a.refs))
+                    edges.append(Edge(a.label(), uid, a, privilege, a.refs, known=False))
                 elif not known:
                     names = [x.repo or f"repository id {x.repo_id}" for x in a.admitted]
-                    edges.append(Edge(", ".join(dict.fromkeys(names)) or a.label(), uid, a, privilege, a.refs))
+                    edges.append(Edge(", ".join(dict.fromkeys(names)) or a.label(), uid, a, privilege, a.refs,
+                                      known=False))
         for sa_uid, target_uid in self.becomes.items():
             sa = self.by_uid[sa_uid]
             ns = str(sa.details.get("namespace") or sa.target.rsplit("/", 1)[-1])
@@ -203,15 +205,19 @@ class TrustIndex:
     def assumable_by(self, who: str) -> set[str]:
         """Identities a repo / project / service account (`*` patterns allowed) can become."""
         out = set()
+        outside = who not in self.family and who not in self.accounts
         for e in self.edges:
-            if e.who == who or glob_match(e.who, who) and is_pattern(who):
+            if not e.known and not (outside and e.via is not None and e.via.scope == "exact"):
+                continue       # a repo of the inventory is admitted only where `admits` said so
+            names = (e.who,) if e.known else tuple(x.repo for x in e.via.admitted) if e.via else ()
+            if who in names or is_pattern(who) and any(glob_match(n, who) for n in names):
                 out.add(e.uid)
         return out
 
     def assumers(self, uid: str) -> list[str]:
         """Who can become `uid`: known repos / accounts first, then the admitted set in words."""
         edges = [e for e in self.edges if e.uid == uid]
-        edges.sort(key=lambda e: not (e.via is not None and e.via.scope != "exact" and e.who == e.via.label()))
+        edges.sort(key=lambda e: e.known)
         return list(dict.fromkeys(self._who(e) for e in edges))
 
     @staticmethod
@@ -240,9 +246,8 @@ class TrustIndex:
         for edges in grouped.values():
             a = edges[0].via
             wide = a is not None and a.scope != "exact"
-            label = a.label() if wide and a is not None else ""
-            known = sorted({e.who for e in edges if e.who != label})
-            shown = [e for e in edges if e.who == label] if wide else [e for e in edges if e.who != label or not known]
+            known = sorted({e.who for e in edges if e.known})
+            shown = [e for e in edges if not e.known] if wide else [e for e in edges if e.known or not known]
             found = findings(a, self.ci) if a is not None else []
             worst = max((SEVERITY_RANK.get(f[1], 0) for f in found), default=-1)
             for e in shown:
