@@ -1,9 +1,10 @@
 """JFrog Platform access tokens (`/access/api/v1/tokens`), with revocation.
 
 Admins see every token, other users only their own: the connector reads the user list
-(`GET /access/api/v2/users`, admin-only) to tell the two apart (a 403 there becomes a blind spot
-"only this user's tokens are visible") and to know who is still a user (`members` fact, so a token
-whose subject left is flagged). Times are epoch seconds. `last_used` exists only on recent
+(`GET /access/api/v2/users`, admin-only, JFrog 7.49.3+) to tell the two apart and to know who is
+still a user (`members` fact, so a token whose subject left is flagged). When that list cannot be
+read (403: not an admin; 404: an older platform or a proxy blocking it; an error or an unreadable
+answer), the token list may be only this user's: a blind spot says so, never a silently short list. Times are epoch seconds. `last_used` exists only on recent
 versions with tracking enabled and is missing for short-lived, service and session tokens, so a
 token's usage counts as tracked only when the server reports the field for it.
 Revocation (`DELETE /access/api/v1/tokens/{id}`) is irreversible: 200 revoked, 204 already
@@ -103,12 +104,8 @@ class JFrogConnector:
                     return
                 batch = fresh(tokens, self._identity, set())
                 users = await users_task
-                if users is None:
-                    pass
-                elif users == "forbidden":
-                    self.report.blind_spot(f"{what} (other users)", (
-                        "403 on /access/api/v2/users: the token is not an admin's, and JFrog lists only its "
-                        "own user's tokens to non-admins; use an admin-scoped token to see every token"))
+                if isinstance(users, str):
+                    self.report.blind_spot(f"{what} (other users)", users)
                 else:
                     self.report.facts["members"] = sorted(users)
                 if batch:
@@ -118,8 +115,8 @@ class JFrogConnector:
                     users_task.cancel()
                 await asyncio.gather(users_task, return_exceptions=True)
 
-    async def _users(self, s: Session) -> set[str] | str | None:
-        """Current (enabled) users; "forbidden" for a non-admin token; None when unknown."""
+    async def _users(self, s: Session) -> set[str] | str:
+        """Current (enabled) users, or why they are unknown (then other users' tokens may be missing)."""
         users: set[str] = set()
         url = f"{self.base}/access/api/v2/users?{urlencode({'limit': USERS_LIMIT})}"
 
@@ -132,17 +129,20 @@ class JFrogConnector:
         try:
             async for reply in s.pages(url, next_of, "/access/api/v2/users"):
                 if reply.status == 403:
-                    return "forbidden"
+                    return ("403 on /access/api/v2/users: the token is not an admin's, and JFrog lists only its "
+                            "own user's tokens to non-admins; use an admin-scoped token to see every token")
                 rows = reply.data.get("users") if reply.ok and isinstance(reply.data, Mapping) else None
                 if not isinstance(rows, list):
-                    return None
+                    return _users_unknown(denied_reason(reply, "") if not reply.ok
+                                          else "it answered without a `users` list")
                 for u in rows:
                     if isinstance(u, Mapping) and u.get("username") and str(u.get("status", "")).lower() != "disabled":
                         users.add(str(u["username"]))
-        except ConnectorError:
-            return None
+        except ConnectorError as exc:
+            return _users_unknown(str(exc))
         if any(b.what == "/access/api/v2/users" for b in self.report.blind_spots):
-            return None  # an incomplete user list would call current users departed
+            # an incomplete user list would call current users departed
+            return _users_unknown("the user list is incomplete")
         return users
 
     def _identity(self, obj: Mapping[str, Any], now: datetime) -> Identity | None:
@@ -209,6 +209,12 @@ class JFrogConnector:
                 f"403: this token may not revoke it ({message or 'forbidden'}); revoking other users' tokens "
                 "needs an admin"))
         return ActionResult(state="failed", status_code=reply.status, message=message or f"HTTP {reply.status}")
+
+
+def _users_unknown(why: str) -> str:
+    return (f"/access/api/v2/users is not available to this token ({why}): it cannot be told whether the "
+            "token is an admin's, and JFrog lists only its own user's tokens to non-admins, so other users' "
+            "tokens may be missing; use an admin-scoped token on JFrog Platform 7.49.3+ to see every token")
 
 
 CONNECTOR = JFrogConnector

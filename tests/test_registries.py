@@ -398,6 +398,22 @@ async def test_denied_endpoints_are_blind_spots() -> None:
         assert any("not an admin" in b.reason for b in c.report.blind_spots)
 
 
+@pytest.mark.parametrize("status", [404, 500])
+async def test_jfrog_users_endpoint_unavailable_is_a_blind_spot_not_a_shorter_list(status: int) -> None:
+    """Without the user list the connector cannot tell an admin's token (every token) from a user's
+    (only its own): the possibly missing tokens are a blind spot, and no owner is called departed."""
+    with running("jfrog") as fake:
+        fake.users_status = status
+        c = connector(fake, backoff=0.02)
+        ids = await scan(c)
+    assert len(ids) == 12 and "members" not in c.report.facts
+    spot = next(b for b in c.report.blind_spots if b.what == "/access/api/v1/tokens (other users)")
+    assert str(status) in spot.reason and "other users' tokens may be missing" in spot.reason
+    assert "admin" in spot.reason
+    scored = evaluate(ids, {c.name: c.report.status("ok", len(ids))}, Policy())
+    assert not any("owner-departed" in i.finding_ids for i in scored)
+
+
 # --- secrets ------------------------------------------------------------------------------------
 
 

@@ -644,6 +644,9 @@ class JFrogFake(_RegistryFake):
 
     def _seed(self, record: bool) -> None:
         w = self.world
+        # Set to 404 (a platform older than 7.49.3, or a proxy blocking the path), 500...: what
+        # `GET /access/api/v2/users` answers instead of the list.
+        self.users_status: int | None = None
         self.service_id = f"jfac@01sandbox{w.seed:04d}"
         self.other_instance = "jfac@01otherinstance0000"
         self.users = [*w.members, "admin", "anonymous"]
@@ -735,6 +738,8 @@ class JFrogFake(_RegistryFake):
                 return denied
             if self._auth() != "write":
                 return self._error(403, "Only admins may list users")
+            if self.users_status is not None:
+                return self._error(self.users_status, "Not found" if self.users_status == 404 else "Internal error")
             rows = [{"username": u, "uri": f"{request.host_url}access/api/v2/users/{u}", "realm": "internal",
                      "status": "enabled"} for u in self.users]
             return jsonify({"users": rows})
