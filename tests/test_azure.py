@@ -139,6 +139,31 @@ def test_small_pages_and_top(scanned: tuple[AzureFake, AzureConnector, dict[str,
         assert fake.graph.calls[("GET", "/v1.0/applications")] == -(-len(fake.state.apps) // 2)
 
 
+def test_hostile_shapes_do_not_stop_the_scan() -> None:
+    with running() as fake:
+        st = fake.state
+        good = len(fake.world.expected_for("azure"))
+        st.apps["bad-1"] = {"id": "bad-1", "appId": 7, "displayName": {"x": 1}, "passwordCredentials": 5,
+                            "keyCredentials": "abc", "requiredResourceAccess": [None, {"resourceAccess": 3}],
+                            "createdDateTime": 10**20}
+        st.owners["bad-1"], st.fics["bad-1"] = [None, 3], [None, {"id": 5}, {"id": "f", "subject": ["x"]}]
+        st.apps["bad-2"] = {"id": "bad-2", "appId": "a2", "displayName": "evil\x1b[2J",
+                            "passwordCredentials": [{"keyId": "k", "startDateTime": 99, "endDateTime": "soon",
+                                                     "displayName": "\u202eexe.txt"}]}
+        st.sps["bad-sp"] = {"id": "bad-sp", "appId": None, "servicePrincipalType": "ManagedIdentity",
+                            "alternativeNames": 4, "passwordCredentials": None, "accountEnabled": "no"}
+        st.assignments["bad-sp"] = [{"appRoleId": None, "resourceId": {"a": 1}}]
+        st.sp_activity.append({"appId": ["x"], "applicationAuthenticationClientSignInActivity": "yesterday"})
+        st.cred_activity.append({"keyId": "k", "signInActivity": {"lastSignInDateTime": 10**30}})
+        st.arm_roles.append({"properties": {"principalId": "bad-sp", "roleDefinitionId": 3, "scope": None}})
+        c = connector(fake)
+        rows = {i.native_id: i for i in asyncio.run(scan(c))}
+    assert len(rows) >= good + 2
+    odd = rows["bad-2/k"]
+    assert odd.name == "\ufffdexe.txt" and odd.created_at is None and odd.expires_at is None
+    assert rows["bad-sp"].kind == "managed_identity"
+
+
 # --- blind spots --------------------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ from connectors.azure.service_principals import (
     uami_identity,
 )
 from connectors.azure.signins import collect_signins
-from connectors.azure.tenant import Tenant
+from connectors.azure.tenant import Tenant, seq
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 from nhitui.model import Action, ActionResult, Identity
 
@@ -53,7 +53,7 @@ class AzureConnector:
         self.report = Report(self.name, self.provider)
         self._resolve = resolve
         self.tenant_id = str(settings.get("tenant_id") or "")
-        self.subscriptions = [str(s) for s in settings.get("subscriptions") or () if str(s)]
+        self.subscriptions = [str(s) for s in seq(settings.get("subscriptions")) if str(s)]
         self.concurrency = max(1, min(64, int(setting(settings, "concurrency", 16))))
         self.portal = str(setting(settings, "graph_url", GRAPH_URL)).rstrip("/") == GRAPH_URL
 

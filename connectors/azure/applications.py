@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from connectors._http import clean, when
+from connectors._http import clean
 from connectors.azure.client import Api, reason
-from connectors.azure.tenant import Tenant
+from connectors.azure.tenant import Tenant, moment, seq
 from connectors.base import Report
 from nhitui.model import Identity, make_uid
 
@@ -39,7 +39,7 @@ async def collect_apps(graph: Api, tenant: Tenant, report: Report) -> None:
     tenant.apps = [a for a in items if isinstance(a.get("id"), str) and a.get("id")]
     for app in tenant.apps:
         names = []
-        for o in app.get("owners") or ():
+        for o in seq(app.get("owners")):
             if isinstance(o, Mapping):
                 name = o.get("userPrincipalName") or o.get("displayName") or o.get("appId") or o.get("id")
                 if name:
@@ -81,7 +81,7 @@ def credential_identity(source: str, tenant: Tenant, cred: Mapping[str, Any], *,
     key_id = cred.get("keyId")
     if not isinstance(key_id, str) or not key_id:
         return None
-    start, end = when(cred.get("startDateTime")), when(cred.get("endDateTime"))
+    start, end = moment(cred.get("startDateTime")), moment(cred.get("endDateTime"))
     days = lifetime_days(start, end)
     no_expiry = end is None or (days is not None and days >= NO_EXPIRY_DAYS)
     hint = clean(cred.get("hint"), 3) if kind == "app_secret" else ""
@@ -125,7 +125,7 @@ def app_credentials(source: str, tenant: Tenant, app: Mapping[str, Any], perms: 
     target = clean(app.get("displayName"), 300) or app_id
     out = []
     for field, kind in (("passwordCredentials", "app_secret"), ("keyCredentials", "app_certificate")):
-        for cred in app.get(field) or ():
+        for cred in seq(app.get(field)):
             if not isinstance(cred, Mapping) or not isinstance(cred.get("keyId"), str):
                 continue
             i = credential_identity(source, tenant, cred, kind=kind, native=f"{app_obj}/{cred['keyId']}",
@@ -139,10 +139,10 @@ def app_credentials(source: str, tenant: Tenant, app: Mapping[str, Any], perms: 
 def requested(app: Mapping[str, Any]) -> list[str]:
     """`requiredResourceAccess` as `resourceAppId:Role|Scope:id` strings (requested, not granted)."""
     out = []
-    for r in app.get("requiredResourceAccess") or ():
+    for r in seq(app.get("requiredResourceAccess")):
         if not isinstance(r, Mapping):
             continue
-        for a in r.get("resourceAccess") or ():
+        for a in seq(r.get("resourceAccess")):
             if isinstance(a, Mapping):
                 out.append(f"{clean(r.get('resourceAppId'), 64)}:{clean(a.get('type'), 10)}:{clean(a.get('id'), 64)}")
     return out[:200]

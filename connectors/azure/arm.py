@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from connectors._http import GaveUp, TooLarge, clean
 from connectors.azure.client import Api
-from connectors.azure.tenant import Tenant
+from connectors.azure.tenant import Tenant, seq
 from connectors.base import Report
 
 RBAC_API = "2022-04-01"
@@ -42,10 +42,10 @@ def custom_role_privilege(props: Mapping[str, Any]) -> str:
     """Privilege of a custom role definition from its `permissions[].actions`."""
     actions: list[str] = []
     not_actions: list[str] = []
-    for p in props.get("permissions") or ():
+    for p in seq(props.get("permissions")):
         if isinstance(p, Mapping):
-            actions += [str(a).lower() for a in p.get("actions") or () if isinstance(a, str)]
-            not_actions += [str(a).lower() for a in p.get("notActions") or () if isinstance(a, str)]
+            actions += [str(a).lower() for a in seq(p.get("actions")) if isinstance(a, str)]
+            not_actions += [str(a).lower() for a in seq(p.get("notActions")) if isinstance(a, str)]
     authz = ("microsoft.authorization/*", "microsoft.authorization/roleassignments/write",
              "microsoft.authorization/roleassignments/*")
     if any(a in authz for a in actions) or ("*" in actions and not any(n.startswith("microsoft.authorization/")

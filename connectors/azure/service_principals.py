@@ -23,7 +23,7 @@ from urllib.parse import quote
 from connectors._http import clean
 from connectors.azure.applications import credential_identity
 from connectors.azure.client import Api, reason
-from connectors.azure.tenant import Tenant
+from connectors.azure.tenant import Tenant, moment, seq
 from connectors.base import Report
 from nhitui.model import Identity, make_uid
 
@@ -62,7 +62,7 @@ def saml_noise(sp: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     """(keyIds, customKeyIdentifiers) of SAML token-signing material on an SP."""
     key_ids: set[str] = set()
     ckis: set[str] = set()
-    for k in sp.get("keyCredentials") or ():
+    for k in seq(sp.get("keyCredentials")):
         if isinstance(k, Mapping) and str(k.get("usage") or "").lower() == "sign":
             if isinstance(k.get("keyId"), str):
                 key_ids.add(k["keyId"].lower())
@@ -76,7 +76,7 @@ def sp_credentials(sp: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]
     key_ids, ckis = saml_noise(sp)
     out: list[tuple[str, Mapping[str, Any]]] = []
     for field, kind in (("passwordCredentials", "app_secret"), ("keyCredentials", "app_certificate")):
-        for c in sp.get(field) or ():
+        for c in seq(sp.get(field)):
             if not isinstance(c, Mapping) or not isinstance(c.get("keyId"), str):
                 continue
             if c["keyId"].lower() in key_ids or (c.get("customKeyIdentifier") and
@@ -93,7 +93,7 @@ def included(tenant: Tenant, sp: Mapping[str, Any]) -> bool:
 
 def mi_type(sp: Mapping[str, Any]) -> tuple[str, str]:
     """("user-assigned" | "system-assigned" | "", ARM resource id) from `alternativeNames`."""
-    names = [str(n) for n in sp.get("alternativeNames") or () if isinstance(n, str)]
+    names = [str(n) for n in seq(sp.get("alternativeNames")) if isinstance(n, str)]
     resource = next((n for n in names if n.lower().startswith("/subscriptions/")), "")
     explicit = next((n.split("=", 1)[1].lower() for n in names if n.lower().startswith("isexplicit=")), "")
     kind = "user-assigned" if explicit == "true" else "system-assigned" if explicit == "false" else ""
@@ -172,9 +172,7 @@ def sp_credential_identities(source: str, tenant: Tenant, sp: Mapping[str, Any],
 
 
 def _created(app: Mapping[str, Any] | None) -> datetime | None:
-    from connectors._http import when
-
-    return when(app.get("createdDateTime")) if app is not None else None
+    return moment(app.get("createdDateTime")) if app is not None else None
 
 
 def sp_path(sp_id: str) -> str:

@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors._http import clean, when
+from connectors._http import clean
 from connectors.azure.client import Api, is_licence_error, reason
-from connectors.azure.tenant import Activity, Tenant
+from connectors.azure.tenant import Activity, Tenant, moment
 from connectors.base import Report
 
 WHAT = "last use (sign-in activity reports)"
@@ -31,7 +31,7 @@ CLIENT_FIELDS = ("applicationAuthenticationClientSignInActivity", "delegatedClie
 
 def _last(obj: Any) -> datetime | None:
     if isinstance(obj, Mapping):
-        return when(obj.get("lastSignInDateTime"))
+        return moment(obj.get("lastSignInDateTime"))
     return None
 
 

@@ -13,6 +13,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors._http import when
+
+
+def moment(value: Any) -> datetime | None:
+    """A Graph/ARM timestamp (an ISO string) as aware UTC; anything else, or out of range, is None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return when(value)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def seq(value: Any) -> list[Any]:
+    """A provider field that should be a JSON array, or [] when it is anything else (hostile data)."""
+    return value if isinstance(value, list) else []
+
+
 MICROSOFT_TENANTS = frozenset({"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"})
 
 

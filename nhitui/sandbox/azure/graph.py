@@ -132,10 +132,10 @@ def make_graph_app(fake: AzureFake) -> Flask:
         def render(a: dict[str, Any]) -> dict[str, Any]:
             obj = _project(a, select)
             if expand.startswith("owners"):
-                obj["owners"] = [dict(o) for o in s.owners.get(a["id"], [])][:20]
+                obj["owners"] = list(s.owners.get(a["id"], []))[:20]
             elif expand.startswith("federatedIdentityCredentials"):
                 obj["federatedIdentityCredentials"] = [
-                    dict(f) if version == "beta" else {k: f.get(k) for k in FIC_FIELDS}
+                    {k: f.get(k) for k in FIC_FIELDS} if version == "v1.0" and isinstance(f, dict) else f
                     for f in s.fics.get(a["id"], [])][:20]
             return obj
 
@@ -197,7 +197,7 @@ def make_graph_app(fake: AzureFake) -> Flask:
         def render(sp: dict[str, Any]) -> dict[str, Any]:
             obj = _project(sp, select)
             if expand:
-                obj["appRoleAssignments"] = [dict(a) for a in s.assignments.get(sp["id"], [])][:20]
+                obj["appRoleAssignments"] = list(s.assignments.get(sp["id"], []))[:20]
             return obj
 
         return page(fake, list(s.sps.values()), "servicePrincipals", expand=bool(expand), render=render)
