@@ -203,15 +203,19 @@ class TrustIndex:
     # --- questions -------------------------------------------------------------------------------
 
     def assumable_by(self, who: str) -> set[str]:
-        """Identities a repo / project / service account (`*` patterns allowed) can become."""
-        out = set()
-        outside = who not in self.family and who not in self.accounts
-        for e in self.edges:
-            if not e.known and not (outside and e.via is not None and e.via.scope == "exact"):
-                continue       # a repo of the inventory is admitted only where `admits` said so
-            names = (e.who,) if e.known else tuple(x.repo for x in e.via.admitted) if e.via else ()
-            if who in names or is_pattern(who) and any(glob_match(n, who) for n in names):
-                out.add(e.uid)
+        """Identities a repo / project / `ns/service-account` (`*` patterns allowed) can become.
+
+        A name the inventory does not know is read against the trusts' admitted sets directly."""
+        out = {e.uid for e in self.edges if e.known and (e.who == who or is_pattern(who) and glob_match(e.who, who))}
+        if who in self.family or who in self.accounts or is_pattern(who):
+            return out
+        for uid, assessed in self.assessed.items():
+            for a in assessed:
+                if a.trust.disabled or a.family not in (*CI_FAMILIES, "kubernetes"):
+                    continue
+                if a.scope in ("any", "unknown") or any(
+                        glob_match(who, x.repo) if is_pattern(x.repo) else who == x.repo for x in a.admitted):
+                    out.add(uid)
         return out
 
     def assumers(self, uid: str) -> list[str]:

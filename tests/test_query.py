@@ -115,3 +115,27 @@ def test_any_text_parses_or_raises_query_error(text):
         assert exc.term is not None
         return
     q(ident(), haystack(ident()))
+
+
+def test_assumable_by_term_uses_the_graph_across_providers():
+    from nhitui.model import TRUSTS_DETAIL, ClaimCondition, FederatedTrust
+    from nhitui.policy import Graph
+    from nhitui.query import Context as QueryContext
+
+    def trusting(n, provider, kind, sub):
+        t = FederatedTrust(issuer="https://token.actions.githubusercontent.com", grants=f"g{n}", grants_kind=kind,
+                           privilege="write", conditions=(ClaimCondition("sub", "glob", (sub,), sub),))
+        return ident(n, provider=provider, kind=kind, name=f"id{n}", details={TRUSTS_DETAIL: (t,)})
+
+    rows = [trusting(1, "aws", "iam_role", "repo:acme/api:*"), trusting(2, "azure", "federated_credential", "repo:acme/*"),
+            trusting(3, "gcp", "wif_provider", "repo:other/x:*"), ident(4, target="acme/api", details={"repo": "acme/api"})]
+    graph = Graph(rows)
+    hay = ["" for _ in rows]
+    both = parse("assumable-by:acme/api", context=QueryContext(reaches=graph.reaches))   # the CLI's context
+    assert [rows[i].name for i in both.filter(rows, hay)] == ["id1", "id2"]
+    one = parse("assumable-by:acme/web", context=QueryContext(assumable_by=graph.assumable_by))
+    assert [rows[i].name for i in one.filter(rows, hay)] == ["id2"]
+    with pytest.raises(QueryError, match="assumable-by"):
+        parse("assumable-by:acme/api")
+    with pytest.raises(QueryError, match="needs a value"):
+        parse("assumable-by:", context=QueryContext(assumable_by=graph.assumable_by))
