@@ -174,6 +174,44 @@ async def test_bearer_auth_accepted_by_the_fake(small: GitLabFake) -> None:
     assert "RateLimit-Remaining" in ok.headers and ok.headers["RateLimit-Limit"] == "20000"
 
 
+async def test_a_scoped_variable_shows_its_environment_everywhere_and_stays_attached(small: GitLabFake) -> None:
+    """Issue 16: `DATABASE_URL_1` in `production` and in `staging` are two rows a reader tells apart."""
+    import csv
+    import io
+
+    from nhitui.export import render, write_csv
+    from nhitui.inventory import haystack
+    from nhitui.policy import Graph
+    from nhitui.query import Context, parse
+
+    rows = await collect(connector(small))
+    variables = [i for i in rows if i.kind == "ci_variable"]
+    staging = next(i for i in variables if i.details["environment_scope"] == "staging")
+    project = staging.details["project"]
+    production = next(i for i in variables if i.name == staging.name and i.details["environment_scope"] == "production")
+    assert staging.target == f"{project}:staging" and production.target == f"{project}:production"
+    assert staging.uid.endswith(":staging")                                 # the uid is unchanged
+    everywhere = [i for i in variables if i.details["environment_scope"] == "*"]
+    assert everywhere and all(":" not in i.target for i in everywhere)     # `*` shows no suffix
+    assert pick(rows, "ci_variable", target="instance")
+
+    buf = io.StringIO()
+    write_csv([staging, production], buf)
+    table = list(csv.DictReader(io.StringIO(buf.getvalue())))
+    assert [r["target"] for r in table] == [staging.target, production.target]
+    document = json.loads(render([staging, production], {}, "json"))
+    assert [r["target"] for r in document["identities"]] == [staging.target, production.target]
+
+    graph = Graph(rows)
+    for query in ("target:*:production", "production"):
+        q = parse(query, context=Context(reaches=graph.reaches))
+        matched = {i.uid for i in rows if q(i, haystack(i))}
+        assert production.uid in matched and staging.uid not in matched, query
+    # Still attached to its project: `reaches:` finds both scopes.
+    reached = graph.reaches(project)
+    assert {staging.uid, production.uid} <= reached
+
+
 # ----------------------------------------------------------------------------------- actions
 
 def snapshot(rows: list[Identity]) -> dict[str, tuple[Any, ...]]:
@@ -266,7 +304,8 @@ async def test_each_action_changes_exactly_its_target(small: GitLabFake) -> None
     # CI variable with two environment scopes: delete one, the other stays.
     staging = next(i for i in rows if i.kind == "ci_variable" and i.details["environment_scope"] == "staging")
     production = next(i for i in rows if i.kind == "ci_variable" and i.name == staging.name
-                      and i.target == staging.target and i.details["environment_scope"] == "production")
+                      and i.details["project"] == staging.details["project"]
+                      and i.details["environment_scope"] == "production")
     result, changed, _, after = await act(small, staging, "delete")
     assert result.state == "ok" and changed == {staging.uid} and production.uid in after
 

@@ -5,7 +5,9 @@
 | ci_variable | `GET /projects/:id/variables`, `GET /groups/:id/variables` (Maintainer); admin `GET /admin/ci/variables` | `project:<id>:<key>:<environment_scope>`, `group:<id>:<key>:<scope>`, `instance:<key>` |
 
 Fields read: `key, environment_scope, masked, protected, hidden, raw, variable_type, description`.
-The `value` is never kept (scrubbed on arrival and dropped again here); GitLab reports neither
+Target: the project or group path, with `:<environment_scope>` when the scope is not `*`
+(`acme/api-0:production`); `details["project"]` / `details["group"]` hold the bare path, so the
+delivery-chain graph still attaches the variable to its project. The `value` is never kept (scrubbed on arrival and dropped again here); GitLab reports neither
 creation nor use. The same key may exist once per environment scope: each is its own identity.
 
 Privilege: none (a variable holds a value, not an API scope). Action: delete (`actions.py`), with
@@ -39,9 +41,13 @@ def parse_variable(site: GitLabConnector, d: Mapping[str, Any], scope: str, scop
     if scope == "instance":
         url = f"{site.url}/admin/application_settings/ci_cd#js-ci-cd-variables"
     else:
+        details[scope] = target
         base = (web_url or (f"{site.url}/groups/{target}" if scope == "group" else f"{site.url}/{target}"))
         url = f"{base.rstrip('/')}/-/settings/ci_cd#js-cicd-variables-settings"
-    return identity(site, "ci_variable", native, name=key, owner="", target=target, scopes=(),
+    # The environment is part of where the secret lives: `acme/api-0:production` and `…:staging` are two
+    # rows a reader must tell apart (`*`, every environment, shows no suffix).
+    shown = target if scope == "instance" or env == "*" else f"{target}:{env}"
+    return identity(site, "ci_variable", native, name=key, owner="", target=shown, scopes=(),
                     privilege="none", created_at=None, expires_at=None, last_used_at=None,
                     status="active", credential="static", actions=("delete",), url=url,
                     usage_tracked=False, details=details)

@@ -31,7 +31,8 @@ def _variable(fake: GitLabFake, scope: Scope, key: str, target: str, n: int, env
     fake.variables.append(var)
     kind, sid = scope
     nid = f"instance:{key}" if kind == "instance" else f"{kind}:{sid}:{key}:{env}"
-    truth = {"name": key, "owner": "", "target": target, "privilege": "none", "status": "active",
+    shown = target if kind == "instance" or env == "*" else f"{target}:{env}"
+    truth = {"name": key, "owner": "", "target": shown, "privilege": "none", "status": "active",
              "created_at": None, "expires_at": None, "last_used_at": None, "scopes": ()}
     fake.expect("ci_variable", nid, truth, {"usage_tracked": False})
     if kind == "instance":
