@@ -1,11 +1,13 @@
-"""TUI benchmark at 100,000 identities: first paint, filter keystroke, sort, memory. Prints, never asserts.
+"""TUI benchmark at 100,000 identities: first paint, the three budgets, filter, sort, memory. Prints, never asserts.
 
     /work/venv/bin/python benchmarks/bench_tui.py [--rows 100000]
 
 `python -m benchmarks` calls `run()`, which measures in a child process so that RSS is the app's own.
 
 Budgets (issue 8): first paint < 0.5 s after the data is in memory, filter keystroke repaint
-< 30 ms median, sort < 100 ms, RSS < 300 MB.
+< 30 ms median, sort < 100 ms, RSS < 300 MB. Issue 16, each as a max over key sequences that start
+from the full set: Escape (clear the filter) < 100 ms from key to settled table, any filter keystroke
+< 50 ms, facet counts < 250 ms after the table.
 
 "repaint" = the work a keystroke triggers (parse, filter, cursor, virtual size) plus rendering
 every visible table line to Strips, timed directly. "pilot" figures add one Pilot round trip
@@ -34,6 +36,7 @@ from nhitui.inventory import Inventory  # noqa: E402
 from nhitui.sandbox.synthetic import make_identities  # noqa: E402
 from nhitui.tui.app import NhiApp  # noqa: E402
 from nhitui.tui.view import COLUMN_KEYS  # noqa: E402
+from nhitui.tui.widgets.facets import FacetList  # noqa: E402
 from nhitui.tui.widgets.table import IdentityTable  # noqa: E402
 
 KEYSTROKES = ["d", "de", "dep", "depl", "deplo", "deploy", "deploy-", "deploy-k", "deploy-ke", "deploy-key",
@@ -71,6 +74,100 @@ class FirstPaint:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+class Settle:
+    """When the table last drew a line and when the facet list last took counts (perf_counter
+    times): spies installed for the budget measurement only."""
+
+    def __init__(self) -> None:
+        self.paints: list[float] = []
+        self.facets_at = 0.0
+        self._render = IdentityTable.render_line
+        self._counts = FacetList.update_counts
+
+    def install(self) -> Settle:
+        render, counts = self._render, self._counts
+
+        def render_spy(table: IdentityTable, y: int):  # noqa: ANN202
+            strip = render(table, y)
+            self.paints.append(time.perf_counter())
+            return strip
+
+        def counts_spy(facets: FacetList, *args, **kwargs) -> None:  # noqa: ANN002,ANN003
+            counts(facets, *args, **kwargs)
+            self.facets_at = time.perf_counter()
+
+        IdentityTable.render_line = render_spy  # type: ignore[method-assign]
+        FacetList.update_counts = counts_spy  # type: ignore[method-assign]
+        return self
+
+    def remove(self) -> None:
+        IdentityTable.render_line = self._render  # type: ignore[method-assign]
+        FacetList.update_counts = self._counts  # type: ignore[method-assign]
+
+
+# Key sequences that start from the full set: the first keystroke filters every row, backspaces
+# widen again (a widening keystroke cannot reuse the narrowed view), escape restores every row.
+SEQUENCES = (["d", "e", "p", "backspace", "backspace", "escape"],
+             ["s", "t", "a", "l", "e", "escape"],
+             ["a", "backspace", "a", "c", "escape"],
+             ["g", "i", "t", "escape"],
+             ["p", "r", "o", "d", "backspace", "escape"],
+             ["1", "escape"],
+             ["n", "e", "v", "e", "r", "escape"])
+ESCAPE_BUDGET, KEY_BUDGET, FACET_BUDGET = 100.0, 50.0, 250.0
+
+
+async def _settled(app: NhiApp, pilot, spy: Settle, t0: float) -> tuple[float, float]:  # noqa: ANN001
+    """(key -> settled table, settled table -> facets) in ms, once the facets show this view."""
+    deadline = time.perf_counter() + 5
+    while app.facets_generation != app.view.generation and time.perf_counter() < deadline:
+        await pilot.pause(0.005)
+    await pilot.pause()
+    # The table's last line drawn before the facets changed (a wider count column may re-lay it out).
+    before = [p for p in spy.paints if p <= spy.facets_at] or spy.paints or [t0]
+    table = max(before)
+    return (table - t0) * 1000, max(0.0, spy.facets_at - table) * 1000
+
+
+async def budgets(app: NhiApp, pilot) -> list[Row]:  # noqa: ANN001
+    """The three TUI budgets of issue 16, key to settled table, pressed through Pilot."""
+    keys: list[float] = []
+    escapes: list[float] = []
+    facets: list[float] = []
+    firsts: list[float] = []
+    app.filter_input.focus()
+    await pilot.pause()
+    spy = Settle().install()
+    try:
+        for _ in range(2):
+            for sequence in SEQUENCES:
+                for n, key in enumerate(sequence):
+                    if key == "escape":
+                        app.filter_input.focus()
+                        await pilot.pause()
+                    t0 = time.perf_counter()
+                    spy.paints.clear()
+                    spy.facets_at = 0.0
+                    await pilot.press(key)
+                    table, facet = await _settled(app, pilot, spy, t0)
+                    (escapes if key == "escape" else keys).append(table)
+                    if n == 0:
+                        firsts.append(table)
+                    facets.append(facet)
+    finally:
+        spy.remove()
+    out: list[Row] = []
+    for label, values, budget in (("Escape (clear filter) -> settled table", escapes, ESCAPE_BUDGET),
+                                  ("filter keystroke -> settled table", keys, KEY_BUDGET),
+                                  ("facet counts after the table", facets, FACET_BUDGET)):
+        print(f"{label:<42} median {ms(statistics.median(values))}  max {ms(max(values))}   "
+              f"budget {budget:.0f} ms (max)  [{len(values)} presses]")
+        out.append((f"TUI {label}, max", max(values), budget, "ms"))
+    print(f"  first keystroke on the full set: median {ms(statistics.median(firsts)).strip()}, "
+          f"max {ms(max(firsts)).strip()}  (times include the Pilot press, key dispatch to last table line)")
+    return out
+
 
 def rss_mb() -> float:
     try:
@@ -116,7 +213,7 @@ async def bench(rows: int) -> list[Row]:
     paint = FirstPaint().install()
     t0 = time.perf_counter()
     app = NhiApp(Config(path=None), inventory=inventory, collect=False)
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
         paint.remove()
         idle = time.perf_counter() - t0
@@ -125,6 +222,8 @@ async def bench(rows: int) -> list[Row]:
         print(f"first paint (app start -> table drawn, {len(app.view):,} rows)  {ms(first_paint)}   budget 500 ms"
               f"  (idle, facets and graph done: {ms(idle).strip()})")
         out.append((f"TUI first paint, {len(app.view):,} rows", first_paint * 1000, 500, "ms"))
+
+        out += await budgets(app, pilot)
 
         # Pilot harness overhead alone.
         base = []

@@ -228,11 +228,12 @@ async def test_open_copy_help_palette_and_quit(tmp_path, monkeypatch):
     app = prefilled_app(tmp_path, data)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        first = app.table.cursor_identity        # the top row of the default (attention) order
         await pilot.press("o")
         await app.workers.wait_for_complete()
-        assert opened == [data[0].url]
+        assert opened == [first.url] and first.uid in {r.uid for r in data}
         await pilot.press("c")
-        assert app.clipboard == data[0].uid
+        assert app.clipboard == first.uid
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -289,13 +290,14 @@ async def test_act_confirm_updates_from_provider_and_journals(tmp_path):
     app = prefilled_app(tmp_path, data, fake=fake)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        first = app.table.cursor_identity
         assert "deactivate" in app.query_one("#detail").text and "reversible" in app.query_one("#detail").text
         await pilot.press("d")
         await pilot.pause()
         assert isinstance(app.screen, ActScreen)
         text = (await shown(pilot))
-        assert "UpdateAccessKey K0000 Status=Inactive" in text and "revoke_profile admin" in text
-        assert "reversible" in text and data[0].uid in text
+        assert f"UpdateAccessKey {first.native_id} Status=Inactive" in text and "revoke_profile admin" in text
+        assert "reversible" in text and first.uid in text
         await pilot.press("y")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -303,22 +305,22 @@ async def test_act_confirm_updates_from_provider_and_journals(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert not isinstance(app.screen, ActScreen)
-        assert app.inventory.get(data[0].uid).status == "inactive"
+        assert app.inventory.get(first.uid).status == "inactive"
         assert app.table.cursor_identity.status == "inactive"
-        assert fake.executed == [(data[0].uid, "deactivate")]
+        assert fake.executed == [(first.uid, "deactivate")]
         events = [(r["event"], r.get("result")) for r in Journal(tmp_path / "journal.jsonl")]
         assert events == [("intent", None), ("result", "ok")]
 
         # u undoes it: the plan is the reverse action, confirmed like any other.
         await pilot.press("u")
         await pilot.pause()
-        assert isinstance(app.screen, ActScreen) and "Undo: activate key-0000" in (await shown(pilot))
+        assert isinstance(app.screen, ActScreen) and f"Undo: activate {first.name}" in (await shown(pilot))
         await pilot.press("y")
         await app.workers.wait_for_complete()
         await pilot.press("escape")
         await pilot.pause()
-        assert app.inventory.get(data[0].uid).status == "active"
-        assert fake.executed[-1] == (data[0].uid, "activate")
+        assert app.inventory.get(first.uid).status == "active"
+        assert fake.executed[-1] == (first.uid, "activate")
         notes = record_notifications(app)
         await pilot.press("u")
         await pilot.pause()
@@ -347,25 +349,27 @@ async def test_irreversible_action_needs_the_name_typed(tmp_path):
     data = rows(3)
     app = prefilled_app(tmp_path, data, fake=fake)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first = app.table.cursor_identity
         await pilot.press("d")
         await pilot.pause()
         await pilot.press("down", "enter")       # choose "delete"
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ActScreen) and screen.plan.steps[0].action == "delete"
-        assert "IRREVERSIBLE" in (await shown(pilot)) and screen.expected_word == "key-0000"
+        assert "IRREVERSIBLE" in (await shown(pilot)) and screen.expected_word == first.name
         assert app.focused.id == "confirm-input"
         await pilot.press("y")                    # typed into the box: not a confirmation
         assert app.focused.value == "y" and fake.executed == []
-        await pilot.press("backspace", *"key-00", "enter")
+        await pilot.press("backspace", *first.name[:-2], "enter")
         await pilot.pause()
         assert fake.executed == [] and screen.query_one("#confirm").disabled
-        await pilot.press(*"00", "enter")
+        await pilot.press(*first.name[-2:], "enter")
         await app.workers.wait_for_complete()
         await pilot.press("enter")
         await pilot.pause()
-    assert fake.executed == [(data[0].uid, "delete")]
-    assert app.inventory.get(data[0].uid) is None and len(app.view) == 2
+    assert fake.executed == [(first.uid, "delete")] and first.uid in {r.uid for r in data}
+    assert app.inventory.get(first.uid) is None and len(app.view) == 2
 
 
 async def test_typing_the_name_straight_away_goes_into_the_confirmation_box(tmp_path):
@@ -375,20 +379,22 @@ async def test_typing_the_name_straight_away_goes_into_the_confirmation_box(tmp_
     data = rows(3)
     app = prefilled_app(tmp_path, data, fake=fake)
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first = app.table.cursor_identity
         await pilot.press("d")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ActScreen) and app.focused.id == "actions"
         await pilot.press("down")                 # "delete", the irreversible one
         await pilot.pause()
-        assert screen.expected_word == "key-0000"
-        await pilot.press(*"key-0000")
-        assert app.focused.id == "confirm-input" and app.focused.value == "key-0000"
+        assert screen.expected_word == first.name
+        await pilot.press(*first.name)
+        assert app.focused.id == "confirm-input" and app.focused.value == first.name
         await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.press("enter")
         await pilot.pause()
-    assert fake.executed == [(data[0].uid, "delete")]
+    assert fake.executed == [(first.uid, "delete")] and first.uid in {r.uid for r in data}
 
 
 async def test_bulk_needs_the_count_and_shows_each_result(tmp_path):
@@ -398,7 +404,7 @@ async def test_bulk_needs_the_count_and_shows_each_result(tmp_path):
     seen = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("slash", *"fails", "enter", "space", "escape")
-        await pilot.press("home", "space", "space")
+        await pilot.press("slash", *"key-", "enter", "home", "space", "space", "escape")
         assert len(app.view.marked) == 3
         await pilot.press("ctrl+d")
         await pilot.pause()

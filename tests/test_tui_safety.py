@@ -118,7 +118,7 @@ async def test_markup_in_every_field_never_crashes_and_notices_are_plain(tmp_pat
         await pilot.press("escape", "slash", *"weird[/]", "enter")
         await pilot.pause()
         assert len(app.view) >= 1
-        await pilot.press("escape", "end", "d", "y")
+        await pilot.press("escape", "slash", *"fails", "enter", "d", "y")
         await app.workers.wait_for_complete()
         await pilot.press("enter")
         await pilot.pause()

@@ -53,7 +53,7 @@ from nhitui.tui.screens.export import ExportScreen, default_path
 from nhitui.tui.screens.history import HistoryScreen
 from nhitui.tui.screens.info import HelpScreen, SecretScreen, SourcesScreen
 from nhitui.tui.snapshots import ScanRecord, record_scan, scan_finished
-from nhitui.tui.view import COLUMN_KEYS, COLUMNS, TITLES, TableView
+from nhitui.tui.view import ATTENTION, COLUMNS, SORT_CYCLE, TITLES, TableView
 from nhitui.tui.widgets.detail import DetailPane, describe
 from nhitui.tui.widgets.facets import FacetList, count_facets
 from nhitui.tui.widgets.status import StatusHeader
@@ -61,7 +61,7 @@ from nhitui.tui.widgets.table import IdentityTable
 
 MIN_REPAINT = 0.1
 FACETS_MIN_WIDTH = 150   # below this the facet sidebar starts hidden (f shows it)
-FACET_DELAY = 0.25
+FACET_DELAY = 0.05     # debounce: facets are counted once typing pauses this long
 GRAPH_MAX_AGE = 2.0
 THREAD_ROWS = 20_000   # above this, the graph and facet counts are computed in a thread
 ACTING = ("act", "act_marked", "undo")
@@ -123,6 +123,9 @@ class NhiApp(App[int]):
         self.collecting = False
         self._flush_timer: Timer | None = None
         self._facet_timer: Timer | None = None
+        self.facets_generation = -1     # the view generation the facet counts describe
+        self._full_facets: tuple[int, dict[str, Any]] | None = None   # (inventory version, counts of every row)
+        self._applied_filter: str | None = None
         self._repaint_interval = MIN_REPAINT
         self._last_flush = 0.0
         self._graph: Graph | None = None
@@ -365,7 +368,7 @@ class NhiApp(App[int]):
 
     def _update_sortinfo(self) -> None:
         key = self.view.sort_key
-        text = "" if not key else f"sort: {TITLES.get(key, key)} " + (
+        text = "sort: arrival" if not key else f"sort: {TITLES.get(key, key)} " + (
             "\u25bc" if self.view.reverse else "\u25b2")
         self.main_widget("#sortinfo", Static).update(Content.styled(text, "$text-muted"))
 
@@ -377,24 +380,32 @@ class NhiApp(App[int]):
     def _update_facets(self) -> None:
         """Count facets over the visible rows; in a thread when there are many of them."""
         self._facet_timer = None
-        identities = self.view.identities()
         generation = self.view.generation
+        full = self.view.is_full and not self.view.outdated
+        version = self.inventory.version
+        if full and self._full_facets is not None and self._full_facets[0] == version:
+            self._facets_counted(self._full_facets[1], generation)    # escape: every row, counted before
+            return
+        identities = self.view.identities()
         if len(identities) < THREAD_ROWS:
-            self._facets_counted(count_facets(identities), generation)
+            self._facets_counted(count_facets(identities), generation, version if full else None)
             return
 
         def count() -> None:
             counts = count_facets(identities)
-            self.call_from_thread(self._facets_counted, counts, generation)
+            self.call_from_thread(self._facets_counted, counts, generation, version if full else None)
 
         self.run_worker(count, thread=True, exclusive=True, group="facets", description="count facets",
                         exit_on_error=False)
 
-    def _facets_counted(self, counts: dict[str, Any], generation: int) -> None:
+    def _facets_counted(self, counts: dict[str, Any], generation: int, full_version: int | None = None) -> None:
+        if full_version is not None:
+            self._full_facets = (full_version, counts)
         if generation != self.view.generation:
             return   # the view moved on; a newer count is scheduled
         active = set(self.filter_input.value.split())
         self.main_widget(FacetList).update_counts(counts, active)
+        self.facets_generation = generation
 
     def graph(self) -> Graph:
         """The delivery-chain graph, built now (for `reaches:` filters)."""
@@ -480,6 +491,8 @@ class NhiApp(App[int]):
     def apply_filter(self, text: str, force: bool = False) -> bool:
         """Parse and apply `text`; a bad term shows inline and keeps the last good view.
         `force` filters every row again (a fact the filter reads, such as the new uids, changed)."""
+        if not force and text == self._applied_filter and not self.view.outdated:
+            return True    # already shown (escape clears the box, whose Changed event repeats it)
         error = self.main_widget("#filter-error", Static)
         try:
             query = parse(text, datetime.now(timezone.utc), self._query_context())
@@ -495,6 +508,7 @@ class NhiApp(App[int]):
             error.display = False
             self.filter_input.remove_class("-invalid-term")
         self.view.set_query(None if query.empty else query, force=force)
+        self._applied_filter = text
         self.table.data_changed()
         self._update_header()
         self._update_detail()
@@ -548,23 +562,13 @@ class NhiApp(App[int]):
         self._update_sortinfo()
 
     def action_sort(self) -> None:
-        """Sort by the next column (provider -> kind -> ... -> findings -> arrival order)."""
+        """Sort by the next order: attention (the default) -> provider -> ... -> findings -> attention."""
         key = self.view.sort_key
-        if key is None:
-            nxt: str | None = COLUMN_KEYS[0]
-        else:
-            i = COLUMN_KEYS.index(key)
-            nxt = COLUMN_KEYS[i + 1] if i + 1 < len(COLUMN_KEYS) else None
-        if nxt is None:
-            self.view.sort_key = None
-            self.view.recompute()
-            self.table.data_changed()
-            self._update_sortinfo()
-            return
-        self.sort_by(nxt, False)
+        i = SORT_CYCLE.index(key) if key in SORT_CYCLE else -1
+        self.sort_by(SORT_CYCLE[(i + 1) % len(SORT_CYCLE)], False)
 
     def action_sort_reverse(self) -> None:
-        self.sort_by(self.view.sort_key or COLUMN_KEYS[0], not self.view.reverse)
+        self.sort_by(self.view.sort_key or ATTENTION, not self.view.reverse)
 
     def action_mark(self) -> None:
         identity = self.table.cursor_identity
