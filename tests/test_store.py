@@ -1,0 +1,262 @@
+"""The PostgreSQL team store against a real PostgreSQL server started by the suite (no mocks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from nhitui.journal import Journal
+from nhitui.model import SourceStatus
+from nhitui.sandbox.synthetic import make_identities
+from nhitui.store import StoreConfigError, check_url, open_store
+from nhitui.store.mirror import JournalMirror
+from nhitui.store.postgres import SCHEMA_VERSION, PostgresStore, StoreError
+from nhitui.store.rows import from_doc, to_doc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from pgserver import PgServer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    server = PgServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_dbs = iter(range(1000))
+
+
+@pytest.fixture()
+def store(pg: PgServer) -> Iterator[PostgresStore]:
+    url = pg.create_db(f"t{next(_dbs)}_{os.getpid()}")
+    s = open_store(url, password=pg.password)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def statuses_of(rows, state: str = "ok") -> dict[str, SourceStatus]:
+    out = {}
+    for i in rows:
+        out.setdefault(i.source, SourceStatus(source=i.source, provider=i.provider, state=state,
+                                              finished_at=datetime.now(timezone.utc)))
+    return {k: replace(v, count=sum(1 for i in rows if i.source == k)) for k, v in out.items()}
+
+
+def test_rows_round_trip_keeps_columns_and_findings() -> None:
+    import json
+
+    def sec(t):
+        return t.replace(microsecond=0) if t else t
+
+    rows = make_identities(300)
+    for i in rows:
+        i = replace(i, created_at=sec(i.created_at), expires_at=sec(i.expires_at), last_used_at=sec(i.last_used_at))
+        back = from_doc(json.loads(to_doc(i)[0]))
+        assert (back.uid, back.name, back.owner, back.scopes, back.privilege, back.created_at, back.expires_at,
+                back.last_used_at, back.status, back.stale, back.findings, back.actions, back.usage_tracked) == (
+            i.uid, i.name, i.owner, i.scopes, i.privilege, i.created_at, i.expires_at, i.last_used_at, i.status,
+            i.stale, i.findings, i.actions, i.usage_tracked)
+
+
+def test_url_checks() -> None:
+    assert check_url("postgresql://u@h/db?sslmode=require")
+    with pytest.raises(StoreConfigError, match="password in the URL"):
+        check_url("postgresql://u:hunter2@h/db")
+    with pytest.raises(StoreConfigError, match="postgresql://"):
+        check_url("mysql://u@h/db")
+
+
+def test_unreachable_store_names_host_not_password() -> None:
+    with pytest.raises(StoreError) as err:
+        open_store("postgresql://nobody@127.0.0.1:1/x", password="sekret-pw", connect_timeout=1)
+    assert "127.0.0.1:1" in str(err.value) and "sekret-pw" not in str(err.value)
+
+
+def test_migrations_from_empty_and_from_the_previous_schema(pg: PgServer) -> None:
+    url = pg.create_db(f"mig_{os.getpid()}")
+    with psycopg.connect(url, password=pg.password, autocommit=True) as conn:
+        PostgresStore.migrate(type("Old", (), {"conn": conn, "where": "x"})(), target=1)   # a schema-1 store
+        conn.execute("INSERT INTO snapshots (source, provider, state, taken_at, count) "
+                     "VALUES ('old-src', 'github', 'ok', now(), 0)")
+    s = open_store(url, password=pg.password)
+    try:
+        assert s.version() == SCHEMA_VERSION == 2
+        assert [x.source for x in s.snapshots()] == ["old-src"]       # data kept across the migration
+        s.migrate()                                                     # idempotent
+        assert s.version() == 2
+    finally:
+        s.close()
+    fresh = open_store(pg.create_db(f"fresh_{os.getpid()}"), password=pg.password)
+    assert fresh.version() == 2 and fresh.snapshots() == []
+    fresh.close()
+
+
+def test_current_inventory_is_the_latest_good_snapshot_of_each_source(store: PostgresStore) -> None:
+    rows = make_identities(2000)
+    store.save(rows, statuses_of(rows))
+    loaded, statuses = store.load_current()
+    assert sorted(i.uid for i in loaded) == sorted(i.uid for i in rows)
+    assert set(statuses) == {i.source for i in rows}
+    # A failed rescan of one source keeps that source's rows, marked failed with the reason.
+    gh = statuses_of(rows)["acme-github"]
+    store.save_source(replace(gh, state="failed", error="401 bad credentials", count=0), [])
+    loaded2, statuses2 = store.load_current()
+    assert len(loaded2) == len(rows)
+    assert statuses2["acme-github"].state == "failed" and "401" in statuses2["acme-github"].error
+    assert statuses2["acme-github"].facts["snapshot_id"] is not None
+    # A newer good scan of one source replaces only that source's rows.
+    fewer = [i for i in rows if i.source == "acme-npm"][:3]
+    store.save_source(replace(statuses_of(rows)["acme-npm"], count=3), fewer)
+    loaded3, _ = store.load_current()
+    assert sum(i.source == "acme-npm" for i in loaded3) == 3
+    assert sum(i.source == "acme-github" for i in loaded3) == sum(i.source == "acme-github" for i in rows)
+
+
+def test_diff_between_two_team_states(store: PostgresStore) -> None:
+    rows = make_identities(1000)
+    store.save(rows, statuses_of(rows))
+    changed = [replace(i, privilege="admin") if i.privilege != "admin" and n % 50 == 0 else i
+               for n, i in enumerate(rows)]
+    newer = changed[5:] + [replace(make_identities(1, seed=99)[0], uid="acme-github:deploy_key:new-one")]
+    newer = [i for i in newer if i.source != "acme-jfrog"] + [i for i in changed if i.source == "acme-jfrog"]
+    store.save(newer, statuses_of(rows))
+    d = store.diff_team()
+    assert {c.uid for c in d.changed} == {i.uid for n, i in enumerate(rows) if n % 50 == 0 and n >= 5
+                                          and i.privilege != "admin" and i.source != "acme-jfrog"}
+    assert {r["uid"] for r in d.removed} == {i.uid for i in rows[:5] if i.source != "acme-jfrog"}
+    assert [r["uid"] for r in d.added] == ["acme-github:deploy_key:new-one"] and all("privilege/scopes changed" in c.what for c in d.changed)
+
+
+def test_two_scanners_at_once_and_a_reader_during_a_write(pg: PgServer, store: PostgresStore) -> None:
+    url = store.url
+    a_rows = [i for i in make_identities(20_000, seed=3, score=False) if i.source in ("acme-github", "acme-gitlab")]
+    b_rows = [i for i in make_identities(4000, seed=4, score=False) if i.source == "acme-aws"]
+    seen_counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def scanner(rows) -> None:
+        try:
+            with open_store(url, password=pg.password) as s:
+                s.save(rows, statuses_of(rows))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scanner, args=(r,)) for r in (a_rows, b_rows)]
+    with open_store(url, password=pg.password) as reader:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            seen_counts.append(len(reader.load_current()[0]))
+        for t in threads:
+            t.join()
+        final, statuses = reader.load_current()
+    assert not errors
+    assert len(final) == len(a_rows) + len(b_rows) and set(statuses) == {"acme-github", "acme-gitlab", "acme-aws"}
+    # Every read saw whole snapshots only: sums of complete sources, never a part of one.
+    sizes = {s: sum(i.source == s for i in a_rows + b_rows) for s in statuses}
+    possible = {sum(sizes[s] for s in combo) for n in range(4) for combo in _combos(list(sizes), n)}
+    assert seen_counts and set(seen_counts) <= possible
+
+
+def _combos(items, n):
+    import itertools
+
+    return itertools.combinations(items, n)
+
+
+def test_a_scanner_killed_mid_write_leaves_no_half_snapshot(pg: PgServer, store: PostgresStore) -> None:
+    rows = make_identities(500)
+    store.save(rows, statuses_of(rows))
+    before = store.current()
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+        from datetime import datetime, timezone
+        from nhitui.model import SourceStatus
+        from nhitui.sandbox.synthetic import make_identities
+        from nhitui.store import open_store
+        from dataclasses import replace
+        base = [i for i in make_identities(30_000, score=False) if i.source == "acme-github"]
+        rows = [replace(i, uid=f"{{i.uid}}-{{n}}") for n in range(12) for i in base]
+        s = open_store({store.url!r}, password={pg.password!r})
+        print("ready", flush=True)
+        s.save_source(SourceStatus("acme-github", "github", "ok", finished_at=datetime.now(timezone.utc)), rows)
+        print("done", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    # Wait until the COPY is running inside its transaction, then kill the scanner outright.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with psycopg.connect(store.url, password=pg.password, autocommit=True) as c:
+            busy = c.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY snapshot_rows%%'"
+                             ).fetchone()[0]
+        if busy:
+            break
+        time.sleep(0.02)
+    assert busy, "the scanner never started writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    assert store.current() == before
+    assert len(store.snapshots()) == len(before)
+
+
+def test_store_down_during_an_action_journal_intact_and_caught_up(pg: PgServer, store: PostgresStore,
+                                                                    tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.jsonl")
+    down = JournalMirror(journal, lambda: open_store("postgresql://x@127.0.0.1:1/x", connect_timeout=1),
+                         store_id="team", actor="oncall-alice")
+    journal.append({"plan": "p-1", "uid": "acme-github:deploy_key:1", "action": "delete", "phase": "intent"})
+    journal.append({"plan": "p-1", "uid": "acme-github:deploy_key:1", "action": "delete", "phase": "result",
+                    "result": "ok"})
+    assert down.sync() is False and "2 records pending" in down.last_error
+    assert len(journal.read().records) == 2                    # the local journal is whole
+    up = JournalMirror(journal, lambda: open_store(store.url, password=pg.password), store_id="team",
+                       actor="oncall-alice")
+    assert up.sync() is True
+    journal.append({"plan": "p-2", "uid": "acme-aws:access_key:AKIA1", "action": "deactivate", "phase": "intent"})
+    assert up.sync() is True and up.sync() is True              # nothing sent twice
+    mirrored = store.journal()
+    assert [(r["uid"], r["phase"]) for r in mirrored] == [("acme-github:deploy_key:1", "intent"),
+                                                          ("acme-github:deploy_key:1", "result"),
+                                                          ("acme-aws:access_key:AKIA1", "intent")]
+    assert {r["actor"] for r in mirrored} == {"oncall-alice"} and all(r["host"] for r in mirrored)
+
+
+def test_http_cache_and_prune(store: PostgresStore) -> None:
+    store.save_cache("acme-github", {"https://api/x": ('"e1"', b"{}"), "https://api/y": ('"e2"', b"[1]")})
+    store.save_cache("acme-github", {"https://api/x": ('"e3"', b"{2}")})
+    assert store.cache_entries("acme-github") == {"https://api/x": ('"e3"', b"{2}"), "https://api/y": ('"e2"', b"[1]")}
+    store.save_cache("acme-github", {"https://api/z": ('"e4"', b"")}, complete=True)
+    assert set(store.cache_entries("acme-github")) == {"https://api/z"}
+    rows = make_identities(100)
+    for _ in range(3):
+        store.save(rows, statuses_of(rows))
+    assert store.prune(keep=1) == 2 * len(statuses_of(rows))
+    assert len(store.load_current()[0]) == len(rows)
+
+
+def test_age_is_reported(store: PostgresStore) -> None:
+    rows = make_identities(50)
+    old = datetime.now(timezone.utc) - timedelta(hours=5)
+    store.save(rows, {k: replace(v, finished_at=old) for k, v in statuses_of(rows).items()})
+    snaps = store.current()
+    assert all(4.9 * 3600 < s.age_seconds < 5.1 * 3600 for s in snaps)
