@@ -28,10 +28,11 @@ def bao_available() -> bool:
 
 
 # The Vault part of the sandbox is a real OpenBao server; without `bao` the rest still runs.
-ALL = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp", "azure") + (("vault",) if bao_available() else ())
+ALL = ("github", "gitlab", "aws", "npm", "dockerhub", "jfrog", "gcp", "azure", "kubernetes") + (
+    ("vault",) if bao_available() else ())
 SOURCE_NAMES = {"github": "acme-github", "gitlab": "acme-gitlab", "aws": "acme-aws", "npm": "acme-npm",
                 "dockerhub": "acme-dockerhub", "jfrog": "acme-jfrog", "gcp": "acme-gcp", "vault": "acme-vault",
-                "azure": "acme-entra"}
+                "azure": "acme-entra", "kubernetes": "acme-k8s"}
 # Fakes that take a second or more to start (a process to spawn and seed): started in threads.
 THREADED = ("vault",)
 
@@ -47,6 +48,7 @@ FAKES = {
     "gcp": "nhitui.sandbox.gcp:GcpFake",
     "vault": "nhitui.sandbox.vault:VaultFake",
     "azure": "nhitui.sandbox.azure:AzureFake",
+    "kubernetes": "nhitui.sandbox.kubernetes:KubernetesFake",
 }
 
 

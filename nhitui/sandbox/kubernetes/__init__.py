@@ -44,15 +44,16 @@ def exec_user(env_var: str, api_version: str = "client.authentication.k8s.io/v1"
                      "interactiveMode": "Never", "provideClusterInfo": False}}
 
 
-def _roles(world: World) -> tuple[str, str]:
-    """ARNs of the demo AWS role with a wildcard OIDC trust and of an admin role (by the AWS plan)."""
+def _roles(world: World) -> tuple[str, str | None]:
+    """ARNs of the demo AWS role with a wildcard OIDC trust and of an admin role (None: the AWS world has
+    none), as the AWS fake plans them."""
     from nhitui.sandbox.aws import plan_roles
 
     roles = plan_roles(world)
     wildcard = next((r.name for r in roles if "oidc-wildcard-sub" in r.findings), "gha-org-wildcard")
-    admin = next((r.name for r in roles if r.privilege == "admin"), "OrganizationAdmin")
+    admin = next((r.name for r in roles if r.privilege == "admin" and not r.service_linked), None)
     arn = f"arn:aws:iam::{world.aws_account}:role/"
-    return arn + wildcard, arn + admin
+    return arn + wildcard, (arn + admin) if admin else None
 
 
 class KubernetesFake:

@@ -63,17 +63,18 @@ class Seeder:
         self.record = record
         self.scale = (namespaces, service_accounts, token_secrets, bindings)
         self.sa_uids: dict[tuple[str, str], str] = {}
+        self.expected: dict[tuple[str, str], tuple[set[str], dict[str, Any]]] = {}
 
     def expect(self, kind: str, ns: str, name: str, findings: set[str] | None = None, **fields: Any) -> None:
-        if self.record:
-            self.w.expect("kubernetes", kind, f"{self.context}/{ns}/{name}", findings or set(),
-                          name=name, target=f"{self.cluster}/{ns}", **fields)
+        # Kept here until the end of `run` so a later, more precise record replaces an earlier one.
+        self.expected[(kind, f"{self.context}/{ns}/{name}")] = (findings or set(),
+                                                                {"name": name, "target": f"{self.cluster}/{ns}", **fields})
 
     # --- object builders ----------------------------------------------------------------------------
 
     def ns(self, name: str, days: float = 900) -> None:
         self.s.put("", "namespaces", {"metadata": _meta(name, "", self.w.days_ago(days))})
-        self.sa(name, "default", days=days, expect=False)
+        self.sa(name, "default", days=days)
 
     def sa(self, ns: str, name: str, days: float = 300, annotations: dict[str, str] | None = None,
            automount: bool | None = None, secrets: list[str] | None = None, expect: bool = True,
@@ -142,7 +143,8 @@ class Seeder:
 
     # --- the cluster --------------------------------------------------------------------------------
 
-    def run(self, wildcard_role_arn: str, admin_role_arn: str) -> None:
+    def run(self, wildcard_role_arn: str, admin_role_arn: str | None) -> None:
+        """Seed everything; `admin_role_arn` None: the AWS world has no admin role (no link to plant)."""
         w = self.w
         for name in ("kube-system", "default", "ci", "argocd", "monitoring", "legacy", "payments", "infra"):
             self.ns(name)
@@ -205,9 +207,10 @@ class Seeder:
                 annotations={"eks.amazonaws.com/role-arn": wildcard_role_arn}, automount_effective=False,
                 cloud_identity={"provider": "aws", "id": wildcard_role_arn})
         self.pod("payments", "payments-api-7d9f-abcde", "payments-api", automount=False)
+        admin_arn = admin_role_arn or f"arn:aws:iam::{w.aws_account}:role/OrganizationAdmin"
         self.sa("infra", "infra-admin", days=300, automount=False, credential="ephemeral",
-                annotations={"eks.amazonaws.com/role-arn": admin_role_arn},
-                cloud_identity={"provider": "aws", "id": admin_role_arn}, findings={"k8s-cloud-admin-link"})
+                annotations={"eks.amazonaws.com/role-arn": admin_arn}, cloud_identity={"provider": "aws", "id": admin_arn},
+                findings={"k8s-cloud-admin-link"} if admin_role_arn else set())
         gsa = f"exporter@{w.org}-prod.iam.gserviceaccount.com"
         self.sa("infra", "gke-exporter", days=100, annotations={"iam.gke.io/gcp-service-account": gsa},
                 cloud_identity={"provider": "gcp", "id": gsa}, credential="ephemeral")
@@ -220,12 +223,16 @@ class Seeder:
                                                                  "k8s-automount-privileged"}, privilege="admin")
         # Read for every SA of a namespace through its group.
         self.sa("monitoring", "prometheus", days=365, privilege="read")
+        self.expect("k8s_service_account", "monitoring", "default", privilege="read")
         self.bind("monitoring-view", "view", [{"kind": "Group", "apiGroup": RBAC,
                                                "name": "system:serviceaccounts:monitoring"}])
         self.workload("apps", "daemonsets", "monitoring", "node-exporter", "prometheus")
         for name in ("deployment-controller", "generic-garbage-collector"):
             self.sa("kube-system", name, days=900, system=True)
         self.filler()
+        if self.record:
+            for (kind, native), (findings, fields) in self.expected.items():
+                w.expect("kubernetes", kind, native, findings, **fields)
 
     def roles(self) -> None:
         self.role("cluster-admin", [_rule(["*"], ["*"], ["*"]), {"nonResourceURLs": ["*"], "verbs": ["*"]}])
@@ -270,5 +277,17 @@ class Seeder:
                     self.pod(ns, f"{name}-0", name)
                 for t in range(tokens):
                     used = self.rng.choice([None, 1, 30, 120])
-                    self.token(ns, f"{name}-token-{t}", name, days=self.rng.randint(5, 800), last_used_days=used)
-                    self.expect("k8s_token_secret", ns, f"{name}-token-{t}", privilege=priv, owner=name)
+                    days = self.rng.choice([10, 45, 200, 380, 420, 700])
+                    self.token(ns, f"{name}-token-{t}", name, days=days, last_used_days=used)
+                    self.expect("k8s_token_secret", ns, f"{name}-token-{t}", _token_findings(days, used),
+                                privilege=priv, owner=name)
+
+
+def _token_findings(days: int, used: int | None) -> set[str]:
+    """What the default policy finds on a filler token (tracking began 400 days ago; no boundary values)."""
+    found = {"old-rotation"} if days > 365 else set()
+    if used is not None:
+        return found | ({"stale-unused"} if used >= 90 else set())
+    if days < 400:
+        return found | ({"never-used"} if days >= 30 else set())
+    return found | {"k8s-legacy-token-unused"}
