@@ -342,11 +342,19 @@ def test_disable_enable_restores_service_principal(acting: tuple[AzureFake, Azur
     assert restored == sp
 
 
-def test_managed_identity_cannot_be_disabled(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
-    _, c, rows = acting
+def test_refused_actions_change_nothing(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    fake, c, rows = acting
+    # managed identities cannot be disabled through Graph: nothing is offered, nothing is sent
     assert c.actions(rows["uami-build"]) == []
     result = asyncio.run(c.execute(rows["uami-build"], "disable"))
     assert result.state == "failed" and "not 'disable'" in result.message
+    assert fake.graph.writes() == 0
+    # the read credential is refused by Graph, and the message names the permission
+    reader = connector(fake, write=False)
+    result = asyncio.run(reader.execute(rows["ci-deployer"], "disable"))
+    assert result.state == "failed" and result.status_code == 403
+    assert "Application.ReadWrite.All" in result.message and CANARY not in result.message
+    assert fake.state.sps[rows["ci-deployer"].native_id]["accountEnabled"] is True
 
 
 def test_remove_secret_and_certificate(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
@@ -383,12 +391,3 @@ def test_delete_federated_credentials(acting: tuple[AzureFake, AzureConnector, d
     assert asyncio.run(c.execute(aks, "delete")).state == "ok"
     assert not any(fake.state.uami_fics.values())
     assert asyncio.run(c.execute(aks, "delete")).state == "already-absent"
-
-
-def test_read_credential_cannot_act(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
-    fake, _, rows = acting
-    reader = connector(fake, write=False)
-    result = asyncio.run(reader.execute(rows["ci-deployer"], "disable"))
-    assert result.state == "failed" and result.status_code == 403
-    assert "Application.ReadWrite.All" in result.message and CANARY not in result.message
-    assert fake.state.sps[rows["ci-deployer"].native_id]["accountEnabled"] is True

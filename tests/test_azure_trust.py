@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from connectors.azure.fic_trust import EXCHANGE_AUDIENCE, fic_trust, parse_expression
 from nhitui.model import FederatedTrust
 
-FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GH = "https://token.actions.githubusercontent.com"
 
 
