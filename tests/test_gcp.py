@@ -397,3 +397,34 @@ async def test_canary_token_never_leaves(tmp_path: Any, caplog: pytest.LogCaptur
     assert "CANARY" not in text and "7f3e" not in text
     assert "last authentication before disabling" in journal_path.read_text()
     assert io.StringIO(text).read()
+
+
+async def test_hostile_objects_are_skipped_or_sanitised() -> None:
+    with running() as fake:
+        s = fake.state
+        s.accounts["acme-staging"] += [
+            {"email": "no-unique-id@acme-staging.iam.gserviceaccount.com"},            # no uniqueId: skipped
+            {"uniqueId": "123", "email": 42},                                           # wrong type: skipped
+            {"uniqueId": "999000111", "email": "evil\x1b[2J@acme-staging.iam.gserviceaccount.com",
+             "displayName": "[bold]x\u202e", "disabled": "yes"},
+        ]
+        s.keys["evil\x1b[2J@acme-staging.iam.gserviceaccount.com"] = [
+            {"name": "garbage"}, {"name": "projects/p/serviceAccounts/x/keys/abc", "validAfterTime": "not a date",
+                                  "validBeforeTime": 12, "keyType": "USER_MANAGED"}]
+        pool = next(iter(s.providers))
+        s.providers[pool] += [
+            {"name": f"{pool}/providers/../../../serviceAccounts/x", "state": "ACTIVE"},   # not a provider name
+            {"name": f"{pool}/providers/ctl", "state": "ACTIVE", "attributeMapping": {"google.subject": 7},
+             "attributeCondition": "assertion.sub == 'a\x1b]52;c;x\x07'", "oidc": {"issuerUri": ["x"]}}]
+        c = connector(fake)
+        ids = await scan(c)
+    names = {i.name for i in ids}
+    assert "evil\ufffd[2J@acme-staging.iam.gserviceaccount.com" in names
+    evil = next(i for i in ids if i.name.startswith("evil"))
+    assert evil.status == "active"                      # "disabled": "yes" is not the documented true
+    odd_key = next(i for i in ids if i.native_id == "abc")
+    assert odd_key.created_at is None and odd_key.expires_at is None
+    assert not any("/../" in i.uid for i in ids)
+    ctl = next(i for i in ids if i.name.endswith("/ctl"))
+    assert "\x1b" not in json.dumps(ctl.details["attribute_condition"]) and ctl.actions == ("disable",)
+    assert all("\x1b" not in repr(t) for t in ctl.details[TRUSTS_DETAIL])

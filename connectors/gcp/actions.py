@@ -23,6 +23,7 @@ from connectors.base import ConnectorError, Report, Resolve
 from connectors.gcp.activity import KEY_TYPE, last_authentication
 from connectors.gcp.client import Api, classify
 from connectors.gcp.projects import Project
+from connectors.gcp.wif import PROVIDER_NAME
 from nhitui.model import Action, ActionResult, Identity, iso
 
 OPERATION_POLLS = 10
@@ -37,7 +38,7 @@ def available(identity: Identity) -> list[Action]:
     if d.get("sa_kind") == "service-agent" or d.get("service_agent"):
         return []
     if identity.kind == "sa_key":
-        path = f"{_sa_path(str(d.get('project_id')), str(d.get('sa_email')))}/keys/{identity.native_id}"
+        path = f"{_sa_path(str(d.get('project_id')), str(d.get('sa_email')))}/keys/{quote(identity.native_id, safe='')}"
         delete = Action("delete", "no", "Delete the key: it can never authenticate again and cannot be restored. "
                                         "Access tokens already minted from it stay valid until they expire.",
                         call=f"DELETE iam {path}")
@@ -57,6 +58,8 @@ def available(identity: Identity) -> list[Action]:
                        call=f"POST iam {path}:disable", undo="enable")]
     if identity.kind == "wif_provider":
         name = identity.native_id
+        if not PROVIDER_NAME.match(name) or ".." in name:
+            return []           # only a documented provider name goes into a write path
         if identity.status == "inactive":
             if d.get("pool_disabled") and not d.get("provider_disabled"):
                 return []       # the pool is disabled, not the provider: nothing of ours to undo
@@ -96,7 +99,7 @@ def _failed(reply: Reply, what: str) -> ActionResult:
 
 async def _key(api: Api, identity: Identity, action: str) -> ActionResult:
     d = identity.details
-    path = f"{_sa_path(str(d.get('project_id')), str(d.get('sa_email')))}/keys/{identity.native_id}"
+    path = f"{_sa_path(str(d.get('project_id')), str(d.get('sa_email')))}/keys/{quote(identity.native_id, safe='')}"
     if action == "delete":
         reply = await api.call("DELETE", "iam", path, expect_json=False)
         if not reply.ok:

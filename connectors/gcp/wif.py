@@ -15,6 +15,7 @@ trust itself (grants the pool, privilege none).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +25,12 @@ from connectors._http import clean
 from connectors.gcp import wif_trust
 from connectors.gcp.client import Api, GaveUp, TooLarge, classify
 from connectors.gcp.projects import Project
-from nhitui.model import FederatedTrust
+from nhitui.model import FederatedTrust, sanitize
 
+# Names are used in write paths (PATCH v1/{name}): only the documented shape is accepted.
+_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+POOL_NAME = re.compile(rf"^projects/{_ID}/locations/global/workloadIdentityPools/{_ID}$")
+PROVIDER_NAME = re.compile(rf"^projects/{_ID}/locations/global/workloadIdentityPools/{_ID}/providers/{_ID}$")
 MULTI_TENANT_ISSUERS = frozenset({"token.actions.githubusercontent.com", "gitlab.com", "app.terraform.io",
                                   "accounts.google.com"})
 
@@ -89,10 +94,10 @@ def issuer_host(uri: str) -> str:
 
 def parse_provider(pool: Pool, obj: Mapping[str, Any]) -> Provider | None:
     name = obj.get("name")
-    if not isinstance(name, str) or "/providers/" not in name:
+    if not isinstance(name, str) or not PROVIDER_NAME.match(name) or ".." in name:
         return None
     mapping_raw = obj.get("attributeMapping") if isinstance(obj.get("attributeMapping"), Mapping) else {}
-    mapping = {str(k): str(v) for k, v in mapping_raw.items()}
+    mapping = {sanitize(k)[:100]: sanitize(v) for k, v in mapping_raw.items()}
     issuer, audiences, protocol = "", (), "oidc"
     for proto in ("oidc", "aws", "saml", "x509"):
         if isinstance(obj.get(proto), Mapping):
@@ -100,17 +105,17 @@ def parse_provider(pool: Pool, obj: Mapping[str, Any]) -> Provider | None:
             break
     if protocol == "oidc":
         oidc = obj.get("oidc") if isinstance(obj.get("oidc"), Mapping) else {}
-        issuer = str(oidc.get("issuerUri") or "")
+        issuer = sanitize(oidc.get("issuerUri") or "")[:500]
         auds = oidc.get("allowedAudiences")
-        audiences = tuple(str(a) for a in auds) if isinstance(auds, list) else ()
+        audiences = tuple(sanitize(a)[:500] for a in auds) if isinstance(auds, list) else ()
     elif protocol == "aws":
         aws = obj.get("aws") if isinstance(obj.get("aws"), Mapping) else {}
-        issuer = f"aws account {aws.get('accountId', '')}"
+        issuer = f"aws account {clean(aws.get('accountId', ''), 20)}"
     cond = obj.get("attributeCondition")
     return Provider(name=name, pool=pool, provider_id=name.rsplit("/", 1)[1],
                     display_name=clean(obj.get("displayName"), 100), disabled=obj.get("disabled") is True,
                     state=str(obj.get("state") or "ACTIVE"), issuer=issuer, audiences=audiences,
-                    mapping=mapping, condition=str(cond) if isinstance(cond, str) and cond.strip() else None,
+                    mapping=mapping, condition=sanitize(cond) if isinstance(cond, str) and cond.strip() else None,
                     protocol=protocol)
 
 
@@ -126,7 +131,7 @@ async def list_wif(api: Api, project: Project) -> WifInventory:
                 return inv
             for obj in items:
                 name = obj.get("name")
-                if not isinstance(name, str) or "/workloadIdentityPools/" not in name:
+                if not isinstance(name, str) or not POOL_NAME.match(name) or ".." in name:
                     continue
                 if str(obj.get("state") or "ACTIVE") != "ACTIVE":
                     continue

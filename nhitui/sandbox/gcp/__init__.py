@@ -142,7 +142,7 @@ class GcpFake:
         projects = list(self.state.accounts) if pid == "-" else [pid]
         for p in projects:
             for sa in self.state.accounts.get(p, []):
-                if ref in (sa["email"], sa["uniqueId"]):
+                if ref in (sa.get("email"), sa.get("uniqueId")):
                     return sa
         return None
 

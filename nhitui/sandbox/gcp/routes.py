@@ -343,6 +343,8 @@ def pa_query(fake: GcpFake, access: str, pid: str, activity_type: str) -> Any:
     period = {"startTime": stamp(s.window_start), "endTime": stamp(s.window_end)}
     entries = []
     for sa in s.accounts.get(p["projectId"], []):
+        if not isinstance(sa.get("email"), str) or not sa.get("uniqueId"):
+            continue            # a malformed account a test planted: Google would have none
         sa_full = f"//iam.googleapis.com/projects/{p['projectId']}/serviceAccounts/{sa['email']}"
         objects: list[tuple[str, str, dict[str, Any] | None]] = []
         if activity_type == PA_TYPES[0]:
