@@ -278,7 +278,7 @@ def test_bad_token_is_an_auth_error_without_the_token() -> None:
 # --- credentials --------------------------------------------------------------------------------
 
 
-def test_client_secret_credential_via_authority_host(tmp_path: Path) -> None:
+def test_client_secret_credential_via_authority_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ca, cert, key = make_ca(tmp_path)
     with running() as fake:
         front = TlsFront(int(fake.url.rsplit(":", 1)[1]), cert, key)
@@ -291,6 +291,14 @@ def test_client_secret_credential_via_authority_host(tmp_path: Path) -> None:
             rows = asyncio.run(scan(c))
             assert len(rows) == len(fake.world.expected_for("azure")) and not c.report.blind_spots
             assert fake.token_requests == 2                 # one Graph token, one ARM token
+            # DefaultAzureCredential (here its environment credential) honours the same authority
+            monkeypatch.setenv("AZURE_TENANT_ID", fake.tenant_id)
+            monkeypatch.setenv("AZURE_CLIENT_ID", fake.client_id)
+            monkeypatch.setenv("AZURE_CLIENT_SECRET", fake.client_secret)
+            monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+            default = connector(fake, write=False, drop=("token", "arm_token"), authority_host=front.url,
+                                ca_bundle=str(ca))
+            assert len(asyncio.run(scan(default))) == len(rows) and fake.token_requests == 4
             env = {**fake.env, "BAD": f"{CANARY}-bad-secret"}
             bad = AzureConnector({**fake.source("x", write=False), **settings, "client_secret": "env:BAD",
                                   "token": "", "arm_token": ""}, lambda ref: env[ref.removeprefix("env:")])

@@ -18,6 +18,7 @@ bounds, TLS always verified). Graph pages follow `@odata.nextLink` verbatim, ARM
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -120,6 +121,11 @@ class Tokens:
     def _build(self) -> Any:
         from azure import identity
 
+        # azure-identity logs every failed attempt as a warning; with no handler configured Python
+        # prints it on stderr, over the TUI. The reason reaches the user in the AuthError instead.
+        for name in ("azure.identity", "azure.core.pipeline.policies.http_logging_policy"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
         tenant = str(self.settings.get("tenant_id") or "")
         kw: dict[str, Any] = {}
         authority = str(self.settings.get("authority_host") or "")
@@ -137,7 +143,6 @@ class Tokens:
             return identity.CertificateCredential(tenant, c.client_id, certificate_data=pem, **kw)
         if tenant:
             kw["additionally_allowed_tenants"] = [tenant]
-        kw.pop("disable_instance_discovery", None)
         return identity.DefaultAzureCredential(**kw)
 
     async def get(self, api: str) -> str:
