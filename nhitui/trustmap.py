@@ -265,6 +265,8 @@ class TrustIndex:
                     "severity": next((k for k, v in SEVERITY_RANK.items() if v == worst), ""),
                     "via": a.trust.dialect if a else "annotation",
                 })
+        unique = {(r["who"], r["becomes_uid"], tuple(r["refs"]), tuple(r["findings"])): r for r in out}
+        out = list(unique.values())
         out.sort(key=lambda r: (-SCOPES.index(r["scope"]) if r["scope"] in SCOPES else 0,
                                 -privilege_rank(r["privilege"]), -SEVERITY_RANK.get(r["severity"], -1),
                                 r["who"], r["becomes"]))

@@ -21,8 +21,8 @@ SEVERITY_STYLE = {"critical": "bold reverse $text-error", "high": "bold $text-er
                   "low": "$text-muted", "info": "$text-muted"}
 SCOPE_STYLE = {"unknown": "bold $text-error", "any": "bold $text-error", "org": "$text-warning",
                "pattern": "$text-warning", "exact": "$text-success", "none": "$text-muted"}
-WHO_WIDTH = 44
-WHAT_WIDTH = 34
+WHO_WIDTH = 46
+WHAT_WIDTH = 30
 
 
 def _cut(text: str, width: int) -> str:
@@ -37,20 +37,24 @@ def trust_content(rows: Sequence[Mapping[str, Any]]) -> Content:
                               "$text-muted")
     lines = [Content.assemble(
         (f"{'CI IDENTITY (who)':<{WHO_WIDTH}} {'SCOPE':<8} ", "bold"), ("\u2192 ", "bold"),
-        (f"{'CAN BECOME':<{WHAT_WIDTH}} {'PROVIDER / KIND':<26} {'PRIV':<6} FINDINGS", "bold"))]
+        (f"{'CAN BECOME':<{WHAT_WIDTH}} {'PROVIDER / KIND':<26} PRIV", "bold"))]
     for r in rows:
         refs = [x for x in r.get("refs") or () if x != "*"]
         who = str(r["who"]) + (f" [{', '.join(refs)}]" if refs and r.get("scope") == "exact" else "")
-        findings = ", ".join(r.get("findings") or ()) or "\u2014"
+        if r.get("known"):
+            who += f" ({len(r['known'])} known)"
         lines.append(Content.assemble(
             (f"{_cut(who, WHO_WIDTH):<{WHO_WIDTH}} ", ""),
             (f"{_cut(str(r['scope']), 8):<8} ", SCOPE_STYLE.get(str(r["scope"]), "")),
             ("\u2192 ", "$text-muted"),
             (f"{_cut(str(r['becomes']), WHAT_WIDTH):<{WHAT_WIDTH}} ", "bold"),
             (f"{_cut(str(r['provider']) + ' ' + str(r['kind']), 26):<26} ", "$text-muted"),
-            (f"{_cut(str(r['privilege']), 6):<6} ", "bold $text-error" if r["privilege"] == "admin" else ""),
-            (_cut(findings, 60), SEVERITY_STYLE.get(str(r.get("severity") or ""), "$text-success")),
+            (_cut(str(r["privilege"]), 6), "bold $text-error" if r["privilege"] == "admin" else ""),
         ))
+        if r.get("findings"):
+            lines.append(Content.assemble(
+                (" " * 4, ""), (_cut(", ".join(r["findings"]), 140),
+                                SEVERITY_STYLE.get(str(r.get("severity") or ""), ""))))
     lines += [Content(""), Content.styled(
         "Scope: exact = these repositories/refs; org = an org- or group-wide pattern; any = any repository of "
         "any org on the issuer; unknown = a condition nhitui cannot read (widest reading). "
