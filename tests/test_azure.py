@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import io
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -399,3 +400,37 @@ def test_delete_federated_credentials(acting: tuple[AzureFake, AzureConnector, d
     assert asyncio.run(c.execute(aks, "delete")).state == "ok"
     assert not any(fake.state.uami_fics.values())
     assert asyncio.run(c.execute(aks, "delete")).state == "already-absent"
+
+
+def test_revoker_plans_journals_and_undoes(tmp_path: Path) -> None:
+    from nhitui import config as config_mod
+    from nhitui.collect import scan as scan_sources
+    from nhitui.journal import Journal
+    from nhitui.revoke import Revoker
+    from nhitui.sandbox.chain import Sandbox
+
+    with Sandbox(World(), providers=("azure",)) as sandbox:
+        text = sandbox.config_text().replace(str(sandbox.config_dir()), str(tmp_path))
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        cfg = config_mod.load(path)
+        inventory = scan_sources(cfg.sources)
+        assert inventory.statuses["acme-entra"].state == "ok"
+        sp = next(i for i in inventory.rows if i.kind == "service_principal" and i.name == "ci-deployer")
+        revoker = Revoker(inventory, cfg.sources, Journal(cfg.journal_path))
+        plan = revoker.plan([sp.uid])
+        assert [(s.action, s.reversible) for s in plan.steps] == [("disable", "yes")]
+        assert "revoke_token" in plan.steps[0].credential and "accountEnabled" in plan.steps[0].call
+        outcomes = asyncio.run(revoker.execute(plan))
+        assert [o.state for o in outcomes] == ["ok"]
+        assert inventory.get(sp.uid).status == "inactive"
+        undo = revoker.plan_undo()
+        assert undo is not None and undo.steps[0].action == "enable"
+        assert [o.state for o in asyncio.run(revoker.execute(undo))] == ["ok"]
+        assert inventory.get(sp.uid).status == "active"
+        fake = sandbox.fakes["azure"]
+        assert fake.state.sps[sp.native_id]["accountEnabled"] is True
+        journal = Path(cfg.journal_path).read_text()
+        records = [json.loads(line) for line in journal.splitlines()]
+        assert [(r["event"], r.get("result")) for r in records] == [("intent", None), ("result", "ok")] * 2
+        assert CANARY not in journal
