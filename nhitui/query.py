@@ -36,7 +36,7 @@ TEXT_FIELDS = {
     "status": lambda i: (i.status,),
     "credential": lambda i: (i.credential,),
     "owner": lambda i: (i.owner,),
-    "target": lambda i: (i.target,),
+    "target": lambda i: (i.target, *i.target.rpartition(":")[::2]),   # acme/api:production matches either part
     "name": lambda i: (i.name,),
     "uid": lambda i: (i.uid,),
     "scope": lambda i: i.scopes,
@@ -44,7 +44,7 @@ TEXT_FIELDS = {
     "action": lambda i: i.actions,
     "severity": lambda i: tuple(f.severity for f in i.findings),
 }
-SINGLE = {"source", "owner", "target", "name", "uid"}
+SINGLE = {"source", "owner", "name", "uid"}
 CANONICAL = {"provider", "kind", "status", "credential"}   # always lowercase: compare directly
 ALIASES = {"scopes": "scope", "findings": "finding", "type": "kind", "state": "status", "actions": "action"}
 FLAGS = ("stale", "never-used", "no-expiry", "new", "federated", "static", "ephemeral", "expired", "marked")

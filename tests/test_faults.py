@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-import connectors.github as github_connector
+import connectors.github.retry as github_connector
 import connectors.gitlab as gitlab_connector
 from connectors.aws import AwsConnector
 from nhitui.collect import Collector, scan

@@ -253,7 +253,8 @@ async def test_actions_are_listed_reversible_first_with_the_exact_call(world, fa
     assert connector.actions(key)[0].call == f"DELETE /repos/{key.target}/keys/{key.details['key_id']}"
     env = pick(rows, "actions_secret", scope="environment")
     assert connector.actions(env)[0].call == \
-        f"DELETE /repos/{env.target}/environments/{env.details['environment']}/secrets/{env.name}"
+        f"DELETE /repos/{env.details['repo']}/environments/{env.details['environment']}/secrets/{env.name}"
+    assert env.target == f"{env.details['repo']}:{env.details['environment']}"
     assert connector.actions(pick(rows, "app_installation")) == []
     for r in rows:
         assert tuple(a.name for a in connector.actions(r)) == r.actions

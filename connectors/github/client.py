@@ -1,0 +1,376 @@
+"""The GitHub client: settings, PyGithub requesters, one GET, one write, and the rate budget.
+
+Built on PyGithub 2.10 for authentication (auth.py: a token, or a GitHub App installation whose
+tokens PyGithub mints and refreshes), retries (retry.py) and transport (TLS verification, proxies,
+connection pooling). Every request goes through a PyGithub `Requester` (`requestJson`), with our
+own pagination (pages.py) and conditional requests (etag.py); each request is counted on the report
+and the lowest `x-ratelimit-remaining` of the current window is recorded.
+
+Concurrency: reads run in a bounded thread pool (`concurrency`, default 16, at most 100); each
+worker thread has its own `Requester` (PyGithub's connection object is not safe to share between
+threads) and they share one authentication object behind a lock. Writes are sent one at a time, at
+least a second apart, as GitHub asks of integrators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+from github import Github
+from github.GithubException import GithubException, RateLimitExceededException
+from requests import exceptions as rex
+from requests.utils import get_environ_proxies
+
+from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
+from connectors.github import etag, retry
+from connectors.github.auth import LockedAuth, auth_for
+from nhitui.model import Identity, make_uid, sanitize
+
+log = logging.getLogger("nhitui.connectors.github")
+
+# PyGithub attaches a stderr handler to its "github" logger at INFO: every retry would be printed over
+# the TUI. Its records still reach the root logger's handlers (the application decides where they go).
+_pygithub_log = logging.getLogger("github")
+for _handler in list(_pygithub_log.handlers):
+    if type(_handler) is logging.StreamHandler:
+        _pygithub_log.removeHandler(_handler)
+_pygithub_log.setLevel(logging.WARNING)
+
+DEFAULT_API = "https://api.github.com"
+API_VERSION = "2022-11-28"
+PER_PAGE = 100
+
+class HttpError(Exception):
+    """One endpoint could not be read (or written): status (0 for transport errors) and a safe message."""
+
+    def __init__(self, status: int, message: str, path: str = "", accepted: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.path = path
+        self.accepted = accepted
+
+
+class LoopError(Exception):
+    """A `Link: next` pointed at a page already read (args[0] is the listing's path)."""
+
+
+def lower(headers: Any) -> dict[str, str]:
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(headers or {}).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def message(data: Any) -> str:
+    """GitHub's own error message, sanitized and short (never the raw body)."""
+    if isinstance(data, dict):
+        msg = data.get("message")
+        if isinstance(msg, str) and msg:
+            return sanitize(" ".join(msg.split()))[:300]
+    return ""
+
+
+def _body(output: Any) -> Any:
+    """A response body as PyGithub's Requester parses it (empty -> None; a truncated JSON body raises)."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8")
+    if not output:
+        return None
+    try:
+        return json.loads(output)
+    except ValueError:
+        if output.startswith(("{", "[")):
+            raise
+        return {"data": output}
+
+
+class GitHubClient:
+    """One source's connection to one GitHub host: reads through a thread pool, writes one at a time."""
+
+    def __init__(self, settings: Mapping[str, Any], resolve: Resolve, report: Report,
+                 cache: etag.Cache | None) -> None:
+        self.settings = dict(settings)
+        self.name = str(settings["name"])
+        self.report = report
+        self.cache = cache
+        self._resolve = resolve
+        self.api_url = str(setting(settings, "api_url", DEFAULT_API)).rstrip("/")
+        parsed = urlparse(self.api_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConnectorError(f"{self.name}: api_url must be an http(s) URL, e.g. {DEFAULT_API}")
+        self._origin = (parsed.scheme, parsed.hostname, parsed.port)
+        self.prefix = parsed.path.rstrip("/")
+        if parsed.hostname == "api.github.com":
+            self.web_url = "https://github.com"
+        elif self.prefix.endswith("/api/v3"):
+            self.web_url = f"{parsed.scheme}://{parsed.netloc}{self.prefix[:-len('/api/v3')]}"
+        else:
+            self.web_url = self.api_url
+        self.concurrency = max(1, min(int(setting(settings, "concurrency", 16)), 100))
+        self.timeout = float(setting(settings, "timeout", 30))
+        ca_bundle = setting(settings, "ca_bundle")
+        if ca_bundle and not os.path.exists(os.path.expanduser(str(ca_bundle))):
+            raise ConnectorError(f"{self.name}: ca_bundle {ca_bundle} does not exist")
+        self.verify: bool | str = (os.path.expanduser(str(ca_bundle)) if ca_bundle else None) or \
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or \
+            os.environ.get("SSL_CERT_FILE") or True
+        # GitHub asks integrators to send writes serially, at least a second apart.
+        self.write_interval = 1.0
+        self._write_lock = threading.Lock()
+        self._last_write = 0.0
+        self._local = threading.local()
+        self._requesters: list[Any] = []
+        self.lock = threading.Lock()
+        self._base: Any = None
+        self._auth: Any = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.ok = 0                  # GETs that succeeded in this client's life
+        self.not_modified = 0        # of which answered 304 from the cache
+        self._rate: tuple[int, int] | None = None   # (reset, remaining)
+        self._proxies: dict[str, str] = {}
+        self._cache_origin = f"{parsed.scheme}://{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+
+    @property
+    def ghes(self) -> bool:
+        return self.prefix.endswith("/api/v3")
+
+    def identity(self, kind: str, native: str, name: Any, **fields: Any) -> Identity:
+        """An Identity of this source (uid from source, kind and GitHub's own id)."""
+        return Identity(uid=make_uid(self.name, kind, native), source=self.name, provider="github", kind=kind,
+                        name=sanitize(name), **fields)
+
+    # --- authentication ---------------------------------------------------------------------------
+
+    def auth_for(self, write: bool, app_only: bool = False) -> Any:
+        return auth_for(self.settings, self._resolve, self.name, write, app_only)
+
+    def _github(self, auth: Any) -> Any:
+        policy = retry.make_retry(self._on_retry)
+        return Github(auth=auth, base_url=self.api_url, timeout=max(1, math.ceil(self.timeout)), user_agent="nhitui",
+                      per_page=PER_PAGE, verify=self.verify, retry=policy, pool_size=max(2, self.concurrency),
+                      seconds_between_requests=0, seconds_between_writes=0, lazy=True, api_version=API_VERSION)
+
+    def _on_retry(self) -> None:
+        self.report.count_retry()
+        self.report.count_request()
+
+    # --- requesters (one per worker thread) -------------------------------------------------------
+
+    def open(self) -> None:
+        """Load the read credential and start the pool (call `close` after)."""
+        auth = self.auth_for(write=False)
+        self._base = self._github(auth)
+        self._auth = LockedAuth(auth)
+        self._proxies = get_environ_proxies(self.api_url)
+
+    def _requester(self) -> Any:
+        req = getattr(self._local, "requester", None)
+        if req is None:
+            req = self._base.requester.withAuth(self._auth)
+            try:    # PyGithub reads bodies whole: bound them on this requester's own session
+                req._Requester__createConnection().session.hooks["response"].append(retry.bounded_read)
+            except AttributeError:
+                log.warning("PyGithub internals changed: response sizes are not bounded")
+            self._tune(req)
+            self._local.requester = req
+            with self.lock:
+                self._requesters.append(req)
+        return req
+
+    def _tune(self, req: Any) -> None:
+        """Read the proxy environment once per scan, not on every request.
+
+        requests re-reads the whole environment twice per request for proxy settings (a third of a
+        GET's CPU here). The proxies (HTTPS_PROXY, NO_PROXY ...) for api_url were resolved in `open`;
+        the environment's CA bundle is in `self.verify`, and PyGithub already disables netrc.
+        """
+        try:
+            session = req._Requester__createConnection().session
+        except AttributeError:      # a PyGithub without this internal: keep its per-request lookups
+            return
+        session.trust_env = False
+        session.proxies.update(self._proxies)
+
+    def close(self) -> None:
+        with self.lock:
+            requesters, self._requesters = self._requesters, []
+        for req in requesters:
+            try:
+                req.close()
+            except Exception:  # noqa: BLE001,S110 - closing is best effort
+                pass
+        if self._base is not None:
+            try:
+                self._base.close()
+            except Exception:  # noqa: BLE001,S110
+                pass
+        self._base = None
+        self._auth = None
+        self._local = threading.local()
+
+    # --- one GET ----------------------------------------------------------------------------------
+
+    def _note_rate(self, headers: dict[str, str]) -> None:
+        remaining, limit, reset = (headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-limit"),
+                                   headers.get("x-ratelimit-reset"))
+        if remaining is None or not remaining.isdigit():
+            return
+        r = int(remaining)
+        key = int(reset) if reset and reset.isdigit() else 0
+        with self.lock:
+            if self._rate is None or key > self._rate[0] or (key == self._rate[0] and r < self._rate[1]):
+                self._rate = (key, r)
+                self.report.rate_limit(r, limit)
+
+    def path_of(self, url: str) -> str:
+        """The API path (without host and GHES prefix) of a URL, for messages."""
+        path = urlparse(url).path if "://" in url else url.split("?", 1)[0]
+        if self.prefix and path.startswith(self.prefix):
+            path = path[len(self.prefix):]
+        return path or "/"
+
+    def _get_sync(self, url: str, params: dict[str, Any] | None) -> tuple[dict[str, str], Any]:
+        path = self.path_of(url)
+        if "://" in url and not self.same_origin(url):
+            raise HttpError(0, "refused to follow a URL outside api_url", path)
+        cache = self.cache
+        key = etag.key(self._cache_origin, *self.canonical(url, params)) if cache is not None else ""
+        bad_bodies = rate_waits = 0
+        while True:
+            cached = cache.get(key) if cache is not None else None
+            self.report.count_request()
+            try:
+                req = self._requester()
+                ask = {"If-None-Match": cached[0]} if cached else None
+                status, headers, output = req.requestJson("GET", url, parameters=params, headers=ask)
+                if status == 304 and cached:
+                    try:
+                        data = _body(cached[1])
+                    except ValueError:          # a damaged cache entry: forget it and ask again
+                        cache.pop(key, None)    # type: ignore[union-attr]
+                        self.report.count_retry()
+                        continue
+                    with self.lock:
+                        self.not_modified += 1
+                else:
+                    if status == 200 and not output:       # an empty 200 is as broken as a truncated one
+                        raise json.JSONDecodeError("empty body", "", 0)
+                    data = _body(output)
+                    if status >= 400:
+                        raise req.createException(status, headers, data)
+            except RateLimitExceededException as exc:
+                self._note_rate(lower(exc.headers))
+                raise HttpError(exc.status, "rate limit exhausted beyond the wait limit", path) from None
+            except GithubException as exc:
+                headers = lower(exc.headers)
+                self._note_rate(headers)
+                wait = retry.reset_wait(headers) if exc.status in (403, 429) else None
+                if wait is not None and rate_waits < retry.RATE_WAITS:
+                    # The budget is spent (the headers say so) under a wording PyGithub does not know.
+                    rate_waits += 1
+                    self.report.count_retry()
+                    time.sleep(wait)
+                    continue
+                if exc.status == 401:
+                    said = message(exc.data) or "Bad credentials"
+                    raise AuthError(f"authentication failed: GitHub answered 401 ({said}) for {path}") from None
+                raise HttpError(exc.status, message(exc.data) or f"HTTP {exc.status}", path,
+                                headers.get("x-accepted-github-permissions", "")) from None
+            except retry.WaitTooLong as exc:
+                raise HttpError(429, f"rate limited: {exc}, more than the {retry.MAX_WAIT:.0f} s limit",
+                                path) from None
+            except (json.JSONDecodeError, UnicodeDecodeError, rex.ChunkedEncodingError, rex.ContentDecodingError):
+                bad_bodies += 1
+                if bad_bodies > retry.BODY_RETRIES:
+                    raise HttpError(0, "the response body was truncated or not JSON", path) from None
+                self.report.count_retry()
+                time.sleep(0.05 * bad_bodies)
+                continue
+            except retry.TooLarge as exc:
+                raise HttpError(0, str(exc), path) from None
+            except rex.SSLError:
+                raise HttpError(0, "TLS certificate verification failed: set ca_bundle (or REQUESTS_CA_BUNDLE) "
+                                   "for a private CA", path) from None
+            except (rex.RequestException, OSError) as exc:
+                raise HttpError(0, f"network error ({type(exc).__name__})", path) from None
+            except AssertionError:
+                raise HttpError(0, "refused to follow a URL outside api_url", path) from None
+            headers = lower(headers)
+            self._note_rate(headers)
+            if cache is not None:
+                etag.remember(cache, key, status, headers, output, cached)
+            with self.lock:
+                self.ok += 1
+            return headers, data
+
+    async def get(self, url: str, params: dict[str, Any] | None = None) -> tuple[dict[str, str], Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self._get_sync, url, params)
+
+    # --- URLs -------------------------------------------------------------------------------------
+
+    def canonical(self, url: str, params: Mapping[str, Any] | None) -> tuple[str, tuple]:
+        if "://" in url:
+            u = urlparse(url)
+            path, query = u.path, parse_qsl(u.query, keep_blank_values=True)
+        else:
+            path, query = self.prefix + url.split("?", 1)[0], []
+        query = list(query) + [(str(k), str(v)) for k, v in (params or {}).items()]
+        return path, tuple(sorted(query))
+
+    def same_origin(self, url: str) -> bool:
+        u = urlparse(url)
+        port = u.port
+        default = {"http": 80, "https": 443}
+        ours = self._origin
+        return (u.scheme, u.hostname, port or default.get(u.scheme)) == \
+            (ours[0], ours[1], ours[2] or default.get(ours[0])) and u.path.startswith(self.prefix + "/")
+
+    # --- one write --------------------------------------------------------------------------------
+
+    def write(self, verb: str, path: str, body: Any, app_only: bool = False) -> tuple[int, dict[str, str], Any]:
+        """One write with the revoke credential, loaded for this call and dropped after; never raises
+        for an HTTP or network failure (status 0 for the latter)."""
+        auth = self.auth_for(write=True, app_only=app_only)
+        gh = self._github(auth)
+        try:
+            with self._write_lock:
+                wait = self._last_write + self.write_interval - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                try:
+                    self.report.count_request()
+                    status, headers, output = gh.requester.requestJson(verb, path, input=body)
+                finally:
+                    self._last_write = time.monotonic()
+            try:
+                data = json.loads(output) if output else None
+            except (TypeError, ValueError):
+                data = None
+            return status, lower(headers), data
+        except retry.WaitTooLong as exc:
+            return 429, {}, {"message": f"rate limited: {exc}"}
+        except GithubException as exc:      # a 403 that is not a rate limit is raised inside GithubRetry
+            return exc.status or 0, lower(exc.headers), exc.data
+        except (rex.RequestException, OSError) as exc:
+            return 0, {}, {"message": f"network error ({type(exc).__name__})"}
+        except Exception as exc:  # noqa: BLE001 - e.g. GithubException from the App token exchange
+            status = getattr(exc, "status", 0) or 0
+            return int(status), {}, {"message": message(getattr(exc, "data", None)) or type(exc).__name__}
+        finally:
+            try:
+                gh.close()
+            except Exception:  # noqa: BLE001,S110
+                pass
+            del auth, gh
