@@ -91,6 +91,7 @@ class Store:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        self._sorted: dict[tuple[str, str], list[dict[str, Any]]] = {}     # (group, resource) -> sorted, cached
         self.rv = 1000
         self.lock = threading.RLock()
         self.uids = 0
@@ -104,6 +105,7 @@ class Store:
                 self.uids += 1
                 meta["uid"] = f"00000000-0000-4000-8000-{self.uids:012d}"
             self.objects[_obj_key(group, resource, meta.get("namespace", ""), meta["name"])] = obj
+            self._sorted.pop((group, resource), None)
             return obj
 
     def get(self, group: str, resource: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -112,13 +114,17 @@ class Store:
     def delete(self, group: str, resource: str, namespace: str, name: str) -> None:
         with self.lock:
             self.objects.pop(_obj_key(group, resource, namespace, name), None)
+            self._sorted.pop((group, resource), None)
             self.rv += 1
 
     def list(self, group: str, resource: str, namespace: str = "") -> list[dict[str, Any]]:
         with self.lock:
-            found = [o for (g, r, ns, _), o in self.objects.items()
-                     if g == group and r == resource and (not namespace or ns == namespace)]
-        return sorted(found, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            every = self._sorted.get((group, resource))
+            if every is None:
+                every = sorted((o for (g, r, _, _), o in self.objects.items() if g == group and r == resource),
+                               key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+                self._sorted[(group, resource)] = every
+        return [o for o in every if o["metadata"].get("namespace", "") == namespace] if namespace else list(every)
 
 
 class ApiServer:
