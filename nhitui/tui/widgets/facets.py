@@ -23,7 +23,7 @@ from nhitui.tui.widgets.table import fit
 FACETS = ("provider", "kind", "status", "finding")
 LIMIT = 25
 MARK, LABEL, MIN_DIGITS = 2, 18, 3
-CHROME = 4   # option padding (one cell each side), the vertical scrollbar and the right border
+CHROME = 2   # the vertical scrollbar (when the list overflows) and the right border
 _PLAIN = re.compile(r"^[A-Za-z0-9_.@/\[\]-]+$")
 
 
@@ -60,7 +60,7 @@ def facet_cells(value: str, count: int, digits: int, on: bool = False) -> tuple[
 
 def sidebar_width(digits: int) -> int:
     """The sidebar's width for counts `digits` cells wide: mark, label, space, count, then the
-    option padding, the scrollbar and the border."""
+    scrollbar and the border."""
     return MARK + LABEL + 1 + digits + CHROME
 
 
@@ -69,7 +69,7 @@ class FacetList(OptionList):
 
     DEFAULT_CSS = """
     FacetList {
-        width: 28;   /* sidebar_width(MIN_DIGITS); update_counts follows the widest count */
+        width: 26;   /* sidebar_width(MIN_DIGITS); update_counts follows the widest count */
         height: 1fr;
         border: none;
         border-right: solid $panel-lighten-2;
