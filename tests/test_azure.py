@@ -267,6 +267,18 @@ def test_throttled_requests_wait_retry_after() -> None:
     assert not c.report.blind_spots and len(rows) == len(fake.world.expected_for("azure"))
 
 
+def test_transient_faults_are_retried(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    _, _, full = scanned
+    knobs = Knobs(error_rate=0.08, throttle_rate=0.08, truncate_rate=0.08, html_error_rate=0.08, empty_rate=0.05,
+                  retry_after=0.05, seed=3, fault_limit=12)
+    with running(knobs=knobs) as fake:
+        c = connector(fake, backoff=0.01)
+        rows = asyncio.run(scan(c))
+        injected = sum(fake.graph.faults.faults.values()) + sum(fake.arm.faults.faults.values())
+    assert injected >= 5 and c.report.retries >= injected
+    assert not c.report.blind_spots and sorted(i.native_id for i in rows) == sorted(full)
+
+
 def test_bad_token_is_an_auth_error_without_the_token() -> None:
     with running() as fake:
         env = {**fake.env, "NHITUI_SANDBOX_AZURE_GRAPH_TOKEN": f"{CANARY}-wrong"}
