@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="config file (default: $NHITUI_CONFIG, else "
                    "$XDG_CONFIG_HOME/nhitui/config.toml)")
     p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    _store_args(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="the TUI on the bundled sandbox delivery chain")
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                       "severity is present")
     scan.add_argument("--no-save", action="store_true", help="do not save a history snapshot")
     scan.add_argument("--timeout", type=float, help="overall scan timeout in seconds")
+    scan.add_argument("--source", action="append", metavar="NAME", help="scan only this configured source "
+                      "(repeatable): a scheduled scanner runs next to its own sources' credentials")
+    _store_args(scan)
 
     rev = sub.add_parser("revoke", help="revoke identities by uid (journaled)")
     rev.add_argument("uids", nargs="+", metavar="UID")
@@ -61,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     rev.add_argument("--dry-run", action="store_true", help="print the plan; call nothing")
     rev.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     rev.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS)
+    _store_args(rev)
 
     diff = sub.add_parser("diff", help="what appeared, disappeared or changed between two scans")
     diff.add_argument("old", nargs="?", help="snapshot id, date (YYYY-MM-DD) or JSON export; default: the "
@@ -69,14 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
     diff.add_argument("--format", choices=("table", "csv", "json"), default="table")
     diff.add_argument("-o", "--output", metavar="FILE")
+    _store_args(diff)
 
     hist = sub.add_parser("history", help="list saved snapshots")
     hist.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
+    _store_args(hist)
 
     jr = sub.add_parser("journal", help="print the audit journal")
     jr.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
     jr.add_argument("--since", metavar="DATE", help="only records at or after this date/time (ISO 8601)")
     jr.add_argument("--format", choices=("table", "json"), default="table")
+    _store_args(jr)
 
     trust = sub.add_parser("trust", help="who can become what: the federated trust of every provider")
     trust.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS)
@@ -92,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     auth_set.add_argument("source", help="the source name from the config")
     auth_set.add_argument("--revoke", action="store_true", help="store the source's revoke token instead")
     return p
+
+
+def _store_args(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """--store / --actor on the main parser and on each command that reads or writes snapshots."""
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--store", metavar="URL", default=default, help="team store (postgresql://user@host/db); "
+                   "default: [store] url, else the local SQLite history")
+    p.add_argument("--actor", metavar="NAME", default=default, help="who acts, as recorded in the team "
+                   "store's journal (default: the OS user)")
 
 
 def _sandbox_args(p: argparse.ArgumentParser) -> None:
@@ -204,10 +221,33 @@ def _start_sandbox(args: argparse.Namespace, wait: bool = True) -> Any:
 
 
 def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> int:
-    cfg = cfg or _config(args)
+    url = getattr(args, "store", None)
+    if cfg is None:
+        cfg = _optional_config(args) if url else _config(args)
+    url = url or cfg.store_url
+    inventory = None
+    if url:
+        # The team's inventory opens at once from the store; locally configured sources refresh live.
+        from nhitui import team
+
+        store = _team_store(url, cfg)
+        try:
+            inventory = team.load_inventory(store)
+        finally:
+            store.close()
+        title = f"{title} (team store {store.where})"
     from nhitui.tui.app import run
 
-    return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title)
+    return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory)
+
+
+def _team_store(url: str, cfg: Any) -> Any:
+    from nhitui import team
+
+    try:
+        return team.open_team_store(url, cfg)
+    except team.TeamStoreError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -251,6 +291,14 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
     fmt = args.format or _format_from(args.output) or "table"
     if not cfg.sources:
         raise UsageError(f"{cfg.path}: no [[source]] configured")
+    if getattr(args, "source", None):
+        names = {s["name"] for s in cfg.sources}
+        unknown = [n for n in args.source if n not in names]
+        if unknown:
+            raise UsageError(f"--source {', '.join(unknown)}: not a configured source (known: {', '.join(sorted(names))})")
+        cfg.sources = [s for s in cfg.sources if s["name"] in set(args.source)]
+    url = getattr(args, "store", None) or cfg.store_url
+    store = _team_store(url, cfg) if url and not args.no_save else None   # fail before scanning, not after
     cache_path = None
     if cfg.history_save and not args.no_save:
         from nhitui.history import default_path
@@ -262,7 +310,17 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
         rows = [inventory.rows[i] for i in inventory.select(query)]
     else:
         rows = list(inventory.rows)
-    if cfg.history_save and not args.no_save:
+    if store is not None:
+        try:
+            store.save(inventory.rows, inventory.statuses)
+            print(f"nhitui: saved {len(inventory.statuses)} source snapshot(s) to the team store {store.where}",
+                  file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - the scan's output still goes out; the exit code says it
+            print(f"nhitui: team store: {exc}", file=sys.stderr)
+            return EXIT_INTERNAL
+        finally:
+            store.close()
+    elif cfg.history_save and not args.no_save:
         _save_snapshot(cfg, inventory)
     text = _table(rows) if fmt == "table" else export.render(rows, inventory.statuses, fmt)
     if args.output:
@@ -380,7 +438,13 @@ def _revoke(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown source in uid: {', '.join(sorted(unknown))}")
     wanted = [s for s in cfg.sources if s["name"] in sources]
     inventory = scan(wanted, cfg.policy, cfg.scan_timeout)
-    revoker = Revoker(inventory, cfg.sources, Journal(cfg.journal_path))
+    journal = Journal(cfg.journal_path)
+    url = getattr(args, "store", None) or cfg.store_url
+    if url:
+        from nhitui import team
+
+        team.attach_mirror(journal, url, cfg, actor=getattr(args, "actor", None) or "")
+    revoker = Revoker(inventory, cfg.sources, journal)
     try:
         plan = revoker.plan(args.uids, args.action)
     except RevokeError as exc:
@@ -428,7 +492,11 @@ def _diff(args: argparse.Namespace) -> int:
     from nhitui import history
 
     try:
-        if history.is_export_ref(args.old) or history.is_export_ref(args.new):
+        url = None if history.is_export_ref(args.old) or history.is_export_ref(args.new) else \
+            getattr(args, "store", None) or _optional_config(args).store_url
+        if url:
+            result = _store_diff(args, url)
+        elif history.is_export_ref(args.old) or history.is_export_ref(args.new):
             result = history.diff_exports(args.old, args.new)     # two files: no database needed
         else:
             result = _history_db(args).diff_refs(args.old, args.new)
@@ -442,7 +510,35 @@ def _diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _store_diff(args: argparse.Namespace, url: str) -> Any:
+    from nhitui.model import utc
+
+    when = []
+    for ref in (args.old, args.new):
+        at = utc(ref) if ref else None
+        if ref and at is None:
+            raise UsageError(f"{ref!r}: with a team store, diff takes dates/times (YYYY-MM-DD[THH:MM]) or nothing")
+        if at is not None and len(ref) <= 10:
+            at = at.replace(hour=23, minute=59, second=59)     # a day means its end
+        when.append(at)
+    store = _team_store(url, _optional_config(args))
+    try:
+        return store.diff_team(when[0], when[1]) if when[0] else store.diff_team(new_at=when[1])
+    finally:
+        store.close()
+
+
 def _history(args: argparse.Namespace) -> int:
+    url = getattr(args, "store", None) or _optional_config(args).store_url
+    if url:
+        store = _team_store(url, _optional_config(args))
+        try:
+            for snap in store.snapshots():
+                print(f"{snap.id:>6}  {snap.taken_at:%Y-%m-%d %H:%M:%S}  {snap.source:<20} {snap.state:<8} "
+                      f"{snap.count:>7} identities  by {snap.scanner}")
+        finally:
+            store.close()
+        return EXIT_OK
     db = _history_db(args)
     for snap in db.snapshots():
         print(f"{snap.id:>5}  {snap.taken_at}  {snap.count:>7} identities  {snap.summary}")
@@ -455,6 +551,9 @@ def _journal(args: argparse.Namespace) -> int:
     from nhitui.journal import Journal
 
     cfg = _optional_config(args)
+    url = getattr(args, "store", None) or cfg.store_url
+    if url:
+        return _store_journal(args, url, cfg)
     journal = Journal(cfg.journal_path)
     reading = journal.read()
     since = args.since or ""
@@ -478,6 +577,32 @@ def _journal(args: argparse.Namespace) -> int:
     if pending:
         print(f"nhitui: {len(pending)} intent(s) without a result: outcome unknown; re-run the plan or check "
               "the provider", file=sys.stderr)
+    return EXIT_OK
+
+
+def _store_journal(args: argparse.Namespace, url: str, cfg: Any) -> int:
+    """The team's journal: every responder's records, mirrored with who acted and from where."""
+    import json
+
+    from nhitui.model import sanitize, utc
+
+    since = utc(args.since) if args.since else None
+    if args.since and since is None:
+        raise UsageError(f"--since {args.since!r}: not a date/time (YYYY-MM-DD[THH:MM])")
+    store = _team_store(url, cfg)
+    try:
+        rows = store.journal(since)
+    finally:
+        store.close()
+    if args.format == "json":
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'time':<20} {'event':<7} {'actor':<14} {'host':<14} {'action':<16} {'result':<15} uid")
+    for r in rows:
+        print(f"{sanitize(r.get('time', '')):<20} {sanitize(r.get('event', '')):<7} "
+              f"{sanitize(r.get('actor', ''))[:14]:<14} {sanitize(r.get('host', ''))[:14]:<14} "
+              f"{sanitize(r.get('action', '')):<16} {sanitize(r.get('result', '') or ''):<15} {sanitize(r.get('uid', ''))}")
     return EXIT_OK
 
 

@@ -56,6 +56,7 @@ SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "policy": {"stale_after_days": _INT, "never_used_grace_days": _INT, "max_age_days": _INT,
                "sprawl_threshold": _INT, "rotation_grace_days": _INT, "disable": _LIST, "kind": (dict,)},
     "journal": {"path": _STR},
+    "store": {"url": _STR, "password": _STR},
     "history": {"path": _STR, "save": _BOOL, "keep": _INT, "keep_days": _INT},
     "scan": {"timeout": _NUM},
     "ui": {"read_only": _BOOL, "theme": _STR},
@@ -85,6 +86,8 @@ class Config:
     read_only: bool = False
     theme: str = ""
     keys: dict[str, str] = field(default_factory=dict)
+    store_url: str = ""
+    store_password: str = ""
 
     def source(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.sources if s["name"] == name), None)
@@ -223,6 +226,20 @@ def parse(text: str, path: Path | str = "<config>") -> Config:
     for k, v in config.keys.items():
         if not isinstance(v, str):
             raise loc.error(f"keys.{k}: must be a string like \"ctrl+r\"", "keys", key=k)
+    store = data.get("store", {})
+    config.store_url = store.get("url", "")
+    config.store_password = store.get("password", "")
+    if config.store_url:
+        from nhitui.store import StoreConfigError, check_url
+
+        try:
+            check_url(config.store_url)
+        except StoreConfigError as exc:
+            raise loc.error(f"store.url: {exc}", "store", key="url") from None
+    if config.store_password and not REF.match(config.store_password):
+        raise loc.error("store.password: a literal secret is not allowed in the config file; write "
+                        "password = \"env:VARIABLE\" or \"keyring:service/user\", or use PGPASSWORD / ~/.pgpass",
+                        "store", key="password")
 
     sources = data.get("source", [])
     if not isinstance(sources, list):

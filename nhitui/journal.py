@@ -11,7 +11,7 @@ import getpass
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,6 +47,8 @@ class Journal:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else default_path()
         self._lock = threading.Lock()
+        # Called after each fsynced append (the team-store mirror); they must never raise.
+        self.listeners: list[Callable[[], None]] = []
 
     def append(self, record: dict[str, Any]) -> dict[str, Any]:
         bad = FORBIDDEN_KEYS & record.keys()
@@ -63,6 +65,8 @@ class Journal:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        for listener in self.listeners:
+            listener()
         return full
 
     def _repair_tail(self, fd: int) -> None:

@@ -136,8 +136,10 @@ def test_diff_between_two_team_states(store: PostgresStore) -> None:
                for n, i in enumerate(rows)]
     newer = changed[5:] + [replace(make_identities(1, seed=99)[0], uid="acme-github:deploy_key:new-one")]
     newer = [i for i in newer if i.source != "acme-jfrog"] + [i for i in changed if i.source == "acme-jfrog"]
+    between = datetime.now(timezone.utc)
+    time.sleep(0.01)
     store.save(newer, statuses_of(rows))
-    d = store.diff_team()
+    d = store.diff_team(old_at=between)
     assert {c.uid for c in d.changed} == {i.uid for n, i in enumerate(rows) if n % 50 == 0 and n >= 5
                                           and i.privilege != "admin" and i.source != "acme-jfrog"}
     assert {r["uid"] for r in d.removed} == {i.uid for i in rows[:5] if i.source != "acme-jfrog"}
@@ -260,3 +262,49 @@ def test_age_is_reported(store: PostgresStore) -> None:
     store.save(rows, {k: replace(v, finished_at=old) for k, v in statuses_of(rows).items()})
     snaps = store.current()
     assert all(4.9 * 3600 < s.age_seconds < 5.1 * 3600 for s in snaps)
+
+
+def test_cli_scheduled_scanners_readers_and_the_team_journal(pg: PgServer, tmp_path: Path, capsys,
+                                                              monkeypatch) -> None:
+    """Two scanners for different sources, then a responder's history, diff, revoke and journal."""
+    from nhitui.cli import main
+    from nhitui.sandbox.chain import Sandbox
+
+    url = pg.create_db(f"cli_{os.getpid()}")
+    monkeypatch.setenv("NHITUI_TEST_PG", pg.password)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with Sandbox(providers=("npm", "jfrog")) as sandbox:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(sandbox.config_text(f'\n[store]\nurl = "{url}"\npassword = "env:NHITUI_TEST_PG"\n'))
+        cfg.chmod(0o600)
+        assert main(["scan", "--config", str(cfg), "--source", "acme-npm", "--format", "json", "-o",
+                     str(tmp_path / "a.json")]) == 0
+        assert main(["scan", "--config", str(cfg), "--source", "acme-jfrog", "--format", "json", "-o",
+                     str(tmp_path / "b.json")]) == 0
+        err = capsys.readouterr().err
+        assert err.count("saved 1 source snapshot(s) to the team store") == 2 and "acme-jfrog" in err
+        assert main(["scan", "--config", str(cfg), "--source", "nope"]) == 2
+        assert "not a configured source" in capsys.readouterr().err
+
+        assert main(["history", "--config", str(cfg)]) == 0
+        out = capsys.readouterr().out
+        assert "acme-npm" in out and "acme-jfrog" in out
+        with open_store(url, password=pg.password) as s:
+            rows, statuses = s.load_current()
+            assert set(statuses) == {"acme-npm", "acme-jfrog"}
+            victim = next(i for i in rows if i.source == "acme-npm")
+
+        assert main(["revoke", victim.uid, "--config", str(cfg), "--yes", "--actor", "oncall-bob"]) == 0
+        capsys.readouterr()
+        assert main(["journal", "--config", str(cfg), "--format", "json"]) == 0
+        import json
+
+        team = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert {r["uid"] for r in team} == {victim.uid} and {r["actor"] for r in team} == {"oncall-bob"}
+        assert len(team) == 2                  # intent and result
+
+        assert main(["scan", "--config", str(cfg), "--source", "acme-npm", "-o", str(tmp_path / "c.json")]) == 0
+        capsys.readouterr()
+        assert main(["diff", "--config", str(cfg), "--format", "json"]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert [r["uid"] for r in d["removed"]] == [victim.uid] and d["added"] == []

@@ -237,23 +237,22 @@ class PostgresStore:
                        old_label or f"snapshots {old}", new_label or f"snapshots {new}")
 
     def diff_team(self, old_at: datetime | None = None, new_at: datetime | None = None) -> Diff:
-        """The team inventory at `old_at` against `new_at` (default: each source's previous complete
-        snapshot against its current one)."""
+        """The team inventory at `old_at` against `new_at` (default: just before the newest snapshot
+        was saved, against now — what the last scan changed, whichever scanner made it)."""
         new = self.current(new_at)
         if old_at is not None:
             old = self.current(old_at)
+        elif new:
+            newest = max(new, key=lambda s: (s.taken_at, s.id))
+            with self.conn.cursor() as cur:
+                cur.execute("""SELECT DISTINCT ON (source) id, source, provider, state, taken_at, count, scanner, error
+                               FROM snapshots WHERE state IN ('ok', 'partial') AND (taken_at, id) < (%s, %s)
+                               ORDER BY source, taken_at DESC, id DESC""", (newest.taken_at, newest.id))
+                old = [SourceSnapshot(*r) for r in cur.fetchall()]
         else:
             old = []
-            with self.conn.cursor() as cur:
-                for snap in new:
-                    cur.execute("""SELECT id, source, provider, state, taken_at, count, scanner, error FROM snapshots
-                                   WHERE source = %s AND state IN ('ok', 'partial') AND (taken_at, id) < (%s, %s)
-                                   ORDER BY taken_at DESC, id DESC LIMIT 1""", (snap.source, snap.taken_at, snap.id))
-                    row = cur.fetchone()
-                    if row:
-                        old.append(SourceSnapshot(*row))
-        old_label = f"team inventory at {old_at:%Y-%m-%d %H:%M}" if old_at else "previous snapshots"
-        new_label = f"team inventory at {new_at:%Y-%m-%d %H:%M}" if new_at else "current snapshots"
+        old_label = f"team inventory at {old_at:%Y-%m-%d %H:%M}" if old_at else "before the newest snapshot"
+        new_label = f"team inventory at {new_at:%Y-%m-%d %H:%M}" if new_at else "current"
         return self.diff([s.id for s in old], [s.id for s in new], old_label, new_label)
 
     def prune(self, keep: int) -> int:
