@@ -81,6 +81,33 @@ async def test_ground_truth_field_by_field(fake, clean):
     assert c.report.requests >= len(fake.world.expected_for("aws")) // 4
 
 
+async def test_planted_ages_raise_the_staleness_findings(fake, clean):
+    """The demo account is lived in: moto's objects are backdated, and the findings follow from the ages."""
+    scored = evaluate(clean[1])
+    fired = {r for i in scored if i.provider == "aws" for r in i.finding_ids}
+    assert {"stale-unused", "never-used", "old-rotation", "two-active-keys"} <= fired
+    now = datetime.now(timezone.utc)
+    keys = [i for i in scored if i.kind == "access_key"]
+    assert max(now - i.created_at for i in keys) > timedelta(days=400)
+    inactive_old = [i for i in keys if i.status == "inactive" and now - i.created_at > timedelta(days=365)]
+    assert inactive_old and all("stale-unused" in i.finding_ids for i in inactive_old)
+    never = [i for i in keys if i.last_used_at is None and now - i.created_at > timedelta(days=30)]
+    assert never and all("never-used" in i.finding_ids for i in never)
+    # A rotation in progress: keys 60 and 5 days old, both used yesterday, no two-active-keys yet.
+    rotating = sorted((i for i in keys if i.owner == "ci-api"), key=lambda i: i.created_at)
+    assert [(now - i.created_at).days for i in rotating] == [60, 5]
+    assert all((now - i.last_used_at).days == 1 and "two-active-keys" not in i.finding_ids for i in rotating)
+    roles = {i.name: i for i in scored if i.kind == "iam_role"}
+    assert (now - roles["OrganizationAdmin"].last_used_at).days == 200
+    assert "stale-unused" in roles["OrganizationAdmin"].finding_ids
+    assert roles["gha-api-deploy"].details["last_used_region"] == "us-east-1"
+    # The credential report carries the same planted dates (moto builds it from the same objects).
+    iam = fake.client("iam")
+    iam.generate_credential_report()
+    report = iam.get_credential_report()["Content"].decode()
+    assert rotating[0].created_at.strftime("%Y-%m-%dT%H:%M:%S") in report
+
+
 async def test_role_trusts_resolve_to_repos_and_refs(fake, clean):
     rows = {i.name: i for i in clean[1] if i.kind == "iam_role"}
     org = fake.world.org
@@ -314,6 +341,43 @@ async def test_organization_mode_scans_every_active_account(fake):
     assert any(i.name == "dev-deployer" and i.target == member_id for i in rows)
     assert sum(i.target == fake.world.aws_account for i in rows) == len(fake.world.expected_for("aws"))
     assert c.report.blind_spots == []
+
+
+async def test_organization_mode_reads_the_management_account_with_its_own_credentials(fake, monkeypatch):
+    """AWS creates OrganizationAccountAccessRole only in members: the management account (the caller's)
+    is read with the configured credentials. moto's IAM authorization is on, so credentials of a role
+    that does not exist are refused, as AWS refuses them."""
+    from moto.core import enable_iam_authentication
+
+    mgmt = "555566667777"
+    iam = fake.client("iam", account=mgmt)
+    iam.create_user(UserName="org-auditor")
+    iam.attach_user_policy(UserName="org-auditor", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    auditor = iam.create_access_key(UserName="org-auditor")["AccessKey"]
+    iam.create_user(UserName="mgmt-deployer")
+    mgmt_key = iam.create_access_key(UserName="mgmt-deployer")["AccessKey"]["AccessKeyId"]
+    org = fake.client("organizations", account=mgmt)
+    org.create_organization(FeatureSet="ALL")
+    org.create_account(AccountName="dev", Email="dev@acme.example")
+    member = next(a["Id"] for a in org.list_accounts()["Accounts"] if a["Id"] != mgmt)
+    member_iam = fake.client("iam", account=member)
+    member_iam.attach_role_policy(RoleName="OrganizationAccountAccessRole",
+                                  PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    member_iam.create_user(UserName="dev-deployer")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", auditor["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", auditor["SecretAccessKey"])
+    with enable_iam_authentication():
+        c = connector(fake, organization=True, role_name="OrganizationAccountAccessRole")
+        rows = await scan(c)
+        # The same credentials assuming the role in the management account, where it does not exist.
+        forced = connector(fake, accounts=[mgmt], role_name="OrganizationAccountAccessRole")
+        forced_rows = await scan(forced)
+    assert c.report.blind_spots == [] and sorted(c.report.facts["accounts"]) == sorted([mgmt, member])
+    found = {(i.kind, i.name, i.target) for i in rows}
+    assert {("iam_user", "mgmt-deployer", mgmt), ("access_key", mgmt_key, mgmt), ("iam_user", "org-auditor", mgmt),
+            ("iam_user", "dev-deployer", member)} <= found
+    assert not forced_rows and forced.report.blind_spots
+    assert all(mgmt in b.what for b in forced.report.blind_spots)
 
 
 async def test_profiles_with_expired_credentials_name_the_account(fake, tmp_path, monkeypatch):

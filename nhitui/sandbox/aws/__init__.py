@@ -8,12 +8,13 @@
 - fake.py: `AwsFake`, the server's lifecycle and the [[source]] table pointing a connector at it.
 - werkzeug logs every request to stderr: that logger is silenced (it would scribble over the TUI).
 
+Ages: moto stamps every creation and use "now"; seed.py backdates its IAM objects afterwards (moto
+runs in this process), so keys are 3 to 500 days old, used yesterday or months ago or never, and the
+staleness findings fire as in a lived-in account.
+
 What moto cannot fake, so the ground truth says what really happens:
-- moto stamps every creation "now" and records key/role use "now" (on the first request signed
-  with the key or the assumed-role credentials). "Used 200 days ago" and "created 400 days ago"
-  cannot be planted, so the AWS demo shows never-used keys (no signed request) next to keys used
-  minutes ago, and no staleness finding fires on AWS until a key really ages.
-- `LastAccessedDate` of secrets is never returned; `RoleLastUsed` has no Region.
+- `LastAccessedDate` of secrets is never returned, and secrets, SSH keys, signing certificates and
+  service credentials keep their creation "now".
 - The credential report's `GeneratedTime` is fixed at 2015-02-02.
 """
 

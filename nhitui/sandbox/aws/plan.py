@@ -3,11 +3,17 @@
 Users (with policies, groups, console passwords and credentials), roles (with their trust and the
 findings it should raise), OIDC providers and secrets. Seeding (seed.py) creates exactly this
 through boto3 and records each object's expected fields as the world's ground truth.
+
+Ages are in days before seeding, as in a lived-in account: keys used yesterday and keys untouched for
+months, a key never used past its grace, an old inactive key, a user rotating its key (60 and 5 days
+old, both used yesterday) and users whose rotation never finished, roles unused for months. The
+findings they must raise follow from the default `[policy]` (`aged_findings`), never chosen by hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from nhitui.sandbox.world import World
@@ -40,6 +46,8 @@ LOGS = _doc(_allow(["logs:CreateLogStream", "logs:PutLogEvents"]))
 class KeyPlan:
     use: tuple[str, str] | None      # (service, region) of the signed request, or None: never used
     inactive: bool = False
+    age: timedelta = timedelta(0)    # created this long before seeding
+    used_days: int | None = None     # last used this many days before seeding (None: never)
 
 
 @dataclass
@@ -57,6 +65,7 @@ class UserPlan:
     service_creds: list[tuple[str, bool]] = field(default_factory=list)  # (service, active)
     privilege: str = "none"
     scopes: tuple[str, ...] = ()
+    age_days: int = 0
 
 
 @dataclass
@@ -73,6 +82,8 @@ class RolePlan:
     privilege: str = "none"
     scopes: tuple[str, ...] = ()
     service_linked: bool = False
+    age_days: int = 0
+    used_days: int | None = None         # with `used`: days since its last use
 
 
 @dataclass
@@ -121,6 +132,7 @@ def _finish_role(r: RolePlan) -> RolePlan:
     r.scopes = tuple(sorted(_policy_name(a) for a in r.managed)) + tuple(f"inline:{n}" for n in sorted(r.inline))
     if r.privilege == "admin":
         r.findings.add("admin-scope")
+    r.findings |= aged_findings(r.age_days, r.used_days if r.used else None)
     return r
 
 
@@ -163,16 +175,51 @@ def plan_users(world: World) -> list[UserPlan]:
             u.name = f"{u.name}-{i}"
         used_names.add(u.name)
         users.append(u)
-    # Access keys: one per user first, then a second one (IAM allows two per user).
+    # Access keys: one per user first, then a second one (IAM allows two per user). Pattern by key:
+    # old and used yesterday, stale, never used past its grace, recent, fresh, old and inactive.
     total = min(world.access_keys, 2 * len(users))
     uses = (("sts", "us-east-1"), ("iam", "us-east-1"), None, ("sts", "eu-west-1"), None, ("sts", "us-east-1"))
+    ages = ((400, 1), (200, 120), (45, None), (30, 2), (3, None), (500, 300))
     for j in range(total):
         u = users[j % len(users)] if users else None
         if u is None:
             break
-        use = uses[j % len(uses)]
-        u.keys.append(KeyPlan(use=use, inactive=(j % 6 == 5) or (j % 10 == 9)))
+        age, used = ages[j % len(ages)]
+        u.keys.append(KeyPlan(use=uses[j % len(uses)], inactive=(j % 6 == 5) or (j % 10 == 9),
+                              age=timedelta(days=age, hours=j % 12), used_days=used))
+    if users and len(users[0].keys) == 2:
+        # A rotation in progress: the new key is 5 days old, the old one not yet retired.
+        users[0].keys = [KeyPlan(use=("sts", "us-east-1"), age=timedelta(days=60), used_days=1),
+                         KeyPlan(use=("iam", "us-east-1"), age=timedelta(days=5), used_days=1)]
+    for u in users:
+        u.age_days = max((k.age.days for k in u.keys), default=10) + 10
     return [_finish_user(u) for u in users]
+
+
+STALE_AFTER, NEVER_USED_GRACE, MAX_AGE, ROTATION_GRACE = 90, 30, 365, 7     # the default [policy]
+
+
+def aged_findings(age_days: int, used_days: int | None) -> set[str]:
+    """The staleness findings the default policy gives an identity of this age and last use."""
+    if used_days is not None:
+        return {"stale-unused"} if used_days >= STALE_AFTER else set()
+    return {"never-used"} if age_days >= NEVER_USED_GRACE else set()
+
+
+def key_findings(u: UserPlan, k: KeyPlan) -> set[str]:
+    """Findings a key's age gives it: staleness, old rotation, and the user's two active keys."""
+    found = aged_findings(k.age.days, k.used_days)
+    if not k.inactive and k.age.days > MAX_AGE:
+        found.add("old-rotation")
+    active = [x for x in u.keys if not x.inactive]
+    if not k.inactive and len(active) == 2 and min(x.age.days for x in active) >= ROTATION_GRACE:
+        found.add("two-active-keys")
+    return found
+
+
+def user_used_days(u: UserPlan) -> int | None:
+    """Days since the user's latest key use (IAM users are as fresh as their freshest key)."""
+    return min((k.used_days for k in u.keys if k.used_days is not None), default=None)
 
 
 def _oidc(host: str, account: str, condition: dict[str, Any] | None, action: str = "sts:AssumeRoleWithWebIdentity",
@@ -232,10 +279,16 @@ def plan_roles(world: World) -> list[RolePlan]:
         RolePlan("lambda-exec", _doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
                                       "Action": "sts:AssumeRole"}), inline={"logs": LOGS}, used=True),
     ]
+    # (days since creation, days since last use): admin and lambda roles unused for months.
+    ages = {"gha-api-deploy": (300, 1), "gha-web-production": (20, None), "gha-org-wildcard": (200, None),
+            "gha-no-sub": (100, None), "gha-aud-only": (60, None), "gitlab-deploy": (10, None),
+            "gitlab-release": (150, None), "OrganizationAdmin": (900, 200),
+            "AWSServiceRoleForElasticBeanstalk": (500, None), "lambda-exec": (400, 120)}
     roles: list[RolePlan] = []
     for k in range(world.roles):
         if k < len(specials):
             r = specials[k]
+            r.age_days, r.used_days = ages[r.name]
         else:
             short = shorts[k % len(shorts)]
             desc = printable[k % len(printable)] if printable and k % 4 == 0 else ""
@@ -256,6 +309,7 @@ def plan_roles(world: World) -> list[RolePlan]:
                                                              "Action": "sts:AssumeRole"}),
                              managed=[READONLY] if k % 3 == 0 else [], inline={} if k % 3 == 0 else {"data": S3_ALL},
                              description=desc)
+            r.age_days = 5 if k % 3 == 0 else 60 + 7 * k
         roles.append(_finish_role(r))
     return roles
 

@@ -1,7 +1,11 @@
 """Seeding: the plan (plan.py) created through boto3 like a real account, and the ground truth recorded.
 
 Roles, users and secrets are created concurrently; keys and roles the plan marks as used are used
-once with a signed request, as their holder would, so moto records their last use.
+once with a signed request, as their holder would, so moto records their last use. moto stamps all
+of that "now"; once every request is done, `plant_ages` backdates moto's IAM objects in place (moto
+runs in this process): users', keys', roles' and OIDC providers' creation, keys' and roles' last use.
+It runs last, so no request of the seeding can stamp a key again, and it clears the last use of a
+key the plan says was never used.
 """
 
 from __future__ import annotations
@@ -22,12 +26,16 @@ from nhitui.sandbox.aws.plan import (
     GITLAB_HOST,
     GITLAB_SELF,
     GROUPS,
+    KeyPlan,
     RolePlan,
     SecretPlan,
     UserPlan,
+    aged_findings,
+    key_findings,
     plan_roles,
     plan_secrets,
     plan_users,
+    user_used_days,
 )
 from nhitui.sandbox.world import World
 
@@ -86,6 +94,11 @@ def seed_world(fake: AwsFake, world: World) -> dict[str, Any]:
                               "oidc": {}, "secrets": {}, "account": acct, "seeded_at": seeded_at}
     ssh_bodies = {u.name: [_ssh_body(rng, f"{u.name}@acme") for _ in u.ssh] for u in users}
     lock = threading.Lock()
+    planted_keys: dict[str, KeyPlan] = {}
+    planted_roles: dict[str, RolePlan] = {}
+
+    def ago(days: int | timedelta | None) -> datetime | None:
+        return None if days is None else seeded_at - (days if isinstance(days, timedelta) else timedelta(days=days))
 
     # The account baseline first: groups and OIDC providers.
     for group, policies in GROUPS.items():
@@ -97,12 +110,14 @@ def seed_world(fake: AwsFake, world: World) -> dict[str, Any]:
         GITLAB_HOST: (["https://gitlab.com"], ["b3dd7606d2b5a8b4a13771dbecc9ee1cecafa38a"]),
         GITLAB_SELF: (["sts.amazonaws.com"], ["0123456789abcdef0123456789abcdef01234567"]),
     }
+    provider_ages = {GITHUB_HOST: 700, GITLAB_HOST: 400, GITLAB_SELF: 90}
     for host, (clients, thumbs) in providers.items():
         arn = iam.create_open_id_connect_provider(Url=f"https://{host}", ClientIDList=clients,
                                                   ThumbprintList=thumbs)["OpenIDConnectProviderArn"]
         seeded["oidc"][host] = arn
         world.expect("aws", "oidc_provider", arn, name=host, target=acct, status="active",
-                      credential="federated", created_at=seeded_at, client_ids=clients, thumbprints=thumbs)
+                      credential="federated", created_at=ago(provider_ages[host]), client_ids=clients,
+                      thumbprints=thumbs)
 
     federated = {repo for r in roles for t in r.trusts for repo in t["repos"] if "*" not in repo}
 
@@ -122,13 +137,14 @@ def seed_world(fake: AwsFake, world: World) -> dict[str, Any]:
         user_findings = {"admin-scope"} if admin else set()
         with lock:
             seeded["users"][u.name] = created["Arn"]
-        world.expect("aws", "iam_user", created["Arn"], findings=user_findings, name=u.name, owner="",
+        world.expect("aws", "iam_user", created["Arn"], name=u.name, owner="",
+                     findings=user_findings | aged_findings(u.age_days, user_used_days(u)),
                      target=acct, privilege=u.privilege, scopes=u.scopes, status="active",
-                     created_at=seeded_at, has_console_password=u.console, tags=dict(u.tags), path=u.path,
-                     last_used_at=seeded_at if any(k.use for k in u.keys) else None)
-        key_findings = set(user_findings)
+                     created_at=ago(u.age_days), has_console_password=u.console, tags=dict(u.tags), path=u.path,
+                     last_used_at=ago(user_used_days(u)))
+        risk = set(user_findings)
         if u.tags.get("repo") in federated:
-            key_findings.add("static-where-federation-exists")
+            risk.add("static-where-federation-exists")
         for kp in u.keys:
             key = iam.create_access_key(UserName=u.name)["AccessKey"]
             if kp.use is not None:
@@ -137,11 +153,11 @@ def seed_world(fake: AwsFake, world: World) -> dict[str, Any]:
                 iam.update_access_key(UserName=u.name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
             with lock:
                 seeded["keys"][key["AccessKeyId"]] = u.name
+                planted_keys[key["AccessKeyId"]] = kp
                 fake.canaries.append(key["SecretAccessKey"])
-            world.expect("aws", "access_key", key["AccessKeyId"], findings=key_findings,
+            world.expect("aws", "access_key", key["AccessKeyId"], findings=risk | key_findings(u, kp),
                          name=key["AccessKeyId"], status="inactive" if kp.inactive else "active",
-                         credential="static", created_at=seeded_at,
-                         last_used_at=seeded_at if kp.use else None,
+                         credential="static", created_at=ago(kp.age), last_used_at=ago(kp.used_days),
                          last_used_service=kp.use[0] if kp.use else None,
                          last_used_region=kp.use[1] if kp.use else None, **common)
         for active, body in zip(u.ssh, ssh_bodies[u.name]):
@@ -199,9 +215,12 @@ def seed_world(fake: AwsFake, world: World) -> dict[str, Any]:
                          session_token=creds["SessionToken"])
         with lock:
             seeded["roles"][role["RoleName"]] = role["Arn"]
+            planted_roles[role["RoleName"]] = r
         world.expect("aws", "iam_role", role["Arn"], findings=set(r.findings), name=role["RoleName"], owner="",
                      target=acct, privilege=r.privilege, scopes=r.scopes, status="active",
-                     credential=r.credential, created_at=seeded_at, last_used_at=seeded_at if r.used else None,
+                     credential=r.credential, created_at=ago(r.age_days),
+                     last_used_at=ago(r.used_days) if r.used else None,
+                     last_used_region="us-east-1" if r.used else None,
                      trusts=r.trusts, service_linked=r.service_linked)
 
     def seed_secret(s: SecretPlan) -> None:
@@ -234,4 +253,33 @@ def seed_world(fake: AwsFake, world: World) -> dict[str, Any]:
             job.result()
     for c in (iam, sts, *sm_clients.values()):
         c.close()
+    plant_ages(acct, seeded_at, users, planted_keys, planted_roles,
+               {seeded["oidc"][h]: d for h, d in provider_ages.items()})
     return seeded
+
+
+def plant_ages(account: str, seeded_at: datetime, users: list[UserPlan], keys: dict[str, KeyPlan],
+               roles: dict[str, RolePlan], providers: dict[str, int]) -> None:
+    """Backdate moto's IAM objects of `account` to the plan's ages (moto keeps naive UTC datetimes)."""
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    backend = iam_backends[account]["aws"]
+
+    def ago(delta: timedelta) -> datetime:
+        return (seeded_at - delta).replace(tzinfo=None)
+
+    for u in users:
+        user = backend.get_user(u.name)
+        user.create_date = ago(timedelta(days=u.age_days))
+        for key in user.access_keys:
+            kp = keys[key.access_key_id]
+            key.create_date = ago(kp.age)
+            key.last_used = None if kp.used_days is None or kp.use is None else AccessKeyLastUsed(
+                ago(timedelta(days=kp.used_days)), kp.use[0], kp.use[1])
+    for name, r in roles.items():
+        role = backend.get_role(name)
+        role.create_date = ago(timedelta(days=r.age_days))
+        role.last_used = ago(timedelta(days=r.used_days)) if r.used and r.used_days is not None else None
+        role.last_used_region = "us-east-1" if role.last_used else None
+    for arn, days in providers.items():
+        backend.open_id_providers[arn].create_date = ago(timedelta(days=days))
