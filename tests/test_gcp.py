@@ -28,11 +28,6 @@ from nhitui.sandbox.gcp import READ_SA, WRITE_SA, GcpFake
 from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
 
-# Rules whose results this connector's ground truth fixes; the shared trust rules (oidc-*) judge
-# the FederatedTrust objects separately and are tested with them.
-KNOWN_RULES = {"stale-unused", "never-used", "expired-present", "no-expiry", "old-rotation", "owner-departed",
-               "admin-scope", "gcp-default-sa-editor", "gcp-key-exposed", "gcp-service-agent-key",
-               "gcp-key-exceeds-expiry-policy", "gcp-wif-whole-pool", "gcp-wif-subject-not-unique"}
 FAST = {"timeout": 5, "backoff": 0.01}
 
 
@@ -91,12 +86,12 @@ async def test_ground_truth(fake: GcpFake) -> None:
         assert i.uid == f"{c.name}:{e.kind}:{native}" and i.kind == e.kind and i.provider == "gcp"
         for field, value in e.fields.items():
             assert getattr(i, field) == value, (i.name, field, getattr(i, field), value)
-        assert set(i.finding_ids) & KNOWN_RULES == set(e.findings), (i.name, i.finding_ids)
+        assert set(i.finding_ids) == set(e.findings), (i.name, i.finding_ids)
         assert list(i.actions) == [a.name for a in c.actions(i)]
     planted = set().union(*(e.findings for e in expected.values()))
     assert {"gcp-default-sa-editor", "gcp-key-exposed", "gcp-service-agent-key", "gcp-key-exceeds-expiry-policy",
             "gcp-wif-whole-pool", "gcp-wif-subject-not-unique", "stale-unused", "never-used", "old-rotation",
-            "expired-present", "admin-scope"} <= planted
+            "expired-present", "admin-scope", "oidc-wildcard-sub", "oidc-any-ref-admin"} <= planted
     assert {i.kind for i in ids} == {"gcp_service_account", "sa_key", "wif_provider"}
     # system-managed keys are counted, never rows; deleted-requested projects are not scanned
     assert c.report.facts["system_managed_keys"] == 1 and c.report.facts["inactive_projects"] == 1

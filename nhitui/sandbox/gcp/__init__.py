@@ -81,6 +81,11 @@ class GcpFake:
         self.stop()
 
     @property
+    def url(self) -> str:
+        """One of the four servers (Resource Manager's), for code that expects one URL per fake."""
+        return self.servers["cloudresourcemanager"].url
+
+    @property
     def calls(self) -> Counter[tuple[str, str]]:
         total: Counter[tuple[str, str]] = Counter()
         for server in self.servers.values():

@@ -265,7 +265,9 @@ class Seeder:
         legacy = self.pool(prod, "github-legacy")
         self.provider(legacy, "gh-owner", {"google.subject": "assertion.sub",
                                            "attribute.repository_owner": "assertion.repository_owner"},
-                      "assertion.repository_owner=='acme'", findings={"admin-scope", "gcp-wif-whole-pool"},
+                      "assertion.repository_owner=='acme'",
+                      findings={"admin-scope", "gcp-wif-whole-pool", "oidc-wildcard-sub", "oidc-any-ref-admin",
+                                "oidc-pull-request-write"},
                       privilege="admin")
         s.sa_policies[terraform["email"]] = [{"role": "roles/iam.workloadIdentityUser",
                                               "members": [f"{pool_base}/github-legacy/*"]}]
@@ -273,7 +275,7 @@ class Seeder:
         self.provider(gitlab, "gl", {"google.subject": "assertion.namespace_path",
                                      "attribute.namespace_id": "assertion.namespace_id"},
                       "assertion.namespace_id == '4242'", issuer="https://gitlab.com",
-                      findings={"gcp-wif-subject-not-unique"}, privilege="read")
+                      findings={"gcp-wif-subject-not-unique", "oidc-wildcard-sub"}, privilege="read")
         s.sa_policies[reader["email"]] = [{"role": "roles/iam.workloadIdentityUser", "members": [
             f"principal://iam.googleapis.com/projects/{pnum}/locations/global/workloadIdentityPools/gitlab/subject/acme"]}]
         self.pool(prod, f"{prod}.svc.id.goog", mode="SYSTEM_TRUST_DOMAIN")
