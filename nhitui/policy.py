@@ -201,7 +201,7 @@ def evaluate(identities: Iterable[Identity], statuses: Mapping[str, SourceStatus
     members = {name: {str(m).casefold() for m in s.facts["members"]}
                for name, s in statuses.items() if s.facts.get("members")}
     graph = Graph(rows, statuses)
-    federated_repos = graph.trust.federated_repos
+    federated_repos = graph.trust.federated_repos("aws")
     sprawl: dict[str, set[str]] = defaultdict(set)
     for i in rows:
         if i.kind in SECRET_KINDS and i.target:

@@ -232,11 +232,11 @@ class TrustIndex:
     def findings(self, identity: Identity) -> list[tuple[str, str, str]]:
         return [f for a in self.assessed.get(identity.uid, ()) for f in findings(a, self.ci)]
 
-    @property
-    def federated_repos(self) -> set[str]:
-        """Repositories named exactly by some trust (a static key there is not needed)."""
-        return {x.repo for assessed in self.assessed.values() for a in assessed if a.subject_pinned
-                for x in a.admitted if x.repo and not is_pattern(x.repo)}
+    def federated_repos(self, provider: str) -> set[str]:
+        """Repositories named exactly by a trust of `provider`'s identities: a static `provider`
+        credential used there is not needed."""
+        return {x.repo for uid, assessed in self.assessed.items() if self.by_uid[uid].provider == provider
+                for a in assessed if a.subject_pinned for x in a.admitted if x.repo and not is_pattern(x.repo)}
 
     def rows(self) -> list[dict[str, Any]]:
         """The trust map: one row per (who, what), widest and most privileged first.

@@ -4,7 +4,7 @@
 
 Starts the sandbox delivery chain (`nhitui.sandbox.chain.Sandbox`: the fake providers and moto
 on 127.0.0.1), runs the dashboard headless on its config with the real connectors, and saves:
-main.svg, filter.svg, detail.svg, confirm.svg, help.svg. Nothing is revoked: the confirmation
+main.svg, filter.svg, detail.svg, confirm.svg, help.svg, trust.svg (the trust map, `t`). Nothing is revoked: the confirmation
 modal is photographed and cancelled. If the sandbox cannot start, it falls back to synthetic
 identities and says so.
 """
@@ -93,6 +93,11 @@ async def shoot(app: NhiApp, out: Path, wait_for_scan: bool, text: bool = False)
             await pilot.press("escape")
         await pilot.press("question_mark")
         await save(pilot, "help")
+        await pilot.press("escape")
+
+        app.set_filter("")
+        await pilot.press("t")
+        await save(pilot, "trust")
         await pilot.press("escape")
     return saved
 

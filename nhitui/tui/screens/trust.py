@@ -30,13 +30,16 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "\u2026"
 
 
-def trust_content(rows: Sequence[Mapping[str, Any]]) -> Content:
-    """The map as one `Content`: plain sanitized strings, styles from theme variables (no markup)."""
+def trust_content(rows: Sequence[Mapping[str, Any]], width: int = 120) -> Content:
+    """The map as one `Content`: plain sanitized strings, styles from theme variables (no markup).
+
+    `width` (the terminal's) gives the left column whatever the fixed columns leave."""
+    who_width = max(WHO_WIDTH, width - 84)
     if not rows:
         return Content.styled("No federated trust in the inventory: nothing can become anything through OIDC.",
                               "$text-muted")
     lines = [Content.assemble(
-        (f"{'CI IDENTITY (who)':<{WHO_WIDTH}} {'SCOPE':<8} ", "bold"), ("\u2192 ", "bold"),
+        (f"{'CI IDENTITY (who)':<{who_width}} {'SCOPE':<8} ", "bold"), ("\u2192 ", "bold"),
         (f"{'CAN BECOME':<{WHAT_WIDTH}} {'PROVIDER / KIND':<26} PRIV", "bold"))]
     for r in rows:
         refs = [x for x in r.get("refs") or () if x != "*"]
@@ -44,7 +47,7 @@ def trust_content(rows: Sequence[Mapping[str, Any]]) -> Content:
         if r.get("known"):
             who += f" ({len(r['known'])} known)"
         lines.append(Content.assemble(
-            (f"{_cut(who, WHO_WIDTH):<{WHO_WIDTH}} ", ""),
+            (f"{_cut(who, who_width):<{who_width}} ", ""),
             (f"{_cut(str(r['scope']), 8):<8} ", SCOPE_STYLE.get(str(r["scope"]), "")),
             ("\u2192 ", "$text-muted"),
             (f"{_cut(str(r['becomes']), WHAT_WIDTH):<{WHAT_WIDTH}} ", "bold"),
@@ -72,6 +75,10 @@ class TrustScreen(TextModal):
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
         count = len({r["becomes_uid"] for r in rows})
+        try:
+            width = self.app.size.width
+        except Exception:  # noqa: BLE001 - no running app (built outside one): the default width
+            width = 120
         super().__init__(f"Trust map: who can become what ({len(rows)} paths to {count} identities)",
-                         trust_content(rows))
+                         trust_content(rows, width))
         self.rows = list(rows)
