@@ -312,6 +312,11 @@ def test_client_secret_credential_via_authority_host(tmp_path: Path, monkeypatch
             default = connector(fake, write=False, drop=("token", "arm_token"), authority_host=front.url,
                                 ca_bundle=str(ca))
             assert len(asyncio.run(scan(default))) == len(rows) and fake.token_requests == 4
+            # a token that lapses mid-scan is renewed once per 401 and the scan completes
+            fake.token_uses = 4
+            renewing = connector(fake, write=False, drop=("token", "arm_token"), **settings)
+            assert len(asyncio.run(scan(renewing))) == len(rows) and not renewing.report.blind_spots
+            assert fake.token_requests > 4 + 2                 # two tokens, then at least one renewal
             env = {**fake.env, "BAD": f"{CANARY}-bad-secret"}
             bad = AzureConnector({**fake.source("x", write=False), **settings, "client_secret": "env:BAD",
                                   "token": "", "arm_token": ""}, lambda ref: env[ref.removeprefix("env:")])

@@ -112,6 +112,7 @@ class Tokens:
         self.graph_url = str(setting(settings, "graph_url", GRAPH_URL)).rstrip("/")
         self.arm_url = str(setting(settings, "arm_url", ARM_URL)).rstrip("/")
         self._credential: Any = None
+        self._retired: list[Any] = []
         self._cache: dict[str, tuple[str, float]] = {}
         self._lock = asyncio.Lock()
 
@@ -162,7 +163,12 @@ class Tokens:
             return token
 
     def forget(self, api: str) -> None:
+        """Drop a token the API refused. The credential goes too: azure-identity caches tokens until
+        shortly before they expire and has no way to ask for a fresh one."""
         self._cache.pop(api, None)
+        if self._credential is not None:
+            self._retired.append(self._credential)   # may be in use by the other API's fetch: closed at the end
+            self._credential = None
 
     def _fetch(self, scope: str) -> tuple[str, float]:
         from azure.core.exceptions import ClientAuthenticationError
@@ -179,12 +185,14 @@ class Tokens:
         return result.token, float(result.expires_on)
 
     def close(self) -> None:
-        cred, self._credential = self._credential, None
-        if cred is not None and hasattr(cred, "close"):
-            try:
-                cred.close()
-            except Exception:  # noqa: BLE001,S110 - closing only frees sockets
-                pass
+        creds, self._retired = [*self._retired, self._credential], []
+        self._credential = None
+        for cred in creds:
+            if cred is not None and hasattr(cred, "close"):
+                try:
+                    cred.close()
+                except Exception:  # noqa: BLE001,S110 - closing only frees sockets
+                    pass
 
 
 class Api:

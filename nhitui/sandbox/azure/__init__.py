@@ -6,7 +6,8 @@ A Graph token is refused by ARM and the other way round (401, wrong audience).
 
 Test knobs: `no_p1` (the usage reports answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`),
 `no_beta` (beta federated-credential reads answer 400), `refuse_expand` (the service principal
-list refuses `$expand=appRoleAssignments`), `deny` / `arm_deny` (path prefixes
+list refuses `$expand=appRoleAssignments`), `token_uses` (after that many requests every token
+issued so far lapses, once: 401, as at an expiry time), `deny` / `arm_deny` (path prefixes
 answering 403 `Authorization_RequestDenied` / `AuthorizationFailed`), `cycle_next` ("first": the
 last page of every collection links back to the first; "self": to itself), `throttle(n, seconds)`
 (the next n Graph GETs answer 429 with Retry-After), plus the shared `Knobs` faults.
@@ -58,6 +59,9 @@ class AzureFake:
         self.client_id = "11111111-aaaa-4bbb-8ccc-000000000001"
         self.client_secret = f"{CANARY}-client-secret"
         self.authority_url = ""        # set when a TLS front serves the token endpoint
+        self.token_uses = 0            # >0: tokens issued so far lapse after that many requests (once)
+        self.lapsed: set[str] = set()
+        self._uses = 0
         self.graph = FakeServer(make_graph_app(self), self.knobs)
         self.arm = FakeServer(make_arm_app(self), self.knobs)
 
@@ -87,6 +91,19 @@ class AzureFake:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def spend(self, token: str) -> bool:
+        """Count one authenticated request; False for a token that has lapsed (the `token_uses` knob:
+        after that many requests every token issued so far lapses, once, as at an expiry time)."""
+        if not token.startswith("issued-"):
+            return True
+        with self.lock:
+            if self.token_uses:
+                self._uses += 1
+                if self._uses >= self.token_uses:
+                    self.lapsed |= {t for t in (*self.graph_tokens, *self.arm_tokens) if t.startswith("issued-")}
+                    self.token_uses = 0
+            return token not in self.lapsed
 
     def throttle(self, n: int, seconds: int = 1) -> None:
         with self.lock:

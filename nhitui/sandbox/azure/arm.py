@@ -43,6 +43,8 @@ def make_arm_app(fake: AzureFake) -> Flask:
     def gate() -> Response | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         level = fake.arm_tokens.get(token) if scheme.lower() == "bearer" else None
+        if level is not None and not fake.spend(token):
+            return arm_error(401, "ExpiredAuthenticationToken", "The access token expiry UTC time is in the past.")
         if level is None:
             return arm_error(401, "InvalidAuthenticationToken", "The access token is invalid or has the wrong audience.")
         if not request.args.get("api-version"):

@@ -87,6 +87,8 @@ def make_graph_app(fake: AzureFake) -> Flask:
     def auth(write: bool = False) -> Response | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         level = fake.graph_tokens.get(token) if scheme.lower() == "bearer" else None
+        if level is not None and not fake.spend(token):
+            return graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
         if level is None:
             if token in fake.arm_tokens:
                 return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.")
