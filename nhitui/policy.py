@@ -48,7 +48,7 @@ EXPIRING_KINDS = {
     ("github", "fine_grained_pat"), ("github", "sso_credential"),
     ("gitlab", "personal_access_token"), ("gitlab", "project_access_token"),
     ("gitlab", "group_access_token"), ("gitlab", "deploy_token"), ("gitlab", "deploy_key"),
-    ("gitlab", "trigger_token"), ("dockerhub", "dockerhub_token"), ("jfrog", "jfrog_token"),
+    ("gitlab", "trigger_token"), ("gitlab", "ssh_key"), ("dockerhub", "dockerhub_token"), ("jfrog", "jfrog_token"),
 }
 SECRET_KINDS = {"actions_secret", "dependabot_secret", "ci_variable"}
 STATIC_AWS_SECRET = re.compile(r"^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY)$", re.I)

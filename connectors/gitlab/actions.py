@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import gitlab.exceptions as glexc
 import requests
 
-from connectors.gitlab.client import API, Client, Stopped, enc, scrub
+from connectors.gitlab.client import API, BadResponse, Client, Stopped, enc, pages, scrub
 from connectors.gitlab.runners import parse_runner
 from connectors.gitlab.tokens import TOKEN_KINDS, parse_token
 from nhitui.model import Action, ActionResult, Identity, sanitize
@@ -49,11 +49,17 @@ def plan(identity: Identity) -> list[Action]:
 
 
 def token_path(identity: Identity) -> str | None:
+    """Where a token lives: a group's service account, a group's credentials inventory, the token API."""
     d = identity.details
     tid = d.get("token_id")
     if tid is None:
         return None
     if identity.kind == "personal_access_token":
+        if d.get("service_account_group") and d.get("user_id") is not None:
+            return f"/groups/{enc(d['service_account_group'])}/service_accounts/{enc(d['user_id'])}" \
+                   f"/personal_access_tokens/{tid}"
+        if d.get("manage_group"):
+            return f"/groups/{enc(d['manage_group'])}/manage/personal_access_tokens/{tid}"
         return f"/personal_access_tokens/{tid}"
     if identity.kind == "project_access_token" and d.get("project_id") is not None:
         return f"/projects/{d['project_id']}/access_tokens/{tid}"
@@ -94,6 +100,10 @@ def _call(identity: Identity, action: str) -> str | None:
                    f"{enc(d.get('environment_scope') or '*')}"
     elif kind == "trigger_token" and action == "delete":
         path = f"/projects/{d.get('project_id')}/triggers/{d.get('trigger_id')}"
+    elif kind == "ssh_key" and action == "delete" and d.get("group"):
+        path = f"/groups/{enc(d['group'])}/manage/ssh_keys/{d.get('key_id')}"
+    elif kind == "agent_token" and action == "revoke":
+        path = f"/projects/{d.get('project_id')}/cluster_agents/{d.get('agent_id')}/tokens/{d.get('token_id')}"
     return f"{verb} {API}{path}" if path else None
 
 
@@ -121,6 +131,12 @@ def _describe(identity: Identity, action: str) -> str:
         return "Delete the CI/CD variable (its value is lost; pipelines that read it fail)."
     if kind == "trigger_token":
         return "Delete the pipeline trigger token; callers using it get 404."
+    if kind == "ssh_key":
+        return f"Delete {identity.owner or 'the user'}'s SSH key through the group's credentials inventory; " \
+               "the user is notified and must add a new key to push or pull over SSH."
+    if kind == "agent_token":
+        return f"Revoke the token of agent {identity.details.get('agent') or ''}: the agent disconnects until it " \
+               "is given a new token. It cannot be restored."
     return action
 
 
@@ -154,6 +170,12 @@ def execute(site: GitLabConnector, gl: Client, identity: Identity, action: str) 
         if kind == "trigger_token":
             gl.projects.get(d["project_id"], lazy=True).triggers.delete(d["trigger_id"])
             return ActionResult("ok", session.last_status, "trigger token deleted", removed=True)
+        call = _call(identity, action)
+        if kind in ("ssh_key", "agent_token") and call is not None:
+            # No python-gitlab manager for these: the documented DELETE, as planned.
+            gl.http_delete(call.split(" ", 1)[1][len(API):])
+            done = "SSH key deleted" if kind == "ssh_key" else "agent token revoked"
+            return ActionResult("ok", session.last_status, done, removed=True)
     except glexc.GitlabAuthenticationError:
         return ActionResult("failed", 401, "authentication failed: GitLab refused the token")
     except glexc.GitlabError as exc:
@@ -185,11 +207,10 @@ def _rotation_refused(gl: Client, identity: Identity) -> str:
     """Why not to rotate, read fresh: GitLab answers the rotation of an already revoked token by
     revoking its whole family (every token rotated from it), so the state seen at scan time,
     possibly minutes old, is not enough."""
-    path = token_path(identity)
-    if not path:
+    if not token_path(identity):
         return ""
     try:
-        data = scrub(gl.http_get(path))
+        data = _current(gl, identity)
     except glexc.GitlabHttpError as exc:
         if exc.response_code == 404:
             return "not rotated: the token no longer exists (rescan to see it)"
@@ -202,39 +223,38 @@ def _rotation_refused(gl: Client, identity: Identity) -> str:
     return ""
 
 
-def _token_manager(gl: Client, identity: Identity) -> tuple[Any, Any]:
-    """python-gitlab's manager for the token's kind, and the project/group id it lives in."""
-    d, kind = identity.details, identity.kind
-    if kind == "personal_access_token":
-        return gl.personal_access_tokens, None
-    if kind == "project_access_token":
-        return gl.projects.get(d["project_id"], lazy=True).access_tokens, d["project_id"]
-    return gl.groups.get(d["group_id"], lazy=True).access_tokens, d["group_id"]
+def _scope_id(identity: Identity) -> Any:
+    d = identity.details
+    return d.get("project_id") if identity.kind == "project_access_token" else \
+        d.get("group_id") if identity.kind == "group_access_token" else None
 
 
 def _token_action(site: GitLabConnector, gl: Client, identity: Identity, action: str) -> ActionResult:
     kind = identity.kind
     tid = identity.details["token_id"]
-    manager, scope_id = _token_manager(gl, identity)
+    path = token_path(identity)
+    if path is None:
+        return ActionResult("failed", message=f"no API path for {kind} {tid}")
     if action == "rotate":
         refused = _rotation_refused(gl, identity)
         if refused:
             return ActionResult("failed", message=refused)
-        data = manager.rotate(tid)
-        secret = data.pop("token", None)
+        data = gl.http_post(path + "/rotate")
         code = gl.counted.last_status
+        if not isinstance(data, dict):
+            return ActionResult("ok", code, f"rotated token {tid}, but GitLab's answer is not a token: rescan")
+        secret = data.pop("token", None)
         scrub(data)
-        fresh = parse_token(site, kind, data, identity.owner, identity.target, scope_id)
+        fresh = _reparse(site, identity, data)
         del data
         return ActionResult("ok", code, f"rotated: token {tid} is revoked, its replacement is token "
                                         f"{fresh.details.get('token_id')}", identity=fresh, secret=secret)
     if action != "revoke":
         return ActionResult("failed", message=f"unsupported action {action!r} for {kind}")
-    manager.delete(tid)
+    gl.http_delete(path)
     code = gl.counted.last_status
-    path = token_path(identity)
     try:
-        data = scrub(gl.http_get(path)) if path else None
+        data = _current(gl, identity)
     except glexc.GitlabHttpError as exc:
         if exc.response_code == 404:
             return ActionResult("ok", code, "token revoked", removed=True)
@@ -243,6 +263,29 @@ def _token_action(site: GitLabConnector, gl: Client, identity: Identity, action:
         return ActionResult("ok", code, "token revoked (re-reading it failed: rescan to see it)")
     if not isinstance(data, dict):
         return ActionResult("ok", code, "token revoked", removed=True)
-    fresh = parse_token(site, kind, data, identity.owner, identity.target, scope_id)
-    return ActionResult("ok", code, "token revoked", identity=fresh)
+    return ActionResult("ok", code, "token revoked", identity=_reparse(site, identity, data))
 
+
+def _reparse(site: GitLabConnector, identity: Identity, data: dict[str, Any]) -> Identity:
+    """The token as GitLab now answers it, found where the old one was (same owner, target, path)."""
+    d = identity.details
+    extra = {k: d[k] for k in ("service_account", "service_account_group", "manage_group") if k in d}
+    return parse_token(site, identity.kind, data, identity.owner, identity.target, _scope_id(identity), extra=extra)
+
+
+def _current(gl: Client, identity: Identity) -> Any:
+    """The token's state now. The service-account and inventory APIs have no single-token GET: their
+    list is read (filtered by name) and the token picked from it; absent means 404."""
+    path = token_path(identity) or ""
+    d = identity.details
+    if not (d.get("service_account_group") or d.get("manage_group")):
+        return scrub(gl.http_get(path))
+    listing = path.rsplit("/", 1)[0]
+    try:
+        for page in pages(gl, listing, {"search": identity.name} if d.get("manage_group") else None):
+            for item in page:
+                if str(item.get("id")) == str(d.get("token_id")):
+                    return item
+    except BadResponse as exc:
+        raise glexc.GitlabParsingError(str(exc)) from exc
+    raise glexc.GitlabHttpError("404 Not found", response_code=404)

@@ -47,6 +47,10 @@ NEEDS = {
     "runner": "needs the Maintainer role on a project or group the runner serves (administrator for "
               "instance runners)",
     "user": "the user cannot be read",
+    "inventory": "the credentials inventory is not open to this token",
+    "service_accounts": "needs the Owner role on the top-level group, with Premium or Ultimate",
+    "instance_service_accounts": "needs an administrator token, with Premium or Ultimate",
+    "developer_project": "needs the Developer role on the project",
 }
 
 
@@ -87,6 +91,7 @@ class Scan:
         self.group_paths: dict[Any, str] = {}
         self.claimed: dict[str, set[Any]] = {}                # kind -> ids already listed
         self.spots: dict[tuple[str, str], list[str]] = {}
+        self.service_accounts: dict[Any, dict[str, Any]] = {}   # user id -> {"username", "group" (or "")}
         self.members: set[str] = set()
         self.members_ok = True
         self.admin_denied = False
@@ -175,6 +180,12 @@ class Scan:
 
     def fail(self, what: str, label: str, need: str, exc: BaseException) -> None:
         """Turn an endpoint's error into a blind spot (or an AuthError for a 401)."""
+        reason = self.reason(need, exc)
+        log.debug("gitlab %s %s: %s", what, label, reason)
+        self.spot(what, label, reason)
+
+    def reason(self, need: str, exc: BaseException) -> str:
+        """Why an endpoint could not be read, and what it needs (`NEEDS`); a 401 raises AuthError."""
         if isinstance(exc, Stopped):
             raise exc
         if isinstance(exc, glexc.GitlabAuthenticationError):
@@ -205,8 +216,7 @@ class Scan:
             reason = f"network error after {MAX_RETRIES} retries: {type(exc).__name__}"
         else:
             raise exc
-        log.debug("gitlab %s %s: %s", what, label, reason)
-        self.spot(what, label, reason)
+        return reason
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -222,6 +232,21 @@ class Scan:
             raise
         except Exception as exc:  # noqa: BLE001 - classified by fail()
             self.fail(what, label, need, exc)
+
+    def read_all(self, need: str, path: str, params: Mapping[str, Any] | None = None,
+                 ) -> tuple[list[dict[str, Any]], str]:
+        """Every item of a list, or what stopped the read: for callers that word their own blind spot."""
+        items: list[dict[str, Any]] = []
+        try:
+            for page in pages(self.gl, path, params):
+                with self.lock:
+                    self.ok_reads += 1
+                items += page
+        except (AuthError, Stopped):
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified by reason()
+            return items, self.reason(need, exc)
+        return items, ""
 
     def get(self, what: str, label: str, need: str, path: str, **params: Any) -> dict[str, Any] | None:
         try:

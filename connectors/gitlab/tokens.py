@@ -95,13 +95,13 @@ def token_status(d: Mapping[str, Any]) -> str:
 
 
 def parse_token(site: GitLabConnector, kind: str, d: Mapping[str, Any], owner: str, target: str = "",
-                scope_id: Any = None, web_url: str = "") -> Identity:
+                scope_id: Any = None, web_url: str = "", extra: Mapping[str, Any] | None = None) -> Identity:
     scopes = tuple(str(s) for s in d.get("scopes") or ())
     status = token_status(d)
     actions: tuple[str, ...] = ("revoke", "rotate") if status == "active" else \
         ("revoke",) if status == "expired" else ()
     details: dict[str, Any] = {"token_id": d.get("id"), "user_id": d.get("user_id"),
-                               "description": sanitize(d.get("description") or "")}
+                               "description": sanitize(d.get("description") or ""), **(extra or {})}
     if kind == "personal_access_token":
         privilege = scope_privilege(scopes)
         url = f"{site.url}/-/user_settings/personal_access_tokens"
@@ -123,18 +123,32 @@ def parse_token(site: GitLabConnector, kind: str, d: Mapping[str, Any], owner: s
 
 # --- collect ---------------------------------------------------------------------------------------
 
+def personal(scan: Scan, page: list[dict[str, Any]], extra: Mapping[str, Any] | None = None) -> list[Identity]:
+    """Personal access tokens of one page from any list that shows them, each listed once per scan.
+
+    A token of a service account (`scan.service_accounts`) says so (`details["service_account"]`) and
+    names the group that owns the account, whichever list found it first.
+    """
+    batch = []
+    for d in page:
+        owner, bot = scan.user(d.get("user_id"))
+        if bot or not scan.claim("personal_access_token", d.get("id")):
+            continue            # a project/group access token (listed from its project or group), or a repeat
+        sa = scan.service_accounts.get(d.get("user_id"))
+        more = dict(extra or {})
+        if sa is not None:
+            more = {"service_account": True, "service_account_group": sa["group"]}
+            owner = owner or sa["username"]
+        batch.append(parse_token(scan.c, "personal_access_token", d, owner, extra=more))
+    return batch
+
+
 def personal_tokens(scan: Scan) -> None:
     # Instance-wide, GitLab answers an administrator with every user's tokens and anyone else with
     # their own; otherwise ask for the token's own user only.
     params = {} if scan.c.instance else {"user_id": scan.me.get("id")}
     for page in scan.read("GET /personal_access_tokens", "", "admin", "/personal_access_tokens", params):
-        batch = []
-        for d in page:
-            owner, bot = scan.user(d.get("user_id"))
-            if bot:
-                continue        # a project/group access token: listed from its project or group
-            batch.append(parse_token(scan.c, "personal_access_token", d, owner))
-        scan.emit(batch)
+        scan.emit(personal(scan, page))
 
 
 def group_tokens(scan: Scan, g: dict[str, Any]) -> None:

@@ -1,7 +1,9 @@
 """What one scan reads, in which order: the table of contents of the GitLab connector.
 
 1. `GET /user` (who the token is; a bad token fails the source here) while the configured `groups`
-   (full paths) are read.
+   (full paths) are read; then the service accounts (`service_accounts.discover`), so every token
+   list can tell their tokens apart; then the personal tokens, the service accounts' tokens and each
+   configured group's credentials inventory (`credentials_inventory.py`).
 2. Each group spawns its descendants (`GET /groups/:id/descendant_groups`), its projects
    (`GET /groups/:id/projects?include_subgroups=true`), its members, and the group jobs of every
    kind (`GROUP_JOBS`); each project found spawns the project jobs (`PROJECT_JOBS`). A group or a
@@ -17,14 +19,26 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import ConnectorError
-from connectors.gitlab import deploy_tokens, keys, members, runners, tokens, triggers, variables
+from connectors.gitlab import (
+    agents,
+    credentials_inventory,
+    deploy_tokens,
+    keys,
+    members,
+    runners,
+    service_accounts,
+    tokens,
+    triggers,
+    variables,
+)
 from connectors.gitlab.client import enc
 from connectors.gitlab.scan import DONE, Scan
 
 GROUP_JOBS = (tokens.group_tokens, deploy_tokens.group_deploy_tokens, variables.group_variables,
               runners.group_runners)
 PROJECT_JOBS = (tokens.project_tokens, keys.project_deploy_keys, deploy_tokens.project_deploy_tokens,
-                variables.project_variables, triggers.project_triggers, runners.project_runners)
+                variables.project_variables, triggers.project_triggers, runners.project_runners,
+                agents.project_agents)
 INSTANCE_JOBS = (runners.instance_runners, variables.instance_variables, keys.instance_deploy_keys,
                  deploy_tokens.instance_deploy_tokens)
 
@@ -36,7 +50,11 @@ async def run(scan: Scan) -> None:
         for ref in c.groups:
             scan.spawn(group_root, ref)
         await scan.loop.run_in_executor(scan.pool, scan.whoami)
+        await scan.loop.run_in_executor(scan.pool, service_accounts.discover, scan)
         scan.spawn(tokens.personal_tokens)
+        scan.spawn(service_accounts.group_service_account_tokens)
+        for ref in c.groups:
+            scan.spawn(credentials_inventory.group_inventory, ref)
         if c.instance:
             for job in INSTANCE_JOBS:
                 scan.spawn(job)
@@ -48,8 +66,12 @@ async def run(scan: Scan) -> None:
             fn()
         if c.instance and not scan.admin and (scan.admin_denied or "is_admin" in scan.me):
             scan.spot("GET /personal_access_tokens (other users)", "",
-                      "the token is not an administrator's, so only its own user's tokens are listed: "
-                      "needs an administrator token")
+                      "the token is not an administrator's, so the instance-wide list shows only its own user's "
+                      "tokens (and what a group's credentials inventory adds): needs an administrator token")
+        if not c.groups:
+            scan.spot("users' SSH keys", "", "not listed: GitLab lists SSH keys with their last use only in a "
+                      "top-level group's credentials inventory (GitLab.com, Ultimate, Owner): configure the group; "
+                      "self-managed has no API that lists every user's SSH keys")
         members.publish(scan)
         scan.flush_spots()
         if scan.ok_reads == 0 and c.report.blind_spots:

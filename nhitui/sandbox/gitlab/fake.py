@@ -15,7 +15,19 @@ from typing import Any
 
 from flask import request
 
-from nhitui.sandbox.gitlab import deploy_tokens, keys, orgs, runners, tokens, triggers, truth, variables
+from nhitui.sandbox.gitlab import (
+    agents,
+    credentials,
+    deploy_tokens,
+    keys,
+    orgs,
+    runners,
+    service_accounts,
+    tokens,
+    triggers,
+    truth,
+    variables,
+)
 from nhitui.sandbox.gitlab.http import Abort, Route, build_app, forbidden, not_found, ts
 from nhitui.sandbox.server import FakeServer, Knobs
 from nhitui.sandbox.world import World
@@ -25,7 +37,9 @@ ADMIN_TOKEN = "glpat-sandbox-admin-7Qx2Lm"
 READONLY_TOKEN = "glpat-sandbox-readonly-3Kd9Vt"
 USER_TOKEN = "glpat-sandbox-user-9Fp1Zw"
 
-FAMILIES = (orgs, tokens, keys, deploy_tokens, runners, variables, triggers)
+TIERS = ("free", "premium", "ultimate")
+FAMILIES = (orgs, tokens, keys, deploy_tokens, runners, variables, triggers, credentials, service_accounts,
+            agents)
 
 
 class GitLabFake:
@@ -35,7 +49,8 @@ class GitLabFake:
     only `read_api` (writes answer 403), `user_token` to a regular member who owns the top group but is
     no administrator (the admin-only lists answer 403 and `/personal_access_tokens` shows only
     their own). `deny` lists paths (prefixes after `/api/v4`, or fnmatch patterns such as
-    `/projects/*/variables`) that answer 403 for everyone.
+    `/projects/*/variables`) that answer 403 for everyone. `tier` ("free", "premium", "ultimate") is the
+    licence: service accounts need Premium, the group credentials inventory Ultimate (else 403).
 
     Pagination test knobs (attributes): `link_loop`, a set of paths after `/api/v4` whose
     `Link: rel="next"` (and `X-Next-Page`) point at the page itself; `cycle_next`, the last page of
@@ -44,7 +59,8 @@ class GitLabFake:
 
     def __init__(self, world: World, knobs: Knobs | None = None, token: str = ADMIN_TOKEN,
                  readonly_token: str = READONLY_TOKEN, user_token: str = USER_TOKEN,
-                 deny: Iterable[str] = (), rate_limit: int = 20000, rate_window: float = 60.0) -> None:
+                 deny: Iterable[str] = (), rate_limit: int = 20000, rate_window: float = 60.0,
+                 tier: str = "ultimate") -> None:
         self.world = world
         self.knobs = knobs or Knobs()
         self.token = token
@@ -55,8 +71,11 @@ class GitLabFake:
         self.rate_window = rate_window
         self.lock = threading.RLock()
         self.windows: dict[str, tuple[float, int]] = {}
-        # (kind, native id) of objects only an instance-wide (admin) scan can see.
+        # (kind, native id) of objects only an instance-wide (admin) scan can see, and of those only an
+        # administrator or an Owner of the top group reading the credentials inventory (Ultimate) can see.
         self.instance_only: set[tuple[str, str]] = set()
+        self.enterprise_only: set[tuple[str, str]] = set()
+        self.tier = tier
         self.link_loop: set[str] = set()
         self.cycle_next = False
         self.seed()
@@ -108,7 +127,11 @@ class GitLabFake:
         self.runners: dict[int, dict[str, Any]] = {}
         self.variables: list[dict[str, Any]] = []
         self.triggers: dict[int, dict[str, Any]] = {}
-        self.ids = {"user": 1, "token": 5000, "key": 300, "dtoken": 700, "runner": 900, "trigger": 2000}
+        self.ssh_keys: dict[int, dict[str, Any]] = {}         # users' SSH keys
+        self.agents: dict[int, dict[str, Any]] = {}           # cluster agents
+        self.agent_tokens: dict[int, dict[str, Any]] = {}
+        self.ids = {"user": 1, "token": 5000, "key": 300, "dtoken": 700, "runner": 900, "trigger": 2000,
+                    "ssh_key": 8000, "agent": 60, "agent_token": 9000}
         self.pending: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
         self.hostile_count = 0
         for family in FAMILIES:
@@ -164,6 +187,16 @@ class GitLabFake:
 
     def require_admin(self, caller: dict[str, Any]) -> None:
         if not caller["admin"]:
+            raise forbidden()
+
+    def require_top_owner(self, caller: dict[str, Any], group: dict[str, Any], tier: str) -> None:
+        """Top-level group APIs (service accounts, credentials inventory): 404 for a subgroup, 403 when
+        the licence is below `tier` or the caller is neither an administrator nor an Owner of the group."""
+        if group["parent_id"] is not None:
+            raise not_found("Group Not Found")
+        if TIERS.index(self.tier) < TIERS.index(tier):
+            raise forbidden()
+        if not caller["admin"] and self.members[group["id"]].get(caller["user"]["id"], 0) < orgs.OWNER:
             raise forbidden()
 
     # --- look-ups --------------------------------------------------------------------------------

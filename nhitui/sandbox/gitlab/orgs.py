@@ -2,7 +2,8 @@
 
 Groups and projects come from the world's nested project paths (`acme/platform/api-0`); the top
 group's members are `root` (Owner) and the world's members (the first an Owner, the others Maintainer
-or Developer). The world's departed people exist as users but belong to no group.
+or Developer). The world's departed people exist as users but belong to no group. Members and
+departed people are enterprise users of the top group (root is not).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def seed(fake: GitLabFake) -> None:
             gid += 1
     fake.gid_by_path = {g["full_path"]: g["id"] for g in fake.groups.values()}
     top = fake.gid_by_path[w.org]
+    fake.top_id = top
+    # Enterprise users (GitLab.com): accounts whose e-mail domain the top group verified. They stay
+    # enterprise users after leaving the group, so the credentials inventory still shows their tokens.
+    for uid in fake.member_ids + fake.departed_ids:
+        fake.users[uid]["enterprise_group_id"] = top
     fake.members[top][fake.root_id] = OWNER
     for n, uid in enumerate(fake.member_ids):
         fake.members[top][uid] = OWNER if n == 0 else (MAINTAINER if n % 3 else DEVELOPER)

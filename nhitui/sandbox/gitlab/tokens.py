@@ -90,7 +90,11 @@ def expect_token(fake: GitLabFake, kind: str, t: dict[str, Any], target: str) ->
              "expires_at": t["expires_at"], "last_used_at": t["last_used_at"], "scopes": tuple(t["scopes"])}
     fake.expect(kind, t["id"], truth, {})
     if kind == "personal_access_token" and t["user_id"] != fake.user_id:
-        fake.instance_only.add((kind, str(t["id"])))
+        owner = fake.users[t["user_id"]]
+        if owner.get("enterprise_group_id") is not None:
+            fake.enterprise_only.add((kind, str(t["id"])))     # an Owner sees it in the credentials inventory
+        elif not owner.get("service_account_group_id"):       # a person without inventory, or an instance account
+            fake.instance_only.add((kind, str(t["id"])))
 
 
 def token_json(fake: GitLabFake, t: dict[str, Any], with_secret: bool = False) -> dict[str, Any]:
@@ -134,6 +138,10 @@ def _seed_pats(fake: GitLabFake) -> None:
                       w.days_ago(used) if used is not None else None,
                       w.days_ahead(expires) if expires is not None else None, revoked=revoked)
         expect_token(fake, "personal_access_token", t, target)
+    # An enterprise member's token nobody has used for a year (the credentials inventory finds it).
+    old = new_token(fake, member_ids[1 % len(member_ids)], "laptop-2024", ["api"], w.days_ago(500), w.days_ago(365),
+                    None, description="old laptop")
+    expect_token(fake, "personal_access_token", old, target)
     for n, uid in enumerate(fake.departed_ids):
         t = new_token(fake, uid, fake.name(f"ci-helper-{n}", 2), ["api"], w.days_ago(300), w.days_ago(5 + n),
                       None if n % 2 == 0 else w.days_ahead(90))

@@ -17,7 +17,7 @@ CANARY = "CANARY-gl-variable-7c1e"
 PROVIDER = "gitlab"
 
 # Kinds where GitLab lets the creator set an expiry (policy.EXPIRING_KINDS for GitLab).
-EXPIRING = {"personal_access_token", "project_access_token", "group_access_token", "deploy_token",
+EXPIRING = {"personal_access_token", "project_access_token", "group_access_token", "deploy_token", "ssh_key",
             "deploy_key", "trigger_token"}
 
 
