@@ -14,7 +14,7 @@ import time
 from benchmarks.report import print_rows
 
 SUITES = ("bench_core", "bench_collect", "bench_tui", "bench_demo", "bench_vault", "bench_azure", "bench_gcp",
-          "bench_kubernetes")
+          "bench_kubernetes", "bench_store")
 
 
 def main(argv: list[str]) -> int:
