@@ -34,7 +34,7 @@ FAST = {"timeout": 5, "backoff": 0.01}
 @contextmanager
 def running(**kw: Any) -> Iterator[GcpFake]:
     knobs = kw.pop("knobs", None)
-    fake = GcpFake(World(seed=5), knobs, **{"extra_projects": 1, "sas_per_project": 2, **kw})
+    fake = GcpFake(World(seed=5), knobs, **{"extra_projects": 0, **kw})
     fake.start()
     try:
         yield fake
@@ -113,13 +113,13 @@ async def test_details_agents_and_trusts(fake: GcpFake) -> None:
     assert not any("cloudservices" in i.name for i in ids)
     deployer = by_name["deployer@acme-prod.iam.gserviceaccount.com"]
     assert deployer.scopes == ("roles/run.admin", "roles/iam.serviceAccountUser")
-    assert "roles/iam.serviceAccountTokenCreator: principalSet://iam.googleapis.com/projects/" not in \
-        " ".join(deployer.details["impersonated_by"])           # WIF principals are trusts, not impersonators
+    assert (f"roles/iam.workloadIdentityUser: principalSet://iam.googleapis.com/projects/{pnum}/locations/global/"
+            "workloadIdentityPools/github/attribute.repository/acme/api") in deployer.details["impersonated_by"]
     assert "(project) roles/iam.serviceAccountTokenCreator: group:ci@acme.com" in deployer.details["impersonated_by"]
     terraform = by_name["terraform@acme-prod.iam.gserviceaccount.com"]
     assert "roles/browser @organizations/222222222222" in terraform.scopes
     hostile = by_name["notifier@acme-prod.iam.gserviceaccount.com"]
-    assert "\x1b" not in json.dumps(hostile.details) or hostile.details["description"] != fake.world.hostile(0)
+    assert hostile.details["description"] == fake.world.hostile(0) == "[@click=app.quit]x[/]"   # data, kept literally
     exposed = next(i for i in ids if i.kind == "sa_key" and i.details["exposed"])
     assert exposed.status == "inactive" and exposed.details["disable_reason"].endswith("_EXPOSED")
 
@@ -137,9 +137,9 @@ async def test_details_agents_and_trusts(fake: GcpFake) -> None:
     assert [(x.claim, x.values) for x in t.conditions] == [("repository_owner", ("acme",))]
     assert t.grants == terraform.name and owner.details["whole_pool_grants"]
     legacy = by_name["github/legacy"]
-    assert legacy.status == "inactive" and all(t.disabled and not t.conditions[:0] for t in
-                                               legacy.details[TRUSTS_DETAIL])
-    assert not any(x.claim == "repository_owner" for t in legacy.details[TRUSTS_DETAIL] for x in t.conditions)
+    (pool_trust,) = legacy.details[TRUSTS_DETAIL]          # maps no attribute.repository: no grant matches it
+    assert legacy.status == "inactive" and pool_trust.disabled and not pool_trust.conditions
+    assert pool_trust.grants_kind == "gcp_wif_pool" and legacy.privilege == "none"
     assert not any(i.name.endswith(".svc.id.goog") or "svc.id.goog" in i.uid for i in ids)
 
 

@@ -195,7 +195,7 @@ def admits(alts: list[Alternative], claims: dict[str, str], widest: bool) -> boo
     return any(all(holds(c, claims) for c in a.conditions) and (widest or not a.unparsed) for a in alts)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expr(), st.fixed_dictionaries({c: WORDS for c in CLAIMS}))
 def test_alternatives_admit_what_cel_admits(generated: tuple[str, Any], claims: dict[str, str]) -> None:
     text, tree = generated
@@ -207,7 +207,7 @@ def test_alternatives_admit_what_cel_admits(generated: tuple[str, Any], claims: 
         assert admits(alts, claims, widest=False) == truth, text
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("assertion.subrepo_ref=!&|()[]'\" ,\\+<>-0123456789tfx")), max_size=80))
 def test_any_text_reads_without_crashing(text: str) -> None:
     out = alternatives(text, GH_MAP)

@@ -62,7 +62,7 @@ class GcpConnector:
                 await asyncio.gather(*tasks, return_exceptions=True)
             rows = []
             for provider in self._providers:
-                grants = [g for g in self._grants if g.principal.pool == provider.pool.name]
+                grants = wif.applicable(provider, self._grants)
                 ident = provider_identity(self.name, provider, grants, ())
                 rows.append(_with_actions(ident, self.actions(ident)))
             if rows:

@@ -169,8 +169,14 @@ def default_audiences(provider: Provider) -> tuple[str, ...]:
     return (f"//iam.googleapis.com/{provider.name}", f"https://iam.googleapis.com/{provider.name}")
 
 
+def applicable(provider: Provider, grants: list[Grant]) -> list[Grant]:
+    """The grants of the provider's pool its identities can match (the attribute must be mapped)."""
+    return [g for g in grants if g.principal.pool == provider.pool.name and g.principal.applies_to(provider.mapping)]
+
+
 def trusts(provider: Provider, grants: list[Grant]) -> tuple[FederatedTrust, ...]:
     """The provider's trusts: one per (grant x way through its condition); the pool itself without grants."""
+    grants = applicable(provider, grants)
     alts = wif_trust.alternatives(provider.condition, provider.mapping)
     disabled = provider.disabled or provider.pool.disabled
     issuer = normalise_issuer(provider.issuer) if provider.protocol == "oidc" else provider.issuer

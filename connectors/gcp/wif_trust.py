@@ -514,11 +514,22 @@ class PoolPrincipal:
     def whole_pool(self) -> bool:
         return self.selector == "*"
 
+    @property
+    def attribute(self) -> str:
+        """The mapped attribute the member selects on (`google.subject`, `attribute.repository`), or ""."""
+        if self.whole_pool:
+            return ""
+        return {"subject": "google.subject", "group": "google.groups"}.get(self.selector, self.selector)
+
+    def applies_to(self, mapping: dict[str, str] | None) -> bool:
+        """A provider that does not map the attribute gives its identities none: the member never matches them."""
+        return self.whole_pool or self.attribute in (mapping or {})
+
     def condition(self, mapping: dict[str, str] | None) -> ClaimCondition | None:
         """The claim condition the member adds, or None for the whole pool; `any` if unreadable."""
         if self.whole_pool:
             return None
-        key = {"subject": "google.subject", "group": "google.groups"}.get(self.selector, self.selector)
+        key = self.attribute
         claim = mapped_claim((mapping or {}).get(key))
         if claim is None:
             return ClaimCondition(key, "any", (), self.member)

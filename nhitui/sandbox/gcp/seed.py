@@ -257,7 +257,7 @@ class Seeder:
                       "assertion.repository == 'acme/api' && assertion.ref == 'refs/heads/main'",
                       findings={"admin-scope"}, privilege="admin")
         self.provider(github, "legacy", {"google.subject": "assertion.sub"}, None, issuer=GITHUB + "/",
-                      disabled=True, findings={"admin-scope"}, privilege="admin")
+                      disabled=True)     # maps no attribute.repository: the repository grants never match it
         s.sa_policies[deployer["email"]] = [{"role": "roles/iam.workloadIdentityUser",
                                              "members": [f"{pool_base}/github/attribute.repository/acme/api"]}]
         self.grant(f"projects/{prod}", "roles/storage.admin", f"{pool_base}/github/attribute.repository/acme/infra",
