@@ -215,26 +215,26 @@ def test_canary_absent_from_scan_exports_logs_journal_and_errors(fake, tmp_path)
     config.chmod(0o600)
     env = {**os.environ, **fake.env}
     log = tmp_path / "debug.log"
-    logged = ("import logging, sys; logging.basicConfig(filename=sys.argv[1], level=logging.DEBUG); "
-              "from nhitui.cli import main; sys.exit(main(sys.argv[2:]))")
+    uid = make_uid("k8s", "k8s_token_secret", f"{CONTEXT}/ci/old-builder-token-q8z2n")
+    # One interpreter runs the three commands (scan JSON, scan CSV, revoke) with DEBUG logging of every library.
+    runs = [["--config", str(config), "scan", "--format", fmt, "-o", str(tmp_path / f"scan.{fmt}")]
+            for fmt in ("json", "csv")] + [["--config", str(config), "revoke", uid, "--action", "delete", "--yes"]]
+    script = ("import json, logging, sys; logging.basicConfig(filename=sys.argv[1], level=logging.DEBUG)\n"
+              "from nhitui.cli import main\n"
+              "codes = [main(args) for args in json.loads(sys.argv[2])]\n"
+              "print('CODES', json.dumps(codes))\n")
     fake.api.ignore_metadata_header = True
     try:
-        outputs = []
-        for fmt in ("json", "csv"):
-            out = tmp_path / f"scan.{fmt}"
-            run = subprocess.run([sys.executable, "-c", logged, str(log), "--config", str(config), "scan",
-                                  "--format", fmt, "-o", str(out)], capture_output=True, text=True, env=env,
-                                 timeout=120)
-            assert run.returncode in (0, 3), run.stderr
-            outputs += [run.stdout, run.stderr, out.read_text()]
-        uid = make_uid("k8s", "k8s_token_secret", f"{CONTEXT}/ci/old-builder-token-q8z2n")
-        run = subprocess.run([sys.executable, "-c", logged, str(log), "--config", str(config), "revoke", uid,
-                              "--action", "delete", "--yes"], capture_output=True, text=True, env=env, timeout=120)
-        outputs += [run.stdout, run.stderr]
+        run = subprocess.run([sys.executable, "-c", script, str(log), json.dumps(runs)], capture_output=True,
+                             text=True, env=env, timeout=180)
     finally:
         fake.api.ignore_metadata_header = False
+    codes = json.loads(run.stdout.rsplit("CODES", 1)[1])
+    assert codes == [3, 3, 0], run.stderr[-2000:]      # partial: the server ignored the metadata-only header
+    outputs = [run.stdout, run.stderr, (tmp_path / "scan.json").read_text(), (tmp_path / "scan.csv").read_text()]
     scan = json.loads(outputs[2])
     assert any(i["name"] == "ci-deployer-token" for i in scan["identities"])
+    assert [s["status"] for s in scan["sources"]] == ["partial"]
     journal = (tmp_path / "journal.jsonl").read_text()
     assert uid in journal and '"result"' in journal
     history = b"".join(p.read_bytes() for p in tmp_path.glob("history.sqlite*"))
@@ -300,6 +300,33 @@ def test_failing_exec_plugin_is_a_clear_source_error_not_an_anonymous_request(fa
             collect({"type": "kubernetes", "name": "k8s", "kubeconfig": str(path)})
         assert "context eks" in str(err.value) and words in str(err.value)
     assert sum(fake.server.calls.values()) == before      # not one request went out unauthenticated
+
+
+PLUGIN_COUNTING = """#!{python}
+import json, os, sys
+runs = {count!r}
+n = len(open(runs).read()) if os.path.exists(runs) else 0
+open(runs, "a").write("x")
+if n >= {fail_after}:
+    sys.stderr.write("error: refresh token revoked\\n")
+    sys.exit(2)
+expiry = "2000-01-01T00:00:00Z" if n == 0 else "2099-01-01T00:00:00Z"   # the first token is already stale
+print(json.dumps({{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                   "status": {{"token": {token!r}, "expirationTimestamp": expiry}}}}))
+"""
+
+
+def test_expired_exec_token_is_refreshed_and_a_failed_refresh_is_an_auth_error(fake, tmp_path):
+    count = tmp_path / "runs"
+    plugin = write_plugin(tmp_path, "expiring", PLUGIN_COUNTING, token=fake.token, count=str(count), fail_after="99")
+    path = fake.write_kubeconfig(tmp_path / "kc", {"eks": exec_user("", "client.authentication.k8s.io/v1", plugin, [])})
+    rows, _ = collect({"type": "kubernetes", "name": "k8s", "kubeconfig": str(path)})
+    assert rows and len(count.read_text()) == 2         # at connect, then once when its token was stale
+    count.unlink()
+    plugin = write_plugin(tmp_path, "expiring2", PLUGIN_COUNTING, token=fake.token, count=str(count), fail_after="1")
+    path = fake.write_kubeconfig(tmp_path / "kc2", {"eks": exec_user("", "client.authentication.k8s.io/v1", plugin, [])})
+    with pytest.raises(AuthError, match="failed to refresh the token: .*refresh token revoked"):
+        collect({"type": "kubernetes", "name": "k8s", "kubeconfig": str(path)})
 
 
 def test_refused_token_and_missing_kubeconfig_are_source_errors(fake, tmp_path):

@@ -336,7 +336,10 @@ def _exec_refresher(loader: Any) -> Any:
             return
         async with lock:
             if _is_expired(loader.exec_plugin_expiry):
-                await loader.load_from_exec_plugin()
+                try:
+                    await loader.load_from_exec_plugin()
+                except Exception as exc:  # noqa: BLE001 - ConfigException and the plugin's own failures
+                    raise AuthError(f"the exec credential plugin failed to refresh the token: {exc}") from None
                 cfg.api_key["BearerToken"] = loader.token
 
     return refresh

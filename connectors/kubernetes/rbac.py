@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nhitui.model import sanitize
+
 RBAC = "rbac.authorization.k8s.io"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "*"}
 READ_VERBS = {"get", "list", "watch"}
@@ -144,10 +146,12 @@ class Grant:
         return self.via == "ServiceAccount" or self.via.startswith("User ")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"binding": f"{self.binding_kind}/{self.binding_namespace + '/' if self.binding_namespace else ''}"
-                           f"{self.binding_name}", "kind": self.binding_kind, "namespace": self.binding_namespace,
-                "name": self.binding_name, "role": f"{self.role_kind}/{self.role_name}", "scope": self.scope,
-                "via": self.via, "privilege": self.privilege, "reasons": list(self.reasons),
+        """For `Identity.details`: names are the server's text, sanitized for display."""
+        ns = sanitize(self.binding_namespace)
+        return {"binding": sanitize(f"{self.binding_kind}/{ns + '/' if ns else ''}{self.binding_name}"),
+                "kind": self.binding_kind, "namespace": self.binding_namespace, "name": self.binding_name,
+                "role": sanitize(f"{self.role_kind}/{self.role_name}"), "scope": sanitize(self.scope),
+                "via": sanitize(self.via), "privilege": self.privilege, "reasons": [sanitize(r) for r in self.reasons],
                 "subject_index": self.subject_index, "subject_count": self.subject_count, "uid": self.uid,
                 "resource_version": self.resource_version, "subject": dict(self.subject or {})}
 
