@@ -168,6 +168,16 @@ def test_hostile_shapes_do_not_stop_the_scan() -> None:
 # --- blind spots --------------------------------------------------------------------------------
 
 
+def test_tenant_given_by_domain_name(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
+    _, _, full = scanned
+    with running() as fake:
+        c = connector(fake, tenant_id="acme.onmicrosoft.com")
+        rows = scored(c, asyncio.run(scan(c)))
+    third = {i.name for i in rows.values() if i.details.get("publisher") == "third-party"}
+    assert third == {"Contoso Analytics"}
+    assert {n: i.finding_ids for n, i in rows.items()} == {n: i.finding_ids for n, i in full.items()}
+
+
 def test_tenant_without_p1() -> None:
     with running(no_p1=True) as fake:
         c = connector(fake)

@@ -95,6 +95,7 @@ class AzureConnector:
 
     def build(self, tenant: Tenant, now: datetime) -> list[Identity]:
         """Every row, from what the scan gathered (pure: no request)."""
+        tenant.learn()
         cache: dict[str, Perms] = {}
 
         def perms(sp_id: str) -> Perms:

@@ -7,7 +7,7 @@ record, then build the identities from it.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,14 +66,26 @@ class Tenant:
     sp_activity: dict[str, Activity] = field(default_factory=dict)            # appId -> activity
     cred_activity: dict[tuple[str, str], Activity] = field(default_factory=dict)  # (keyId, origin)
     usage_reports: bool = False
+    own_org: str = ""                                                        # the tenant's GUID, learnt
+    app_ids: frozenset[str] = frozenset()
+
+    def learn(self) -> None:
+        """The tenant's own GUID from its apps' SPs: `tenant_id` may be a domain (acme.onmicrosoft.com),
+        and comparing a domain with `appOwnerOrganizationId` would make every own app third-party."""
+        self.app_ids = frozenset(str(a.get("appId") or "").lower() for a in self.apps)
+        orgs = Counter(str(sp.get("appOwnerOrganizationId") or "").lower() for sp in self.sps.values()
+                       if str(sp.get("appId") or "").lower() in self.app_ids and sp.get("appOwnerOrganizationId"))
+        self.own_org = orgs.most_common(1)[0][0] if orgs else ""
 
     def publisher(self, sp: Mapping[str, Any]) -> str:
         """own, microsoft, third-party, or managed-identity / legacy for SPs without an app owner."""
         kind = sp.get("servicePrincipalType")
         if kind == "ManagedIdentity":
             return "managed-identity"
-        owner_org = str(sp.get("appOwnerOrganizationId") or "")
-        if owner_org and owner_org.lower() == self.tenant_id.lower():
+        owner_org = str(sp.get("appOwnerOrganizationId") or "").lower()
+        if owner_org and owner_org in (self.tenant_id.lower(), self.own_org):
+            return "own"
+        if str(sp.get("appId") or "").lower() in self.app_ids:
             return "own"
         if owner_org in MICROSOFT_TENANTS:
             return "microsoft"
