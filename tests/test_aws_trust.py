@@ -331,3 +331,31 @@ def test_federated_trusts_one_per_principal_and_gitlab_has_no_documented_audienc
     assert federated_trusts(policy(None, effect="Deny"), ROLE, "read") == ()
     with pytest.raises(ValueError):
         federated_trusts("not json", ROLE, "read")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies)
+def test_fuzz_federated_trusts_match_parse_trust_and_assess(doc):
+    """Same trusts as `parse_trust`, one per admission, and the shared evaluator reads the same flags."""
+    from connectors.aws.trust import federated_trusts
+    from nhitui.trust import assess
+
+    try:
+        old = parse_trust(doc)
+    except ValueError:
+        with pytest.raises(ValueError):
+            federated_trusts(doc, ROLE, "write")
+        return
+    new = federated_trusts(doc, ROLE, "write")
+    assert len(new) == len(old)
+    for o, n in zip(old, new):
+        json.dumps(n.as_dict())
+        a = assess(n)
+        if n.unparsed and not a.subject_pinned:
+            assert a.scope == "unknown"      # the widest reading, said so (the legacy parser ignored them)
+            continue
+        assert (not a.subject_pinned and not a.audience_checked) == o.no_sub
+        assert (not a.subject_pinned and a.audience_checked) == o.aud_only
+        assert (a.subject_pinned and a.scope in ("org", "any", "pattern")) == o.wildcard_sub
+        if a.subject_pinned and o.repos:
+            assert set(a.repos) == set(o.repos) and set(a.refs) == set(o.refs)
