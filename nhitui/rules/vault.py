@@ -23,7 +23,6 @@ RULES: tuple[Rule, ...] = (
     Rule("vault-batch-tokens", "info", "NHI1", "role mints batch tokens, which no inventory can list"),
     Rule("vault-shared-user-claim", "medium", "NHI9", "JWT role merges workloads through a shared user claim"),
     Rule("vault-k8s-any-sa", "high", "NHI5", "Kubernetes auth role admits any service account of a namespace"),
-    Rule("vault-k8s-any-sa-any-ns", "critical", "NHI5", "Kubernetes auth role admits any service account anywhere"),
 )
 
 SHARED_CLAIMS = frozenset({"actor", "repository_owner", "repository_owner_id", "namespace_path", "namespace_id",
@@ -66,10 +65,8 @@ def check(identity: Identity, ctx: Context) -> list[tuple[str, str]]:
         config = d.get("config") or {}
         names = config.get("bound_service_account_names") or []
         namespaces = config.get("bound_service_account_namespaces") or []
-        if "*" in names and "*" in namespaces:
-            out.append(("vault-k8s-any-sa-any-ns", "bound_service_account_names and _namespaces are both '*': "
-                        "any pod of the cluster can log in."))
-        elif "*" in names:
+        # Both '*' is the shared trust rules' oidc-no-sub; a wildcard name in pinned namespaces is ours.
+        if "*" in names and "*" not in namespaces:
             out.append(("vault-k8s-any-sa", f"bound_service_account_names is '*': any pod in "
                         f"{', '.join(namespaces)} can log in."))
     return out

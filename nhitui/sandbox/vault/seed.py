@@ -226,18 +226,20 @@ class Seeder:
         self._role("jwt-github", "org-main-branch", {
             "role_type": "jwt", "user_claim": "repository", "bound_audiences": ["https://vault.acme.example"],
             "bound_claims_type": "glob", "bound_claims": {"repository": "acme/*", "ref": "refs/heads/main"},
-            "token_policies": ["app-read"], "token_ttl": "15m"}, "read", set())
+            "token_policies": ["app-read"], "token_ttl": "15m"}, "read", {"oidc-wildcard-sub"})
         self._role("jwt-github", "owner-prefix-glob", {
             "role_type": "jwt", "user_claim": "actor", "bound_audiences": ["https://github.com/acme"],
             "bound_claims_type": "glob", "bound_claims": {"repository": "acme*"},
-            "token_policies": ["app-write"], "token_ttl": "1h"}, "write", {"vault-shared-user-claim"})
+            "token_policies": ["app-write"], "token_ttl": "1h"}, "write",
+            {"vault-shared-user-claim", "oidc-wildcard-sub", "oidc-pull-request-write"})
         self._role("jwt-github", "any-repo-admin", {
             "role_type": "jwt", "user_claim": "sub", "bound_audiences": ["https://github.com/acme"],
             "bound_claims_type": "glob", "bound_claims": {"sub": "repo:*"},
-            "token_policies": ["admin-all"], "token_ttl": "24h"}, "admin", {"admin-scope"})
+            "token_policies": ["admin-all"], "token_ttl": "24h"}, "admin",
+            {"admin-scope", "oidc-wildcard-sub", "oidc-pull-request-write", "oidc-any-ref-admin"})
         self._role("jwt-github", "audience-only", {
             "role_type": "jwt", "user_claim": "sub", "bound_audiences": ["https://github.com/acme"],
-            "token_policies": ["app-write"], "token_ttl": "1h"}, "write", set())
+            "token_policies": ["app-write"], "token_ttl": "1h"}, "write", {"oidc-aud-only"})
         self._call("POST", "sys/auth/jwt-gitlab", {"type": "jwt"})
         self._call("POST", "auth/jwt-gitlab/config", {"jwt_validation_pubkeys": [pub],
                                                      "bound_issuer": "https://gitlab.com"})
@@ -248,7 +250,8 @@ class Seeder:
         self._role("jwt-gitlab", "any-project-admin", {
             "role_type": "jwt", "user_claim": "user_login", "bound_audiences": ["https://vault.acme.example"],
             "bound_claims_type": "glob", "bound_claims": {"project_path": "*"},
-            "token_policies": ["admin-all"], "token_ttl": "1h"}, "admin", {"admin-scope", "vault-shared-user-claim"})
+            "token_policies": ["admin-all"], "token_ttl": "1h"}, "admin",
+            {"admin-scope", "vault-shared-user-claim", "oidc-wildcard-sub", "oidc-any-ref-admin"})
 
     def _seed_kubernetes(self) -> None:
         _, ca = _keys()
@@ -257,7 +260,7 @@ class Seeder:
                                                      "kubernetes_ca_cert": ca, "disable_local_ca_jwt": True})
         self._role("kubernetes", "any-sa-any-ns", {
             "bound_service_account_names": ["*"], "bound_service_account_namespaces": ["*"],
-            "token_policies": ["app-write"], "token_ttl": "1h"}, "write", {"vault-k8s-any-sa-any-ns"})
+            "token_policies": ["app-write"], "token_ttl": "1h"}, "write", {"oidc-no-sub"})
         self._role("kubernetes", "payments-sa", {
             "bound_service_account_names": ["payments"], "bound_service_account_namespaces": ["payments"],
             "audience": "vault", "token_policies": ["app-read"], "token_ttl": "20m"}, "read", set())
