@@ -152,8 +152,9 @@ class Tokens:
         if ref:
             return self.resolve(ref)
         if self.creds.graph_ref and not self.creds.client_id:
-            raise AuthError(f"no {api.upper()} token: set arm_token (a bearer token for {self.arm_url}) "
-                            "beside token, or configure client_id / DefaultAzureCredential")
+            raise AuthError(f"no {api.upper()} token: set arm_token (revoke_arm_token for the write identity), a "
+                            f"bearer token for {self.arm_url}, beside token; or use client_id / "
+                            "DefaultAzureCredential")
         async with self._lock:
             cached = self._cache.get(api)
             if cached and cached[1] - RENEW_BEFORE > time.time():
