@@ -223,6 +223,11 @@ def test_no_arm_token_is_a_blind_spot() -> None:
     assert "arm_token" in reason
     ci = next(i for i in rows if i.kind == "service_principal" and i.name == "ci-deployer")
     assert ci.privilege == "none" and not any(i.kind == "federated_credential" and i.name == "aks-builder" for i in rows)
+    with running() as fake:
+        fake.no_subscriptions = True
+        c = connector(fake)
+        asyncio.run(scan(c))
+    assert "no subscription is visible" in {b.what: b.reason for b in c.report.blind_spots}["Azure subscriptions"]
 
 
 def test_beta_missing_falls_back_to_v1() -> None:

@@ -80,6 +80,12 @@ async def collect_arm(arm: Api, tenant: Tenant, report: Report, configured: list
         tenant.arm_known = False
         return
     report.facts["subscriptions"] = len(subs)
+    if not subs:
+        tenant.arm_known = False
+        report.blind_spot("Azure subscriptions", "no subscription is visible to this identity: Azure roles (Owner, "
+                                                 "Contributor...) and user-assigned managed identities are not "
+                                                 "counted; grant Reader on the subscriptions or list them in "
+                                                 "`subscriptions`")
     gate = asyncio.Semaphore(concurrency)
     await asyncio.gather(*(_subscription(arm, tenant, report, sub, gate) for sub in subs))
 

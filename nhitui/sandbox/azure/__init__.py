@@ -6,7 +6,7 @@ A Graph token is refused by ARM and the other way round (401, wrong audience).
 
 Test knobs: `no_p1` (the usage reports answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`),
 `no_beta` (beta federated-credential reads answer 400), `refuse_expand` (the service principal
-list refuses `$expand=appRoleAssignments`), `token_uses` (after that many requests every token
+list refuses `$expand=appRoleAssignments`), `no_subscriptions` (the identity sees no subscription), `token_uses` (after that many requests every token
 issued so far lapses, once: 401, as at an expiry time), `deny` / `arm_deny` (path prefixes
 answering 403 `Authorization_RequestDenied` / `AuthorizationFailed`), `cycle_next` ("first": the
 last page of every collection links back to the first; "self": to itself), `throttle(n, seconds)`
@@ -42,6 +42,7 @@ class AzureFake:
         self.no_p1 = no_p1
         self.no_beta = False
         self.refuse_expand = False
+        self.no_subscriptions = False
         self.deny = tuple(deny)
         self.arm_deny = tuple(arm_deny)
         self.cycle_next = ""

@@ -57,6 +57,8 @@ def make_arm_app(fake: AzureFake) -> Flask:
 
     @app.get("/subscriptions")
     def subscriptions() -> Response:
+        if fake.no_subscriptions:
+            return _page(fake, [])
         return _page(fake, [{"id": f"/subscriptions/{s.subscription}", "subscriptionId": s.subscription,
                              "tenantId": s.tenant_id, "displayName": f"{s.world.org}-prod", "state": "Enabled",
                              "authorizationSource": "RoleBased", "managedByTenants": [], "tags": {}}])
