@@ -352,6 +352,9 @@ def _claim_refs(claims: Mapping[str, list[ClaimCondition]], family: str) -> list
     if family == "gitlab" and refs:
         types, _, _ = _values(claims.get("ref_type", []))
         return [gitlab_ref(t, r) for r in refs for t in (types or [""])]
+    protected, _, _ = _values(claims.get("ref_protected", []))
+    if not refs and protected and all(p.lower() == "true" for p in protected):
+        return ["protected refs"]        # GitLab: only branches and tags its maintainers protect
     return refs
 
 

@@ -333,7 +333,7 @@ def test_federated_trusts_one_per_principal_and_gitlab_has_no_documented_audienc
         federated_trusts("not json", ROLE, "read")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies)
 def test_fuzz_federated_trusts_match_parse_trust_and_assess(doc):
     """Same trusts as `parse_trust`, one per admission, and the shared evaluator reads the same flags."""
