@@ -6,11 +6,12 @@ A Graph token is refused by ARM and the other way round (401, wrong audience).
 
 Test knobs: `no_p1` (the usage reports answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`),
 `no_beta` (beta federated-credential reads answer 400), `refuse_expand` (the service principal
-list refuses `$expand=appRoleAssignments`), `no_subscriptions` (the identity sees no subscription), `token_uses` (after that many requests every token
-issued so far lapses, once: 401, as at an expiry time), `deny` / `arm_deny` (path prefixes
-answering 403 `Authorization_RequestDenied` / `AuthorizationFailed`), `cycle_next` ("first": the
-last page of every collection links back to the first; "self": to itself), `throttle(n, seconds)`
-(the next n Graph GETs answer 429 with Retry-After), plus the shared `Knobs` faults.
+list refuses `$expand=appRoleAssignments`), `no_subscriptions` (the identity sees no subscription),
+`token_uses` (after that many requests every token issued so far lapses, once: 401, as at an
+expiry time), `deny` / `arm_deny` (path prefixes answering 403 `Authorization_RequestDenied` /
+`AuthorizationFailed`), `cycle_next` ("first": the last page of every collection links back to the
+first; "self": to itself), `throttle(n, seconds)` (the next n Graph GETs answer 429 with
+Retry-After), plus the shared `Knobs` faults.
 Token values contain `CANARY` so tests can prove none reaches an output.
 """
 
