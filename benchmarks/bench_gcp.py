@@ -36,7 +36,7 @@ from nhitui.sandbox.world import World  # noqa: E402
 
 def minimum_requests(fake: GcpFake) -> int:
     s = fake.state
-    total = 2 * (1 + len(s.folders)) + 1
+    total = 2 * (1 + len(s.folders)) + 1 + len(s.folders)      # walk, organization and folder policies
     for pid, project in s.projects.items():
         if project["state"] != "ACTIVE":
             continue

@@ -116,6 +116,10 @@ async def test_details_agents_and_trusts(fake: GcpFake) -> None:
     assert (f"roles/iam.workloadIdentityUser: principalSet://iam.googleapis.com/projects/{pnum}/locations/global/"
             "workloadIdentityPools/github/attribute.repository/acme/api") in deployer.details["impersonated_by"]
     assert "(project) roles/iam.serviceAccountTokenCreator: group:ci@acme.com" in deployer.details["impersonated_by"]
+    analytics = by_name["analytics@acme-data.iam.gserviceaccount.com"]
+    assert analytics.scopes == ("roles/bigquery.dataViewer", "roles/storage.objectCreator @folders/333333333333")
+    assert set(c.report.facts["ancestor_policies"]) == {"organizations/222222222222", "folders/333333333333",
+                                                        "folders/444444444444"}
     terraform = by_name["terraform@acme-prod.iam.gserviceaccount.com"]
     assert "roles/browser @organizations/222222222222" in terraform.scopes
     hostile = by_name["notifier@acme-prod.iam.gserviceaccount.com"]

@@ -25,7 +25,7 @@ from connectors.gcp.iam_policy import IMPERSONATION_ROLES, Policy, resource_poli
 from connectors.gcp.identities import AccountFacts, account_identity, key_identity, provider_identity
 from connectors.gcp.keys import list_keys
 from connectors.gcp.orgpolicy import KeyPolicy, key_policy
-from connectors.gcp.projects import Project, discover
+from connectors.gcp.projects import Project, ancestry, discover
 from connectors.gcp.service_accounts import ServiceAccount, list_accounts
 from nhitui.model import Action, ActionResult, Identity
 
@@ -47,10 +47,12 @@ class GcpConnector:
         self._grants: list[wif.Grant] = []
         self._window: datetime | None = None
         async with Api(self.settings, self._resolve, self.report) as api:
-            projects = await discover(api, self.settings, self.concurrency)
+            folders: dict[str, str] = {}
+            projects = await discover(api, self.settings, self.concurrency, folders)
             self.report.facts["projects"] = [p.id for p in projects]
-            ancestors = await self._ancestor_policies(api)
-            tasks = [asyncio.ensure_future(self._project(api, p, ancestors)) for p in projects]
+            policies = await self._ancestor_policies(api, folders)
+            tasks = [asyncio.ensure_future(self._project(
+                api, p, [policies[a] for a in ancestry(p.parent, folders) if a in policies])) for p in projects]
             try:
                 for next_done in asyncio.as_completed(tasks):
                     batch = await next_done
@@ -68,23 +70,25 @@ class GcpConnector:
             if rows:
                 yield rows
 
-    async def _ancestor_policies(self, api: Api) -> list[Policy]:
-        out = []
+    async def _ancestor_policies(self, api: Api, folders: dict[str, str]) -> dict[str, Policy]:
+        """IAM policies of the organization and of every folder walked or configured (inherited grants)."""
+        names: list[str] = []
         org = self.settings.get("organization")
         if org:
-            number = str(org).removeprefix("organizations/")
-            out.append(await resource_policy(
-                api, "cloudresourcemanager", f"v3/organizations/{number}", f"organizations/{number}",
-                f"IAM policy of organizations/{number}", "grant roles/iam.securityReviewer on the organization "
-                "(resourcemanager.organizations.getIamPolicy); inherited grants are not counted"))
-        for folder in self.settings.get("folders") or []:
-            number = str(folder).removeprefix("folders/")
-            out.append(await resource_policy(
-                api, "cloudresourcemanager", f"v3/folders/{number}", f"folders/{number}",
-                f"IAM policy of folders/{number}", "grant roles/iam.securityReviewer on the folder "
-                "(resourcemanager.folders.getIamPolicy); inherited grants are not counted"))
-        readable = [p for p in out if p.read]
-        self.report.facts["ancestor_policies"] = [p.resource for p in readable]
+            names.append("organizations/" + str(org).removeprefix("organizations/"))
+        names += ["folders/" + str(f).removeprefix("folders/") for f in self.settings.get("folders") or []]
+        names += list(folders)
+
+        async def read(name: str) -> Policy:
+            kind = "organization" if name.startswith("organizations/") else "folder"
+            return await resource_policy(
+                api, "cloudresourcemanager", f"v3/{name}", name, f"IAM policy of {name}",
+                f"grant roles/iam.securityReviewer on the {kind} (resourcemanager.{kind}s.getIamPolicy); "
+                "grants inherited from it are not counted")
+
+        read_all = await asyncio.gather(*(read(n) for n in dict.fromkeys(names)))
+        readable = {p.resource: p for p in read_all if p.read}
+        self.report.facts["ancestor_policies"] = sorted(readable)
         return readable
 
     async def _project(self, api: Api, project: Project, ancestors: list[Policy]) -> list[Identity]:

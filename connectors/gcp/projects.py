@@ -43,9 +43,24 @@ def _parent(value: str, kind: str) -> str:
     return value if value.startswith(f"{kind}/") else f"{kind}/{value}"
 
 
-async def discover(api: Api, settings: Mapping[str, Any], concurrency: int) -> list[Project]:
-    """The active projects to scan, without duplicates, in a stable order."""
+def ancestry(parent: str, folders: Mapping[str, str]) -> list[str]:
+    """`folders/A`, `folders/B`, `organizations/O` above a project whose parent is `parent` (nearest first)."""
+    chain: list[str] = []
+    while parent and parent not in chain and len(chain) < 20:   # folders nest at most 10 deep
+        chain.append(parent)
+        parent = folders.get(parent, "")
+    return chain
+
+
+async def discover(api: Api, settings: Mapping[str, Any], concurrency: int,
+                   folders: dict[str, str] | None = None) -> list[Project]:
+    """The active projects to scan, without duplicates, in a stable order.
+
+    `folders` (when given) receives every folder walked, mapped to its parent, so inherited
+    policies can be read along each project's ancestry.
+    """
     found: dict[str, Project] = {}
+    folders = folders if folders is not None else {}
     failures: list[str] = []
     gate = asyncio.Semaphore(concurrency)
     inactive = 0
@@ -99,6 +114,7 @@ async def discover(api: Api, settings: Mapping[str, Any], concurrency: int) -> l
                     elif isinstance(obj.get("name"), str) and obj["name"].startswith("folders/") \
                             and str(obj.get("state") or "ACTIVE") == "ACTIVE":
                         children.append(obj["name"])
+                        folders[obj["name"]] = str(obj.get("parent") or parent)
         await asyncio.gather(*(walk(c) for c in dict.fromkeys(children)))
 
     roots = []

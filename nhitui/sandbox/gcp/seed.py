@@ -285,10 +285,11 @@ class Seeder:
             "spec": {"rules": [{"values": {"allowedValues": ["2160h"]}}]}}
         s.org_policies[(data, "iam.disableServiceAccountKeyCreation")] = {"spec": {"rules": [{"enforce": True}]}}
         analytics = self.account(data, f"analytics@{data}.iam.gserviceaccount.com", "Analytics",
-                                 roles=("roles/bigquery.dataViewer",), used=2, privilege="read")
-        self.key(analytics, created=200, used=3, findings={"gcp-key-exceeds-expiry-policy"}, privilege="read")
+                                 roles=("roles/bigquery.dataViewer",), used=2, privilege="write")
+        self.grant(eng, "roles/storage.objectCreator", f"serviceAccount:{analytics['email']}")   # inherited
+        self.key(analytics, created=200, used=3, findings={"gcp-key-exceeds-expiry-policy"}, privilege="write")
         self.key(analytics, created=800, used=None,
-                 findings={"old-rotation", "stale-unused", "gcp-key-exceeds-expiry-policy"}, privilege="read")
+                 findings={"old-rotation", "stale-unused", "gcp-key-exceeds-expiry-policy"}, privilege="write")
         self.account(data, f"batch@{data}.iam.gserviceaccount.com", used=None, findings={"stale-unused"},
                      unlisted=True)
 
