@@ -22,6 +22,7 @@ from connectors.kubernetes import KubernetesConnector
 from nhitui.model import Identity, iso, make_uid
 from nhitui.policy import evaluate
 from nhitui.sandbox.kubernetes import CANARY, CONTEXT, KubernetesFake, exec_user
+from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
 
 SCHEMAS = json.loads((Path(__file__).parent / "k8s_schemas" / "v1.33.json").read_text())
@@ -364,6 +365,17 @@ def test_small_pages_expired_continue_and_apf_429_give_the_same_inventory(fake, 
         fake.api.retry_after = "1"
     assert {i.uid for i in rows} == baseline and len(rows) == len(baseline)
     assert connector.report.retries >= 5
+
+
+def test_transient_faults_are_retried_into_the_same_inventory(scanned):
+    """5xx, proxies' HTML pages, cut bodies and dropped connections (the shared fault knobs), on a new fake."""
+    baseline = {i.uid for i in scanned[0]}
+    knobs = Knobs(error_rate=0.25, html_error_rate=0.1, truncate_rate=0.1, reset_rate=0.1, seed=4, fault_limit=8)
+    with KubernetesFake(World(), knobs) as f:
+        rows, connector = collect(f.source("k8s"))
+        injected = sum(f.server.faults.faults.values())
+    assert injected >= 5 and connector.report.retries >= injected - 2
+    assert {i.uid for i in rows} == baseline
 
 
 def test_a_forbidden_list_is_a_blind_spot_naming_verb_resource_and_scope(fake):

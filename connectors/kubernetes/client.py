@@ -52,6 +52,10 @@ class ApiError(ConnectorError):
         super().__init__(f"{verb} {resource}: HTTP {status} {reason}: {message}"[:400])
 
 
+class TooLarge(ConnectorError):
+    """An answer over MAX_BODY: not retried."""
+
+
 def _drop_secrets(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json object hook: no credential value survives parsing, whatever the server sent."""
     out = {}
@@ -215,7 +219,11 @@ class Client:
     async def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
                       accept: str = "application/json", body: Any = None, content_type: str = "",
                       verb: str = "", resource: str = "", parse: bool = True, keep_data: bool = False) -> Any:
-        """One call with retries for 429/5xx; the parsed body (secret values removed), or None."""
+        """One call; the parsed body (secret values removed), or None.
+
+        Retried a few times: 429 (after Retry-After) and 5xx for every method (neither was applied);
+        network failures, timeouts and cut or garbled bodies for GET only (a write may have landed).
+        """
         verb = verb or method.lower()
         resource = resource or path
         headers = {"Accept": accept}
@@ -223,44 +231,59 @@ class Client:
             headers["Content-Type"] = content_type
         attempt = 0
         while True:
-            self.report.count_request()
-            async with self.gate:
-                try:
-                    resp = await self.api.call_api(
-                        path, method, query_params=list(query or []), header_params=headers, body=body,
-                        auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
-                        _request_timeout=self.timeout)
-                except asyncio.TimeoutError:
-                    raise ConnectorError(f"{verb} {resource}: timed out") from None
-                except OSError as exc:
-                    raise ConnectorError(f"{verb} {resource}: network error: "
-                                         f"{exc.strerror or type(exc).__name__}") from None
-                except Exception as exc:  # noqa: BLE001 - aiohttp client errors, bad URLs
-                    if type(exc).__module__.startswith("aiohttp"):
-                        raise ConnectorError(f"{verb} {resource}: network error: {type(exc).__name__}") from None
+            attempt += 1
+            retry_left = attempt <= MAX_RETRIES
+            try:
+                status_code, resp_headers, raw = await self._send(method, path, query, headers, body, verb, resource)
+                if 200 <= status_code < 300:
+                    if not parse or not raw:
+                        return None
+                    try:
+                        return parse_body(raw, keep_data)
+                    except (ValueError, RecursionError):
+                        raise ConnectorError(f"{verb} {resource}: the server sent a body that is not JSON") from None
+            except (AuthError, TooLarge):
+                raise
+            except ConnectorError:
+                if method != "GET" or not retry_left:
                     raise
-                try:
-                    raw = await _read_capped(resp)
-                finally:
-                    resp.release()
-                status_code, resp_headers = resp.status, resp.headers
-            if len(raw) > MAX_BODY:
-                raise ConnectorError(f"{verb} {resource}: answer larger than {MAX_BODY // 2**20} MiB")
-            if 200 <= status_code < 300:
-                if not parse or not raw:
-                    return None
-                try:
-                    return parse_body(raw, keep_data)
-                except (ValueError, RecursionError):
-                    raise ConnectorError(f"{verb} {resource}: the server sent a body that is not JSON") from None
+                self.report.count_retry()
+                await self.sleep(min(2 ** attempt * 0.1, 2.0))
+                continue
             status_obj = _status_object(raw, resp_headers.get("Content-Type", ""))
-            if (status_code == 429 or status_code >= 500) and attempt < MAX_RETRIES:
-                attempt += 1
+            if (status_code == 429 or status_code >= 500) and retry_left:
                 self.report.count_retry()
                 await self.sleep(_retry_after(resp_headers, status_obj) if status_code == 429
                                  else min(2 ** attempt * 0.25, 4.0))
                 continue
             raise _error(status_code, status_obj, raw, verb, resource, resp_headers)
+
+    async def _send(self, method: str, path: str, query: list[tuple[str, str]] | None, headers: dict[str, str],
+                    body: Any, verb: str, resource: str) -> tuple[int, Mapping[str, str], bytes]:
+        """(status, headers, body) of one HTTP exchange; transport failures as ConnectorError."""
+        self.report.count_request()
+        async with self.gate:
+            try:
+                resp = await self.api.call_api(
+                    path, method, query_params=list(query or []), header_params=dict(headers), body=body,
+                    auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+                    _request_timeout=self.timeout)
+                try:
+                    raw = await _read_capped(resp)
+                finally:
+                    resp.release()
+            except asyncio.TimeoutError:
+                raise ConnectorError(f"{verb} {resource}: timed out") from None
+            except OSError as exc:
+                raise ConnectorError(f"{verb} {resource}: network error: "
+                                     f"{exc.strerror or type(exc).__name__}") from None
+            except Exception as exc:  # noqa: BLE001 - aiohttp client errors, bad URLs
+                if type(exc).__module__.startswith("aiohttp"):
+                    raise ConnectorError(f"{verb} {resource}: network error: {type(exc).__name__}") from None
+                raise
+        if len(raw) > MAX_BODY:
+            raise TooLarge(f"{verb} {resource}: answer larger than {MAX_BODY // 2**20} MiB")
+        return resp.status, resp.headers, raw
 
     async def pages(self, path: str, query: list[tuple[str, str]] | None = None, accept: str = "application/json",
                     verb: str = "list", resource: str = "") -> AsyncIterator[dict[str, Any]]:
