@@ -173,7 +173,9 @@ def pick(rows: list[Identity], kind: str, **details: Any) -> Identity:
 
 
 async def test_each_action_changes_exactly_its_target(world, fake):
-    connector = connector_for(fake)
+    # The PAT-grant endpoints take only a GitHub App: the App for those, the admin token for the rest.
+    with_app = {"app": True, "revoke_token": f"env:{fake._var}_ADMIN_TOKEN"}
+    connector = connector_for(fake, **with_app)
     before = {r.uid: r for r in await scan(connector)}
     rows = list(before.values())
     targets = {
@@ -192,7 +194,8 @@ async def test_each_action_changes_exactly_its_target(world, fake):
     }
     hook = next(r for r in rows if r.kind == "webhook" and r.details["scope"] == "repo"
                 and r.status == "active" and r.details["secret_set"])
-    writes_before = fake.server.writes()
+    mint = ("POST", f"/app/installations/{fake.installation_id}/access_tokens")
+    writes_before, minted_before = fake.server.writes(), fake.requests_log[mint]
     for label, (ident, action) in targets.items():
         plan = {a.name: a for a in connector.actions(ident)}
         assert action in plan and plan[action].call, label
@@ -206,9 +209,11 @@ async def test_each_action_changes_exactly_its_target(world, fake):
     assert deactivated.identity.uid == hook.uid and deactivated.identity.status == "inactive"
     assert deactivated.identity.details["secret_set"] is True     # PATCH active:false kept the secret
     assert [a.name for a in connector.actions(deactivated.identity)] == ["activate", "delete"]
-    assert fake.server.writes() - writes_before == len(targets) + 1
+    minted = fake.requests_log[mint] - minted_before
+    assert minted == 2          # one installation token for each of the two PAT writes
+    assert fake.server.writes() - writes_before == len(targets) + 1 + minted
 
-    after = {r.uid: r for r in await scan(connector_for(fake, "gh"))}
+    after = {r.uid: r for r in await scan(connector_for(fake, "gh", **with_app))}
     removed = {t.uid for t, _ in targets.values()}
     assert set(before) - set(after) == removed
     assert set(after) - set(before) == set()
@@ -220,7 +225,7 @@ async def test_each_action_changes_exactly_its_target(world, fake):
     assert undone.state == "ok" and undone.identity.status == "active"
     again = await connector.execute(targets["delete-key"][0], "delete")
     assert (again.state, again.removed, again.status_code) == ("already-absent", True, 404)
-    final = {r.uid: r for r in await scan(connector_for(fake))}
+    final = {r.uid: r for r in await scan(connector_for(fake, **with_app))}
     assert final[hook.uid].status == "active" and final[hook.uid].details["secret_set"] is True
     assert {uid for uid in final if final[uid] != after.get(uid)} == {hook.uid}
 
@@ -285,7 +290,7 @@ async def test_writes_are_sent_a_second_apart_by_default(world, fake):
 
 
 async def test_bulk_revoke_of_pat_grants(world, fake):
-    connector = connector_for(fake)
+    connector = connector_for(fake, app=True)
     rows = await scan(connector)
     grants = [r for r in rows if r.kind == "fine_grained_pat" and r.status != "pending"][:3]
     results = await connector.revoke_pat_grants(grants)

@@ -114,7 +114,11 @@ class GitHubConnector:
             gh.close()
 
     def actions(self, identity: Identity) -> list[Action]:
-        return actions.offered(identity)
+        return actions.offered(identity, self.client.has_app)
+
+    def unavailable(self, identity: Identity) -> str:
+        """Why no action is offered on `identity` with this source's credentials ("" if it has some)."""
+        return actions.needs(identity, self.client.has_app)
 
     async def execute(self, identity: Identity, action: str) -> ActionResult:
         return await actions.execute(self.client, identity, action)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from connectors.base import AuthError, ConnectorError
-from connectors.github import hooks
+from connectors.github import hooks, pats
 from connectors.github.client import message
 from nhitui.model import Action, ActionResult, Identity, sanitize
 
@@ -70,8 +70,18 @@ def call(identity: Identity, action: str) -> Call | None:
     return None
 
 
-def offered(identity: Identity) -> list[Action]:
-    """The actions of `identity`, most reversible first, each with the call it will make."""
+def needs(identity: Identity, app: bool) -> str:
+    """Why `identity` has no action with this source's credentials ("" when it has its actions)."""
+    if identity.kind == "fine_grained_pat" and not app:
+        return f"needs {pats.NEEDS_APP}"
+    return ""
+
+
+def offered(identity: Identity, app: bool) -> list[Action]:
+    """The actions of `identity`, most reversible first, each with the call it will make; `app`: the
+    source has a GitHub App (the only credential GitHub accepts on the fine-grained PAT endpoints)."""
+    if needs(identity, app):
+        return []
     def show(action: str) -> str:
         spec = call(identity, action)
         if spec is None:
@@ -102,8 +112,10 @@ def offered(identity: Identity) -> list[Action]:
         if identity.status == "inactive":
             return [Action("activate", "yes", "Re-enable deliveries of the webhook.", show("activate"),
                            undo="deactivate"), delete]
-        return [Action("deactivate", "yes", "Stop deliveries; the webhook and its secret are kept.",
-                       show("deactivate"), undo="activate"), delete]
+        # Only `active` is sent: GitHub drops the secret when an update carries `config` without it,
+        # and keeps it on an `active`-only PATCH (observed; the documentation only warns, apis.md 1.8).
+        return [Action("deactivate", "yes", "Stop deliveries; only `active` is sent, so the webhook and its "
+                                            "secret are kept.", show("deactivate"), undo="activate"), delete]
     return []
 
 
@@ -142,6 +154,9 @@ async def execute(gh: GitHubClient, identity: Identity, action: str) -> ActionRe
     spec = call(identity, action)
     if spec is None:
         return ActionResult("failed", message=f"{action!r} is not an action of a GitHub {identity.kind}")
+    missing = needs(identity, gh.has_app)
+    if missing:
+        return ActionResult("failed", message=f"not sent: {action} {missing}")
     verb, path, body = spec
     try:
         status, headers, data = await _write(gh, verb, path, body)
@@ -169,6 +184,8 @@ async def revoke_pat_grants(gh: GitHubClient, grants: Iterable[Identity | int | 
                             default_org: str) -> list[ActionResult]:
     """Bulk-revoke fine-grained PAT grants (POST /orgs/{org}/personal-access-tokens, 202, async at GitHub);
     one result per organisation batch of at most 100 ids."""
+    if not gh.has_app:
+        return [ActionResult("failed", message=f"not sent: revoking grants needs {pats.NEEDS_APP}")]
     by_org: dict[str, list[int]] = {}
     for g in grants:
         if isinstance(g, Identity):

@@ -142,6 +142,11 @@ class GitHubClient:
         self._cache_origin = f"{parsed.scheme}://{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
 
     @property
+    def has_app(self) -> bool:
+        """A GitHub App is configured (the only credential the fine-grained PAT endpoints accept)."""
+        return bool(self.settings.get("app_id"))
+
+    @property
     def ghes(self) -> bool:
         return self.prefix.endswith("/api/v3")
 

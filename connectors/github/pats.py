@@ -6,7 +6,8 @@ Endpoints (GitHub accepts only a GitHub App's installation token here, never a c
 Fields: `id`, `owner.login`, `token_name`, `token_id`, `permissions` ({repository|organization:
 {name: level}}), `repository_selection` all/subset/none, `access_granted_at` (grants) or
 `created_at` and `reason` (requests), `token_expires_at`, `token_expired`, `token_last_used_at`.
-Actions: revoke a grant, deny a request (actions.py).
+Actions: revoke a grant, deny a request (actions.py), offered only when the source has a GitHub App
+(`details["action_needs"]` names it otherwise).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from nhitui.model import Identity, max_privilege, sanitize, utc
 if TYPE_CHECKING:
     from connectors.github.client import GitHubClient
     from connectors.github.scan import Scan
+
+# GitHub refuses classic PATs (and fine-grained PATs) on these endpoints, writes included: only a
+# GitHub App's installation token may revoke a grant or review a request.
+NEEDS_APP = ("a GitHub App installed on the organisation with Organization 'Personal access tokens' write "
+             "(requests: 'Personal access token requests' write); GitHub refuses classic PATs here. Set app_id, "
+             "app_private_key and app_installation_id on the source")
 
 HINTS = {
     "fine-grained PAT grants": "needs a GitHub App with Organization 'Personal access tokens' read "
@@ -51,6 +58,9 @@ def pat(gh: GitHubClient, item: dict, org: str, request: bool, repos: list[str] 
                                "token_name": sanitize(item.get("token_name")), "token_id": item.get("token_id"),
                                "repos": repos if repos is not None else []}
     details["request_id" if request else "pat_id"] = pid
+    app = gh.has_app
+    if not app:
+        details["action_needs"] = NEEDS_APP
     if request:
         details["reason"] = sanitize(item.get("reason"))[:500]
         native = f"request:{org}:{pid}"
@@ -63,7 +73,8 @@ def pat(gh: GitHubClient, item: dict, org: str, request: bool, repos: list[str] 
         scopes=tuple(sorted(scopes)), privilege=max_privilege(*privileges) if privileges else "none",
         created_at=utc(item.get("created_at") if request else item.get("access_granted_at")),
         expires_at=expires, last_used_at=utc(item.get("token_last_used_at")), status=status,
-        credential="static", actions=("deny",) if request else ("revoke",), url=url, usage_tracked=True,
+        credential="static", actions=(("deny",) if request else ("revoke",)) if app else (), url=url,
+        usage_tracked=True,
         details=details)
 
 

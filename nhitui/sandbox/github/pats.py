@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 
 def seed_pats(fake: GitHubFake, org_login: str, repo_names: list[str], members: list[str]) -> None:
+    # GitHub accepts only a GitHub App on these endpoints: a source without one is offered no action.
+    app = fake.app_enabled
     w = fake.world
     org = fake.orgs[org_login]
     #  name, owner, selection, repos, perms, granted, expires(+ahead/-ago/None), last_used, findings, privilege
@@ -51,7 +53,7 @@ def seed_pats(fake: GitHubFake, org_login: str, repo_names: list[str], members: 
                     target=org_login, privilege=privilege, scopes=pat_scopes(perms),
                     status="expired" if body["token_expired"] else "active", credential="static",
                     usage_tracked=True, created_at=w.days_ago(granted), expires_at=expires_at,
-                    last_used_at=w.days_ago(used) if used else None, actions=("revoke",),
+                    last_used_at=w.days_ago(used) if used else None, actions=("revoke",) if app else (),
                     details={"repository_selection": selection, "token_name": name, "token_id": token_id,
                              "repos": sorted(repos), "pat_id": pat_id})
     req_id = fake.new_id(60_000)
@@ -69,7 +71,7 @@ def seed_pats(fake: GitHubFake, org_login: str, repo_names: list[str], members: 
     fake.expect("fine_grained_pat", f"request:{org_login}:{req_id}", set(), name="deploy-bot-request",
                 owner=members[4], target=org_login, privilege="write", scopes=pat_scopes(perms),
                 status="pending", credential="static", usage_tracked=True, created_at=w.days_ago(3),
-                expires_at=w.days_ahead(30), last_used_at=None, actions=("deny",),
+                expires_at=w.days_ahead(30), last_used_at=None, actions=("deny",) if app else (),
                 details={"repository_selection": "subset", "token_name": "deploy-bot-request",
                          "token_id": token_id, "repos": repo_names[:1], "request_id": req_id})
 
