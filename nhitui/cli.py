@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="config file (default: $NHITUI_CONFIG, else "
                    "$XDG_CONFIG_HOME/nhitui/config.toml)")
     p.add_argument("--read-only", action="store_true", help="hide and refuse every action")
+    p.add_argument("--fresh", action="store_true", help="start with an empty table and a fresh scan, "
+                   "not the last saved snapshot")
     _store_args(p, top=True)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -241,7 +243,11 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
         title = f"{title} (team store {store.where})"
     from nhitui.tui.app import run
 
-    return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory)
+    # Without a store, the newest local snapshot opens at once and the scan refreshes it in place.
+    snapshot = inventory is None and cfg.history_save and not getattr(args, "fresh", False) \
+        and getattr(args, "command", None) != "demo"
+    return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory,
+               snapshot=snapshot)
 
 
 def _team_store(url: str, cfg: Any) -> Any:

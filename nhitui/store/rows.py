@@ -36,9 +36,17 @@ def _split(value: Any) -> tuple[str, ...]:
 
 def from_doc(doc: Mapping[str, Any]) -> Identity:
     """An Identity rebuilt from a stored row (no provider details; usage tracking as recorded)."""
-    findings = tuple(Finding(rule=str(f.get("rule", "")), severity=str(f.get("severity", "info")),
-                             owasp=str(f.get("owasp", "")), explanation=str(f.get("explanation", "")))
-                     for f in doc.get("finding_details") or ())
+    if "finding_details" in doc:
+        findings = tuple(Finding(rule=str(f.get("rule", "")), severity=str(f.get("severity", "info")),
+                                 owasp=str(f.get("owasp", "")), explanation=str(f.get("explanation", "")))
+                         for f in doc.get("finding_details") or ())
+    else:      # a history row keeps rule ids only: severity and tag from the rule, its title as the text
+        from nhitui.policy import RULES
+
+        findings = tuple(Finding(rule=r, severity=RULES[r].severity, owasp=RULES[r].owasp,
+                                 explanation=f"{RULES[r].title} (as of the saved snapshot)")
+                         if r in RULES else Finding(rule=r, severity="info", owasp="", explanation=r)
+                         for r in _split(doc.get("findings")))
     return Identity(
         uid=str(doc["uid"]), source=str(doc.get("source", "")), provider=str(doc.get("provider", "")),
         kind=str(doc.get("kind", "")), name=str(doc.get("name", "")), owner=str(doc.get("owner", "")),

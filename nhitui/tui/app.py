@@ -44,7 +44,7 @@ from nhitui.collect import Collector
 from nhitui.config import Config
 from nhitui.inventory import Inventory
 from nhitui.journal import Journal
-from nhitui.model import sanitize
+from nhitui.model import Identity, SourceStatus, sanitize
 from nhitui.policy import Graph
 from nhitui.query import Context, QueryError, parse
 from nhitui.revoke import Outcome, RevokeError, Revoker
@@ -107,8 +107,10 @@ class NhiApp(App[int]):
     ]
 
     def __init__(self, config: Config, read_only: bool = False, inventory: Inventory | None = None,
-                 title: str = "nhitui", collect: bool = True) -> None:
+                 title: str = "nhitui", collect: bool = True, snapshot: bool = False) -> None:
         super().__init__()
+        # Open the newest local snapshot first (then refresh in place): see nhitui/snapshot_open.py.
+        self.open_snapshot = snapshot
         self.config = config
         self.read_only = bool(read_only or config.read_only)
         self.inventory = inventory if inventory is not None else Inventory()
@@ -179,7 +181,10 @@ class NhiApp(App[int]):
         self._update_header()
         self._update_sortinfo()
         self._schedule_facets(FACET_DELAY)
-        if self.should_collect and self.config.sources:
+        if self.open_snapshot and not len(self.inventory):
+            self.run_worker(self._load_snapshot, thread=True, group="snapshot", description="open the last snapshot",
+                            exit_on_error=False)
+        elif self.should_collect and self.config.sources:
             self.start_collection()
 
     def on_resize(self) -> None:
@@ -219,6 +224,41 @@ class NhiApp(App[int]):
     @property
     def filter_input(self) -> Input:
         return self.main_widget("#filter", Input)
+
+    # --- the last snapshot, while the refresh starts ----------------------------------------------
+
+    def _load_snapshot(self) -> None:
+        """Thread worker: statuses, then rows a chunk at a time; the scan starts when it is done."""
+        from nhitui.snapshot_open import SnapshotReader
+
+        reader = None
+        configured = {s["name"] for s in self.config.sources}
+        try:
+            reader = SnapshotReader.open(self.history_path)
+            if reader is not None:
+                statuses = [s for s in reader.statuses() if not configured or s.source in configured]
+                self.call_from_thread(self._snapshot_statuses, statuses)
+                for rows in reader.chunks():
+                    rows = [r for r in rows if not configured or r.source in configured]
+                    self.call_from_thread(self._snapshot_rows, rows)
+        except Exception as exc:  # noqa: BLE001 - a history problem is a notification, never a crash
+            self.call_from_thread(self.notify, f"The last snapshot was not opened: {type(exc).__name__}: "
+                                  f"{sanitize(str(exc))}", severity="warning", markup=False)
+        finally:
+            if reader is not None:
+                reader.close()
+            if self.should_collect and self.config.sources:
+                self.call_from_thread(self.start_collection)
+
+    def _snapshot_statuses(self, statuses: list[SourceStatus]) -> None:
+        for status in statuses:
+            self.inventory.set_status(status)
+        self._schedule_flush(0)
+
+    def _snapshot_rows(self, rows: list[Identity]) -> None:
+        if not self.collecting:      # never over rows a refresh already brought
+            self.inventory.add(rows)
+            self._schedule_flush(self._repaint_interval)
 
     # --- collection ------------------------------------------------------------------------------
 
@@ -792,9 +832,9 @@ def browser_available() -> bool:
 
 
 def run(config: Config, read_only: bool = False, inventory: Inventory | None = None, title: str = "nhitui",
-        collect: bool = True) -> int:
+        collect: bool = True, snapshot: bool = False) -> int:
     """Run the dashboard until the user quits; returns the exit code."""
-    app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect)
+    app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect, snapshot=snapshot)
     result = app.run()
     if app.return_code not in (None, 0):
         return int(app.return_code)
