@@ -340,6 +340,18 @@ def test_refused_token_and_missing_kubeconfig_are_source_errors(fake, tmp_path):
         collect({"type": "kubernetes", "name": "k8s", "kubeconfig": str(path), "contexts": ["nope"]})
 
 
+def test_kubeconfig_path_lists_merge_and_the_first_file_wins(fake, tmp_path, monkeypatch):
+    first = fake.write_kubeconfig(tmp_path / "first", {"prod": {"token": fake.token}})
+    second = fake.write_kubeconfig(tmp_path / "second", {"prod": {"token": "wrong"}, "other": {"token": "x"}})
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{second}")
+    rows, _ = collect({"type": "kubernetes", "name": "k8s", "contexts": ["prod"]})
+    assert any(i.name == "ci-deployer" for i in rows)
+    # Reversed, the second file's "prod" (a refused token) wins: both contexts fail, the source fails.
+    with pytest.raises(ConnectorError, match="context prod: credential refused"):
+        collect({"type": "kubernetes", "name": "k8s", "kubeconfig": f"{second}{os.pathsep}{first}",
+                 "contexts": ["other", "prod"]})
+
+
 def test_two_contexts_give_two_identity_sets_and_one_bad_context_is_a_blind_spot(fake, tmp_path):
     users = {"a": {"token": fake.token}, "b": {"token": fake.token}, "broken": {"token": "wrong"}}
     path = fake.write_kubeconfig(tmp_path / "kc", users)

@@ -98,9 +98,8 @@ class Target:
 
 def kubeconfig_paths(setting: str | None) -> str:
     """The kubeconfig path list as kubectl finds it: the setting, else $KUBECONFIG, else ~/.kube/config."""
-    if setting:
-        return os.path.expanduser(setting)
-    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    # Several files may be listed (':' on Unix); the merger expands '~' in each.
+    return setting or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 def in_cluster(setting: str | None) -> bool:
