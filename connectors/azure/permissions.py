@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from connectors._http import clean
+from connectors._http import GaveUp, TooLarge, clean
 from connectors.azure.client import Api
 from connectors.azure.tenant import Tenant
 from connectors.base import Report
@@ -106,7 +106,11 @@ def directory_role_privilege(template_id: str) -> str:
 async def collect_graph_roles(graph: Api, tenant: Tenant, report: Report) -> None:
     """Microsoft Graph's app roles (id -> permission name) in this tenant."""
     tenant.role_names.update({("graph", k): v for k, v in GRAPH_ROLE_IDS.items()})
-    reply = await graph.get(f"/v1.0/servicePrincipals(appId='{GRAPH_APP_ID}')?$select=id,appRoles")
+    try:
+        reply = await graph.get(f"/v1.0/servicePrincipals(appId='{GRAPH_APP_ID}')?$select=id,appRoles")
+    except (GaveUp, TooLarge) as exc:
+        report.blind_spot("Microsoft Graph app roles", f"{exc}: permission ids shown as well-known names only")
+        return
     if reply.ok and isinstance(reply.data, Mapping):
         tenant.graph_sp_id = clean(reply.data.get("id"), 64)
         _roles(tenant, tenant.graph_sp_id, reply.data.get("appRoles"))
@@ -145,7 +149,11 @@ async def collect_assignments(graph: Api, tenant: Tenant, report: Report, sp_ids
 
     async def roles_of(resource_id: str) -> None:
         async with gate:
-            reply = await graph.get(f"/v1.0/servicePrincipals/{quote(resource_id)}?$select=id,appRoles")
+            try:
+                reply = await graph.get(f"/v1.0/servicePrincipals/{quote(resource_id)}?$select=id,appRoles")
+            except (GaveUp, TooLarge) as exc:
+                report.blind_spot("app roles of other APIs", f"{exc}: those permissions show as role ids")
+                return
         if reply.ok and isinstance(reply.data, Mapping):
             _roles(tenant, resource_id, reply.data.get("appRoles"))
 

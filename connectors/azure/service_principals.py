@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from connectors._http import clean
 from connectors.azure.applications import credential_identity
@@ -174,6 +173,3 @@ def sp_credential_identities(source: str, tenant: Tenant, sp: Mapping[str, Any],
 def _created(app: Mapping[str, Any] | None) -> datetime | None:
     return moment(app.get("createdDateTime")) if app is not None else None
 
-
-def sp_path(sp_id: str) -> str:
-    return f"/v1.0/servicePrincipals/{quote(sp_id)}"

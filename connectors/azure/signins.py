@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors._http import clean
+from connectors._http import GaveUp, TooLarge, clean
 from connectors.azure.client import Api, is_licence_error, reason
 from connectors.azure.tenant import Activity, Tenant, moment
 from connectors.base import Report
@@ -48,6 +48,16 @@ def sp_activity(row: Mapping[str, Any]) -> Activity:
 async def _report(graph: Api, path: str, report: Report) -> list[Mapping[str, Any]] | None:
     """All rows of one report, or None after naming why it cannot be read."""
     rows: list[Mapping[str, Any]] = []
+    try:
+        return await _rows(graph, path, report, rows)
+    except (GaveUp, TooLarge) as exc:
+        report.blind_spot(WHAT, str(exc))
+        report.facts.setdefault("usage_reports", "failed")
+        return None
+
+
+async def _rows(graph: Api, path: str, report: Report,
+                rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
     async for reply in graph.pages(path, WHAT):
         if not reply.ok:
             if reply.status == 403 and is_licence_error(reply):
@@ -66,15 +76,9 @@ async def _report(graph: Api, path: str, report: Report) -> list[Mapping[str, An
 
 
 async def collect_signins(graph: Api, tenant: Tenant, report: Report) -> None:
-    from connectors._http import GaveUp, TooLarge
-
-    try:
-        sps, creds = await asyncio.gather(
-            _report(graph, "/beta/reports/servicePrincipalSignInActivities?$top=999", report),
-            _report(graph, "/beta/reports/appCredentialSignInActivities?$top=999", report))
-    except (GaveUp, TooLarge) as exc:
-        report.blind_spot(WHAT, str(exc))
-        return
+    sps, creds = await asyncio.gather(
+        _report(graph, "/beta/reports/servicePrincipalSignInActivities?$top=999", report),
+        _report(graph, "/beta/reports/appCredentialSignInActivities?$top=999", report))
     if sps is None or creds is None:
         return
     tenant.usage_reports = True
