@@ -29,6 +29,7 @@ from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
 
 FAST = {"timeout": 5, "backoff": 0.01}
+PROD = {"organization": "", "projects": ["acme-prod"]}     # tests that act need one project only
 
 
 @contextmanager
@@ -184,7 +185,7 @@ async def test_fake_follows_the_fidelity_rules(fake: GcpFake) -> None:
 
 async def test_key_disable_enable_restores_exactly() -> None:
     with running() as fake:
-        c = connector(fake)
+        c = connector(fake, **PROD)
         ids = await scan(c)
         key = next(i for i in ids if i.kind == "sa_key" and i.status == "active" and i.last_used_at is not None
                    and i.actions[:1] == ("disable",) and i.owner.startswith("deployer@"))
@@ -197,12 +198,12 @@ async def test_key_disable_enable_restores_exactly() -> None:
         assert f"last authentication before disabling: {key.last_used_at:%Y-%m-%d}" in result.message
         assert result.identity is not None and result.identity.status == "inactive"
         assert result.identity.actions == ("enable", "delete")
-        rescan = by_native(await scan(connector(fake)))[key.native_id]
+        rescan = by_native(await scan(connector(fake, **PROD)))[key.native_id]
         assert rescan.status == "inactive" and not rescan.usage_tracked      # disabled keys drop out of PA
         back = await c.execute(result.identity, "enable")
         assert back.state == "ok" and back.identity.status == "active"
         assert stored == before
-        again = by_native(await scan(connector(fake)))[key.native_id]
+        again = by_native(await scan(connector(fake, **PROD)))[key.native_id]
         for field in ("status", "last_used_at", "usage_tracked", "created_at", "expires_at", "privilege", "actions"):
             assert getattr(again, field) == getattr(key, field), field
         # delete is irreversible and removes the row; a second delete finds nothing
@@ -213,7 +214,7 @@ async def test_key_disable_enable_restores_exactly() -> None:
 
 async def test_account_and_provider_disable_enable() -> None:
     with running() as fake:
-        c = connector(fake)
+        c = connector(fake, organization="", projects=["acme-prod", "acme-staging"])
         ids = await scan(c)
         sa = next(i for i in ids if i.name.startswith("web@"))
         done = await c.execute(sa, "disable")
@@ -231,7 +232,7 @@ async def test_account_and_provider_disable_enable() -> None:
 async def test_readonly_identity_cannot_write_and_says_what_is_missing() -> None:
     with running() as fake:
         values = dict(fake.env)
-        source = {**fake.source("t-gcp"), **FAST, "token": "env:NHITUI_SANDBOX_GCP_TOKEN_READONLY"}
+        source = {**fake.source("t-gcp"), **FAST, **PROD, "token": "env:NHITUI_SANDBOX_GCP_TOKEN_READONLY"}
         c = GcpConnector(source, lambda ref: values[ref.removeprefix("env:")])
         key = next(i for i in await scan(c) if i.kind == "sa_key" and i.status == "active" and i.actions)
         result = await c.execute(key, "disable")
