@@ -282,6 +282,16 @@ def test_throttled_requests_wait_retry_after() -> None:
     assert not c.report.blind_spots and len(rows) == len(fake.world.expected_for("azure"))
 
 
+def test_throttled_beyond_the_budget_is_a_blind_spot() -> None:
+    with running() as fake:
+        fake.throttle(1000, 3600, prefix="/beta/reports/")     # asks for an hour: more than the retry budget
+        c = connector(fake)
+        rows = asyncio.run(scan(c))
+    reason = {b.what: b.reason for b in c.report.blind_spots}["last use (sign-in activity reports)"]
+    assert "rate limited" in reason and "3600" in reason
+    assert len(rows) == len(fake.world.expected_for("azure")) and not any(i.usage_tracked for i in rows)
+
+
 def test_transient_faults_are_retried(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
     _, _, full = scanned
     knobs = Knobs(error_rate=0.08, throttle_rate=0.08, truncate_rate=0.08, html_error_rate=0.08, empty_rate=0.05,

@@ -10,8 +10,8 @@ list refuses `$expand=appRoleAssignments`), `no_subscriptions` (the identity see
 `token_uses` (after that many requests every token issued so far lapses, once: 401, as at an
 expiry time), `deny` / `arm_deny` (path prefixes answering 403 `Authorization_RequestDenied` /
 `AuthorizationFailed`), `cycle_next` ("first": the last page of every collection links back to the
-first; "self": to itself), `throttle(n, seconds)` (the next n Graph GETs answer 429 with
-Retry-After), plus the shared `Knobs` faults.
+first; "self": to itself), `throttle(n, seconds, prefix)` (the next n Graph GETs under
+`prefix` answer 429 with Retry-After), plus the shared `Knobs` faults.
 Token values contain `CANARY` so tests can prove none reaches an output.
 """
 
@@ -49,6 +49,7 @@ class AzureFake:
         self.cycle_next = ""
         self.throttle_left = 0
         self.throttle_seconds = 1
+        self.throttle_prefix = "/"
         self.throttled = 0
         self.token_requests = 0
         seed = world.seed
@@ -107,10 +108,11 @@ class AzureFake:
                     self.token_uses = 0
             return token not in self.lapsed
 
-    def throttle(self, n: int, seconds: int = 1) -> None:
+    def throttle(self, n: int, seconds: int = 1, prefix: str = "/") -> None:
         with self.lock:
             self.throttle_left = n
             self.throttle_seconds = seconds
+            self.throttle_prefix = prefix
 
     @property
     def env(self) -> dict[str, str]:

@@ -110,7 +110,7 @@ def make_graph_app(fake: AzureFake) -> Flask:
         if "/reports/" in path and path.startswith("/beta/") and fake.no_p1:
             return graph_error(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
                                "Neither tenant is B2C or tenant doesn't have premium license")
-        if fake.throttle_left > 0 and request.method == "GET":
+        if fake.throttle_left > 0 and request.method == "GET" and path.startswith(fake.throttle_prefix):
             with fake.lock:
                 fake.throttle_left -= 1
                 fake.throttled += 1
