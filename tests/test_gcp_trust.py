@@ -227,3 +227,41 @@ def test_huge_or_is_unparsed_as_a_whole() -> None:
     text = " && ".join(f"(assertion.sub == 'a{i}' || assertion.ref == 'b{i}')" for i in range(8))
     assert conds(text) == [((), (text,))]
     assert conds("x" * 5000) == [((), ("x" * 5000,))]
+
+
+# --- the connector's parsers on arbitrary JSON ----------------------------------------------------
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+                    max_leaves=20)
+FIELDS = st.sampled_from(["name", "email", "uniqueId", "displayName", "disabled", "validAfterTime", "validBeforeTime",
+                          "keyType", "extendedStatus", "attributeMapping", "attributeCondition", "oidc", "activity",
+                          "observationPeriod", "fullResourceName", "error", "details", "reason", "metadata"])
+OBJECTS = st.dictionaries(FIELDS, JSON, max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OBJECTS, OBJECTS, st.lists(OBJECTS, max_size=3))
+def test_parsers_take_any_json(account: dict[str, Any], key: dict[str, Any], activities: list[Any]) -> None:
+    import httpx
+
+    from connectors._http import Reply
+    from connectors.gcp.activity import KEY_TYPE, SA_TYPE, Usage, _absorb
+    from connectors.gcp.client import classify
+    from connectors.gcp.keys import parse_key
+    from connectors.gcp.service_accounts import parse_account
+
+    project = Project("acme-prod", "111")
+    sa = parse_account(project, account)
+    if sa is not None:
+        assert sa.unique_id.isdigit() and "@" in sa.email
+        parse_key(sa, key)
+    pool = wif.Pool("projects/111/locations/global/workloadIdentityPools/p", project, "p", False, "", "")
+    provider = wif.parse_provider(pool, {**key, "name": f"{pool.name}/providers/x"})
+    if provider is not None:
+        wif.trusts(provider, [])
+    for kind in (SA_TYPE, KEY_TYPE):
+        _absorb(Usage(), kind, activities)
+    for data in (account, key, {"error": account}, {"error": {"details": activities}}):
+        problem = classify(Reply(403, httpx.Headers(), data, "https://iam.googleapis.com/v1/x"))
+        assert problem.text.startswith("403")
