@@ -68,7 +68,7 @@ async def run(scan: Scan) -> None:
             scan.spot("GET /personal_access_tokens (other users)", "",
                       "the token is not an administrator's, so the instance-wide list shows only its own user's "
                       "tokens (and what a group's credentials inventory adds): needs an administrator token")
-        if not c.groups:
+        if c.instance and not c.groups:
             scan.spot("users' SSH keys", "", "not listed: GitLab lists SSH keys with their last use only in a "
                       "top-level group's credentials inventory (GitLab.com, Ultimate, Owner): configure the group; "
                       "self-managed has no API that lists every user's SSH keys")
