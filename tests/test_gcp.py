@@ -428,3 +428,28 @@ async def test_hostile_objects_are_skipped_or_sanitised() -> None:
     ctl = next(i for i in ids if i.name.endswith("/ctl"))
     assert "\x1b" not in json.dumps(ctl.details["attribute_condition"]) and ctl.actions == ("disable",)
     assert all("\x1b" not in repr(t) for t in ctl.details[TRUSTS_DETAIL])
+
+
+def test_nhitui_scan_with_only_a_gcp_source() -> None:
+    """`nhitui scan` on a config holding only the GCP source: every planted identity with its findings."""
+    import os
+    import subprocess
+    import sys
+
+    from nhitui.model import make_uid
+    from nhitui.sandbox.chain import SOURCE_NAMES, Sandbox
+
+    world = World(seed=5)
+    canary = "ya29.CANARY-gcp-cli-91b0"
+    with Sandbox(world, providers=("gcp",), gcp={"token": canary, "extra_projects": 0}) as sandbox:
+        path = sandbox.write_config()
+        proc = subprocess.run([sys.executable, "-m", "nhitui", "--config", str(path), "scan", "--format", "json",
+                               "--no-save"], capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    doc = json.loads(proc.stdout)
+    assert [(s["name"], s["status"]) for s in doc["sources"]] == [("acme-gcp", "ok")]
+    got = {row["uid"]: set(row["findings"]) for row in doc["identities"]}
+    expected = {make_uid(SOURCE_NAMES["gcp"], e.kind, e.native_id): set(e.findings)
+                for e in world.expected_for("gcp")}
+    assert got == expected
+    assert canary not in proc.stdout + proc.stderr and "CANARY" not in proc.stdout + proc.stderr
