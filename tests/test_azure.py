@@ -76,7 +76,7 @@ def test_ground_truth(scanned: tuple[AzureFake, AzureConnector, dict[str, Identi
         assert i.kind == e.kind and i.provider == "azure" and i.uid == f"acme-entra:{e.kind}:{e.native_id}"
         for field, value in e.fields.items():
             assert getattr(i, field) == value, (e.fields.get("name"), field, getattr(i, field), value)
-        assert e.findings <= set(i.finding_ids), (i.name, e.findings, i.finding_ids)
+        assert e.findings == set(i.finding_ids), (i.name, e.findings, i.finding_ids)
     # Nothing but the planted objects: Microsoft's own SPs and SAML signing material are not rows.
     assert len(got) == len(expected)
     names = {i.name for i in got.values()}

@@ -43,16 +43,17 @@ def seed(s: AzureState) -> None:
              expires_at=w.days_ahead(5), created_at=w.days_ago(200), last_used_at=w.days_ago(1))
     s.expect("service_principal", ci_sp["id"], {"admin-scope"}, name="ci-deployer", privilege="admin",
              status="active", credential="federated", last_used_at=w.days_ago(2))
-    for f in (main, pr):
-        s.expect("federated_credential", f"{ci['id']}/{f['id']}", {"azure-fic-privileged-app"}, name=f["name"],
-                 target="ci-deployer", privilege="admin", credential="federated", owner=owner)
+    # pull_request: any PR job of acme/api becomes an Owner (the shared trust rules judge it)
+    for f, extra in ((main, set()), (pr, {"oidc-pull-request-write"})):
+        s.expect("federated_credential", f"{ci['id']}/{f['id']}", {"azure-fic-privileged-app", "admin-scope", *extra},
+                 name=f["name"], target="ci-deployer", privilege="admin", credential="federated", owner=owner)
 
     # legacy-sync: an expired secret still listed; the SP itself stale (last sign-in 300 days ago).
     expired = s.secret("old-secret", 385, -20)
     legacy, legacy_sp = s.add_app("legacy-sync", 900, secrets=[expired], owner=1)
     s.sp_used(legacy_sp, 300)
     s.cred_used(legacy, legacy_sp, expired, 300)
-    s.expect("app_secret", f"{legacy['id']}/{expired['keyId']}", {"expired-present"}, name="old-secret",
+    s.expect("app_secret", f"{legacy['id']}/{expired['keyId']}", {"expired-present", "stale-unused"}, name="old-secret",
              status="expired", expires_at=w.days_ago(20), privilege="none")
     s.expect("service_principal", legacy_sp["id"], {"stale-unused"}, name="legacy-sync", credential="ephemeral",
              last_used_at=w.days_ago(300))
@@ -89,7 +90,8 @@ def seed(s: AzureState) -> None:
     s.sp_used(help_sp, 1)
     s.expect("service_principal", help_sp["id"], {"azure-tier0-permission", "admin-scope"}, name="helpdesk-bot",
              privilege="admin")
-    s.expect("app_certificate", f"{help_app['id']}/{hcert['keyId']}", {"azure-tier0-permission"}, name="CN=helpdesk",
+    s.expect("app_certificate", f"{help_app['id']}/{hcert['keyId']}", {"azure-tier0-permission", "admin-scope"},
+             name="CN=helpdesk",
              privilege="admin", last_used_at=None, expires_at=w.days_ahead(300))
 
     # web-flex: a flexible FIC matching any branch of acme/web; Contributor on a resource group.
@@ -108,6 +110,7 @@ def seed(s: AzureState) -> None:
     s.sp_used(batch_sp, 200)
     s.expect("app_secret", f"{batch['id']}/{stale['keyId']}",
              {"stale-unused", "old-rotation", "azure-long-lived-secret"}, name="batch", last_used_at=w.days_ago(200))
+    s.expect("service_principal", batch_sp["id"], {"stale-unused"}, name="stale-batch", last_used_at=w.days_ago(200))
 
     # never-used-tool: a one-year secret created 90 days ago, never used.
     unused = s.secret("tool", 90, 275)
