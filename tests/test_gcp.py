@@ -261,7 +261,8 @@ async def test_impersonation_for_reads_and_writes() -> None:
 
 
 async def test_bad_token_and_missing_adc_are_clear_errors(fake: GcpFake, monkeypatch: pytest.MonkeyPatch,
-                                                          tmp_path: Any) -> None:
+                                                          tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     c = GcpConnector({**fake.source("t-gcp"), **FAST}, lambda ref: "ya29.wrong")
     with pytest.raises(AuthError, match="refused the bearer token"):
         await scan(c)
@@ -270,6 +271,7 @@ async def test_bad_token_and_missing_adc_are_clear_errors(fake: GcpFake, monkeyp
     with pytest.raises(AuthError) as err:
         build_credentials({"name": "x"}, lambda ref: "", write=False)
     assert "very-secret-dir" not in str(err.value) and "GOOGLE_APPLICATION_CREDENTIALS" in str(err.value)
+    assert "google.auth" in caplog.text and "very-secret-dir" not in caplog.text     # google-auth's DEBUG log
 
 
 # --- blind spots, errors, retries ---------------------------------------------------------------

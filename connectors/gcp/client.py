@@ -16,6 +16,7 @@ No message ever carries a credential or a credential file path.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 from collections.abc import AsyncIterator, Mapping
@@ -40,6 +41,21 @@ DEFAULT_ENDPOINTS = {
 RATE_REASONS = {"RATE_LIMIT_EXCEEDED", "rateLimitExceeded", "userRateLimitExceeded"}
 MAX_PAGES = 5_000
 RATE_403_RETRIES = 4
+
+
+class _NoPaths(logging.Filter):
+    """google-auth logs the credential file's path at DEBUG; nhitui's logs never carry it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else (record.args,) if record.args else ()
+        if args:
+            record.args = tuple("(path withheld)" if isinstance(a, (str, os.PathLike)) and
+                                any(sep in str(a) for sep in ("/", "\\")) else a for a in args)
+        return True
+
+
+for _name in ("google.auth._default", "google.auth._cloud_sdk", "google.auth._credentials_async"):
+    logging.getLogger(_name).addFilter(_NoPaths())
 
 
 def endpoints(settings: Mapping[str, Any]) -> dict[str, str]:
