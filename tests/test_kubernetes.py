@@ -505,3 +505,84 @@ def test_read_only_context_cannot_act_and_old_servers_get_no_quarantine(fresh):
     system = next(i for i in rows if i.name == "deployment-controller")
     assert connector.actions(system) == []
 
+
+
+# --- TLS: CA data and client certificates from the kubeconfig -----------------------------------------------
+
+def _pem_pair(subject: str, issuer: tuple[Any, Any] | None, ca: bool = False, ip: str = "") -> tuple[Any, Any]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_cert, issuer_key = issuer if issuer else (None, key)
+    now = dt.datetime.now(dt.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(name)
+               .issuer_name(issuer_cert.subject if issuer_cert else name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+               .not_valid_after(now + dt.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+                                        critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), key
+
+
+def _pem(cert: Any, key: Any) -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def test_ca_data_and_client_certificate_from_the_kubeconfig(fake, tmp_path):
+    import ssl
+    import threading
+
+    from werkzeug.serving import make_server
+
+    ca = _pem_pair("test-ca", None, ca=True)
+    server_cert, server_key = _pem(*_pem_pair("apiserver", ca, ip="127.0.0.1"))
+    client_cert, client_key = _pem(*_pem_pair("system:serviceaccount:nhi:scanner", ca))
+    ca_pem = _pem(*ca)[0]
+    (tmp_path / "server.pem").write_bytes(server_cert)
+    (tmp_path / "server.key").write_bytes(server_key)
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    context.verify_mode = ssl.CERT_REQUIRED             # no client certificate, no handshake
+    context.load_verify_locations(tmp_path / "ca.pem")
+    server = make_server("127.0.0.1", 0, fake.api.app, threaded=True, ssl_context=context)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    try:
+        url = f"https://127.0.0.1:{server.server_port}"
+
+        def kubeconfig(name: str, user: dict[str, Any], ca_data: bytes = ca_pem) -> str:
+            cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "tls",
+                   "clusters": [{"name": "tls", "cluster": {"server": url, "certificate-authority-data": b64(ca_data)}}],
+                   "users": [{"name": "u", "user": user}],
+                   "contexts": [{"name": "tls", "context": {"cluster": "tls", "user": "u"}}]}
+            path = tmp_path / name
+            path.write_text(json.dumps(cfg))                # JSON is YAML
+            return str(path)
+
+        with_cert = {"token": fake.token, "client-certificate-data": b64(client_cert),
+                     "client-key-data": b64(client_key)}
+        rows, _ = collect({"type": "kubernetes", "name": "k8s", "kubeconfig": kubeconfig("ok", with_cert)})
+        assert any(i.name == "ci-deployer" for i in rows)
+        with pytest.raises(ConnectorError, match="network error"):
+            collect({"type": "kubernetes", "name": "k8s", "kubeconfig": kubeconfig("nocert", {"token": fake.token})})
+        other_ca = _pem(*_pem_pair("other-ca", None, ca=True))[0]
+        with pytest.raises(ConnectorError, match="TLS certificate not trusted"):
+            collect({"type": "kubernetes", "name": "k8s", "kubeconfig": kubeconfig("badca", with_cert, other_ca)})
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,10 @@ class ApiError(ConnectorError):
 
 class TooLarge(ConnectorError):
     """An answer over MAX_BODY: not retried."""
+
+
+class TlsError(ConnectorError):
+    """The server's certificate is not trusted by the kubeconfig's CA: not retried."""
 
 
 def _drop_secrets(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -241,7 +246,7 @@ class Client:
                         return parse_body(raw, keep_data)
                     except (ValueError, RecursionError):
                         raise ConnectorError(f"{verb} {resource}: the server sent a body that is not JSON") from None
-            except (AuthError, TooLarge):
+            except (AuthError, TooLarge, TlsError):
                 raise
             except ConnectorError:
                 if method != "GET" or not retry_left:
@@ -273,6 +278,10 @@ class Client:
                     resp.release()
             except asyncio.TimeoutError:
                 raise ConnectorError(f"{verb} {resource}: timed out") from None
+            except ssl.SSLCertVerificationError as exc:     # aiohttp's certificate error is one too
+                cause = getattr(exc, "certificate_error", None) or exc
+                why = getattr(cause, "verify_message", None) or type(cause).__name__
+                raise TlsError(f"{verb} {resource}: TLS certificate not trusted: {why}") from None
             except OSError as exc:
                 raise ConnectorError(f"{verb} {resource}: network error: "
                                      f"{exc.strerror or type(exc).__name__}") from None
