@@ -35,7 +35,8 @@ class AzureFake:
     provider = "azure"
 
     def __init__(self, world: World, knobs: Knobs | None = None, extra_apps: int = 0, no_p1: bool = False,
-                 deny: Iterable[str] = (), arm_deny: Iterable[str] = ()) -> None:
+                 deny: Iterable[str] = (), arm_deny: Iterable[str] = (), token: str | None = None,
+                 readonly_token: str | None = None) -> None:
         self.world = world
         self.knobs = knobs or Knobs()
         self.state = AzureState(world, extra_apps=extra_apps)
@@ -53,10 +54,10 @@ class AzureFake:
         self.throttled = 0
         self.token_requests = 0
         seed = world.seed
-        self.graph_token = f"eyJ0eXAi.{CANARY}-graph-read-{seed}"
-        self.graph_write_token = f"eyJ0eXAi.{CANARY}-graph-write-{seed}"
-        self.arm_token = f"eyJ0eXAi.{CANARY}-arm-read-{seed}"
-        self.arm_write_token = f"eyJ0eXAi.{CANARY}-arm-write-{seed}"
+        # `token` / `readonly_token` (as the other fakes take them) seed the write / read tokens.
+        write, read = token or f"eyJ0eXAi.{CANARY}-write-{seed}", readonly_token or f"eyJ0eXAi.{CANARY}-read-{seed}"
+        self.graph_token, self.graph_write_token = f"{read}-graph", f"{write}-graph"
+        self.arm_token, self.arm_write_token = f"{read}-arm", f"{write}-arm"
         self.graph_tokens = {self.graph_token: "read", self.graph_write_token: "write"}
         self.arm_tokens = {self.arm_token: "read", self.arm_write_token: "write"}
         self.client_id = "11111111-aaaa-4bbb-8ccc-000000000001"
