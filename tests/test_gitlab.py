@@ -520,6 +520,21 @@ def test_privilege_mapping() -> None:
     assert resource_privilege(["api"], 10) == "read"
 
 
+def test_runner_token_expiry_is_read_where_the_api_shows_it() -> None:
+    from connectors.gitlab.runners import parse_runner
+
+    conn = GitLabConnector({"type": "gitlab", "name": "t", "url": "https://gitlab.example.com", "token": "env:T"},
+                           lambda _: "x")
+    base = {"id": 7, "runner_type": "project_type", "paused": False, "status": "online",
+            "created_at": "2024-01-02T00:00:00Z", "projects": [{"id": 1, "path_with_namespace": "acme/api"}]}
+    plain = parse_runner(conn, base)
+    assert plain.expires_at is None and plain.status == "active" and plain.created_at.year == 2024
+    later = parse_runner(conn, {**base, "token_expires_at": "2999-01-01T00:00:00Z"})
+    assert later.expires_at is not None and later.expires_at.year == 2999 and later.status == "active"
+    past = parse_runner(conn, {**base, "token_expires_at": "2020-01-01T00:00:00Z"})
+    assert past.status == "expired"
+
+
 def test_retry_after_forms() -> None:
     from email.utils import formatdate
 

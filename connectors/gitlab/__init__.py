@@ -11,12 +11,15 @@ with `instance = true`, the instance-wide administrator lists as well, one modul
 | `runners.py` | runner |
 | `variables.py` | ci_variable |
 | `triggers.py` | trigger_token |
+| `agents.py` | agent_token (Kubernetes cluster agents) |
+| `service_accounts.py` | personal_access_token of group and instance service accounts (`details["service_account"]`) |
+| `credentials_inventory.py` | other members' personal_access_token and ssh_key (GitLab.com group credentials inventory), and the blind spots when it is closed |
 | `members.py` | `report.facts["members"]`: who belongs to the configured groups |
 
 `walk.py` says what one scan reads and in which order, `scan.py` runs it (worker pool, blind spots,
 paged reads), `client.py` is the HTTP side (python-gitlab, retries with our Retry-After handling,
 the rate budget, pagination, scrubbing secret fields), `actions.py` what can be done (revoke,
-rotate, pause/unpause, delete) and how.
+rotate, pause/unpause, unlink, delete) and how.
 """
 
 from __future__ import annotations

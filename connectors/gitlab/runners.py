@@ -10,14 +10,18 @@ version, platform, projects[], groups[]`. Without the detail (403/404) there is 
 use is unknown, not "never". The detail of old GitLab versions carries the runner's token: scrubbed
 on arrival (`client.scrub`).
 
-Status: paused -> inactive, `online` -> active, anything else (offline, stale, never_contacted) ->
-offline. Privilege: none (a runner holds no API scope). Actions (`actions.py`): pause / unpause
+Token age: the lists and the detail show no date of the runner authentication token (only
+`POST /user/runners` and `POST /runners/:id/reset_authentication_token` answer `token_expires_at`), so
+its age is the runner's `created_at` unless reset; a `token_expires_at`, when a server sends one, is
+the identity's expiry. Status: an expired token -> expired, paused -> inactive, `online` -> active,
+anything else (offline, stale, never_contacted) -> offline. Privilege: none (a runner holds no API scope). Actions (`actions.py`): pause / unpause
 (reversible) and delete.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -35,7 +39,13 @@ def parse_runner(site: GitLabConnector, d: Mapping[str, Any], group_paths: Mappi
     rtype = str(d.get("runner_type") or ("instance_type" if d.get("is_shared") else ""))
     paused = bool(d["paused"]) if d.get("paused") is not None else d.get("active") is False
     gitlab_status = str(d.get("status") or "")
-    if paused:
+    # Token age: GitLab shows no token date in the runner lists or detail (only the create and reset
+    # answers carry `token_expires_at`); the authentication token is as old as the runner unless it was
+    # reset, which the API does not show. A server that sends `token_expires_at` gets it read.
+    expires = utc(d.get("token_expires_at"))
+    if expires is not None and expires <= datetime.now(timezone.utc):
+        status = "expired"
+    elif paused:
         status = "inactive"
     elif gitlab_status == "online" or (not gitlab_status and d.get("online")):
         status = "active"
@@ -71,7 +81,7 @@ def parse_runner(site: GitLabConnector, d: Mapping[str, Any], group_paths: Mappi
     name = d.get("description") or d.get("name") or f"runner {rid}"
     return identity(site, "runner", rid, name=str(name), owner=str(creator.get("username") or ""),
                     target=target, scopes=(), privilege="none", created_at=utc(d.get("created_at")),
-                    expires_at=None, last_used_at=utc(d.get("contacted_at")), status=status,
+                    expires_at=expires, last_used_at=utc(d.get("contacted_at")), status=status,
                     credential="static", actions=("unpause", "delete") if paused else ("pause", "delete"),
                     url=url, usage_tracked=detailed, details=details)
 

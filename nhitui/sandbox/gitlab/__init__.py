@@ -15,6 +15,9 @@ One module per family of kinds holds that family's seeding next to its routes:
 | `runners.py` | runners (pause / unpause, delete) |
 | `variables.py` | CI/CD variables (delete per environment scope) |
 | `triggers.py` | pipeline trigger tokens (delete) |
+| `service_accounts.py` | group and instance service accounts and their tokens (Premium+) |
+| `credentials.py` | the group credentials inventory: enterprise users' tokens and SSH keys (Ultimate, Owner) |
+| `agents.py` | cluster agents and their tokens (revoke) |
 """
 
 from nhitui.sandbox.gitlab.fake import ENV_TOKEN, GitLabFake
