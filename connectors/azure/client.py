@@ -172,7 +172,7 @@ class Tokens:
             self._credential = None
 
     def _fetch(self, scope: str) -> tuple[str, float]:
-        from azure.core.exceptions import ClientAuthenticationError
+        from azure.core.exceptions import AzureError, ClientAuthenticationError
 
         try:
             if self._credential is None:
@@ -183,6 +183,10 @@ class Tokens:
             raise AuthError(f"Entra sign-in failed ({self.creds.label()}): {clean(first, 300)}") from None
         except ValueError as exc:
             raise ConnectorError(f"Azure credential settings rejected: {clean(str(exc), 200)}") from None
+        except AzureError as exc:      # the token endpoint unreachable, TLS refused...
+            first = " ".join(str(getattr(exc, "message", None) or exc).split())[:300]
+            raise ConnectorError(f"Entra sign-in failed ({self.creds.label()}): {type(exc).__name__}: "
+                                 f"{clean(first, 300)}") from None
         return result.token, float(result.expires_on)
 
     def close(self) -> None:
