@@ -1,4 +1,4 @@
-"""One cluster context: kubeconfig loading, authenticated requests, list pages, Status errors.
+"""One cluster context: authenticated requests, list pages, Status errors (kubeconfig loading: kubeconfig.py).
 
 `kubernetes_asyncio` is used for what it does well (kubeconfig merging, contexts, client certificates,
 CA data, exec credential plugins v1/v1beta1, in-cluster config) and as the transport; every request
@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from connectors.base import AuthError, ConnectorError, Report
+from connectors.kubernetes.kubeconfig import Target, load_context
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -91,71 +90,6 @@ def _retry_after(headers: Mapping[str, str], status: dict[str, Any] | None) -> f
     return max(0.0, min(seconds, MAX_WAIT))
 
 
-@dataclass
-class Target:
-    """Where a context points: its name, its cluster's name and the server URL (no credential)."""
-
-    context: str
-    cluster: str
-    server: str
-    namespace: str = ""
-
-
-def kubeconfig_paths(setting: str | None) -> str:
-    """The kubeconfig path list as kubectl finds it: the setting, else $KUBECONFIG, else ~/.kube/config."""
-    # Several files may be listed (':' on Unix); the merger expands '~' in each.
-    return setting or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-
-
-def in_cluster(setting: str | None) -> bool:
-    """Inside a pod with no kubeconfig configured or present: use the mounted service-account token."""
-    if setting or os.environ.get("KUBECONFIG"):
-        return False
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not os.path.exists(
-        os.path.expanduser("~/.kube/config"))
-
-
-def read_kubeconfig(paths: str) -> Any:
-    """The merged kubeconfig node (first file defining a name wins; each entry remembers its file for
-    relative certificate paths), or a clear error."""
-    from kubernetes_asyncio.config.kube_config import KubeConfigMerger
-
-    try:
-        merged = KubeConfigMerger(paths).config
-    except Exception as exc:  # noqa: BLE001 - YAML errors, unreadable files: a source error
-        raise ConnectorError(f"kubeconfig {paths}: cannot read it ({type(exc).__name__})") from None
-    if merged is None:
-        raise ConnectorError(f"kubeconfig {paths}: no such file (set kubeconfig = \"...\" or $KUBECONFIG)")
-    return merged
-
-
-def _entries(config: Any, key: str) -> list[dict[str, Any]]:
-    """The named entries of a merged kubeconfig (merged entries are wrapped nodes) as plain dicts."""
-    value = getattr(config, "value", config)
-    out = []
-    for entry in value.get(key) or []:
-        entry = getattr(entry, "value", entry)
-        if isinstance(entry, dict):
-            out.append(entry)
-    return out
-
-
-def contexts_of(config: Any) -> tuple[list[str], str]:
-    names = [str(c.get("name")) for c in _entries(config, "contexts")]
-    return names, str(getattr(config, "value", config).get("current-context") or "")
-
-
-def describe_target(config: Any, context: str) -> Target:
-    ctx = next((c for c in _entries(config, "contexts") if c.get("name") == context), None)
-    if ctx is None:
-        raise ConnectorError(f"kubeconfig: no context named {context!r}")
-    inner = ctx.get("context") or {}
-    cluster_name = str(inner.get("cluster") or context)
-    cluster = next((c for c in _entries(config, "clusters") if c.get("name") == cluster_name), None) or {}
-    server = str((cluster.get("cluster") or {}).get("server") or "")
-    return Target(context=context, cluster=cluster_name, server=server, namespace=str(inner.get("namespace") or ""))
-
-
 class Client:
     """Authenticated requests to one context; create with `await Client.connect(...)`."""
 
@@ -170,46 +104,11 @@ class Client:
     async def connect(cls, kubeconfig: str | None, context: str | None, report: Report,
                       concurrency: int = 8, timeout: float = 30.0) -> Client:
         """Load one context (or the in-cluster identity); a failing exec plugin is an AuthError here."""
-        from kubernetes_asyncio.client import ApiClient, Configuration
-        from kubernetes_asyncio.config import ConfigException, incluster_config, kube_config
+        from kubernetes_asyncio.client import ApiClient
 
-        cfg = Configuration()
-        if in_cluster(kubeconfig) and not context:
-            try:
-                incluster_config.load_incluster_config(client_configuration=cfg)
-            except ConfigException as exc:
-                raise ConnectorError(f"in-cluster config: {exc}") from None
-            target = Target(context="in-cluster", cluster="in-cluster", server=cfg.host)
-        else:
-            paths = kubeconfig_paths(kubeconfig)
-            config = read_kubeconfig(paths)
-            names, current = contexts_of(config)
-            name = context or current
-            if not name:
-                raise ConnectorError(f"kubeconfig {paths}: no current-context; list contexts = [...] in the source")
-            if name not in names:
-                raise ConnectorError(f"kubeconfig {paths}: no context named {name!r} (has: {', '.join(names)})")
-            target = describe_target(config, name)
-            try:
-                loader = kube_config.KubeConfigLoader(config_dict=config, active_context=name, config_base_path=None)
-            except (ConfigException, AssertionError) as exc:
-                raise ConnectorError(f"kubeconfig {paths}: context {name}: {exc or 'incomplete'}") from None
-            user = loader._user.value if loader._user is not None else {}
-            try:
-                await loader.load_and_set(cfg)
-            except ConfigException as exc:
-                raise AuthError(f"context {name}: credential plugin failed: {exc}") from None
-            except (OSError, ValueError) as exc:
-                raise AuthError(f"context {name}: cannot load its credentials: {exc}") from None
-            if "exec" in user:
-                if not cfg.api_key.get("BearerToken") and not cfg.cert_file:
-                    # The library logs and carries on unauthenticated; we refuse instead.
-                    raise AuthError(f"context {name}: the exec credential plugin "
-                                    f"{user['exec'].get('command')!r} returned neither a token nor a certificate")
-                cfg.refresh_api_key_hook = _exec_refresher(loader)
+        cfg, target = await load_context(kubeconfig, context)
         cfg.connection_pool_maxsize = max(concurrency, 4)
-        api = ApiClient(configuration=cfg)
-        client = cls(api, target, report, concurrency)
+        client = cls(ApiClient(configuration=cfg), target, report, concurrency)
         client.timeout = timeout
         return client
 
@@ -353,27 +252,6 @@ async def _read_capped(resp: Any) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def _exec_refresher(loader: Any) -> Any:
-    """A refresh hook re-running the exec plugin once its token expired (EKS tokens live 15 minutes)."""
-    lock = asyncio.Lock()
-
-    async def refresh(cfg: Any) -> None:
-        from kubernetes_asyncio.config.kube_config import _is_expired
-
-        expiry = getattr(loader, "exec_plugin_expiry", None)
-        if expiry is None or not _is_expired(expiry):
-            return
-        async with lock:
-            if _is_expired(loader.exec_plugin_expiry):
-                try:
-                    await loader.load_from_exec_plugin()
-                except Exception as exc:  # noqa: BLE001 - ConfigException and the plugin's own failures
-                    raise AuthError(f"the exec credential plugin failed to refresh the token: {exc}") from None
-                cfg.api_key["BearerToken"] = loader.token
-
-    return refresh
 
 
 def _status_object(raw: bytes, content_type: str) -> dict[str, Any] | None:
