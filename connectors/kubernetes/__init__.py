@@ -4,8 +4,8 @@ Source settings: `kubeconfig` (default `$KUBECONFIG`, then `~/.kube/config`; in-
 `contexts` (default the current context; one identity set per context, uids carry the context),
 `namespaces` (default all), `revoke_context` (the write identity, loaded only to act).
 Layout: `kubeconfig.py` (contexts, credentials, exec plugins), `client.py` (transport, pages, Status
-errors), `cluster.py` (the lists of one
-context), `service_accounts.py`, `token_secrets.py`, `rbac.py`, `actions.py`.
+errors), `cluster.py` (the lists of one context), `service_accounts.py`, `token_secrets.py`, `rbac.py`,
+`actions.py`.
 The connector never holds a token: Secrets are listed metadata-only and any value a server sends
 anyway is dropped while parsing (see client.py).
 """
