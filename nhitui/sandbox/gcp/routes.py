@@ -361,7 +361,8 @@ def pa_query(fake: GcpFake, access: str, pid: str, activity_type: str) -> Any:
                                      "serviceAccountId": sa["uniqueId"]}
             activity: dict[str, Any] = {}
             used = s.used.get(ref)
-            if used is not None:
+            if used is not None and pacific_day(used) + timedelta(hours=7) <= s.window_end:
+                # Preview lag: a use after the observation period's end is not reported yet.
                 activity["lastAuthenticatedTime"] = stamp(pacific_day(used) + timedelta(hours=7))
             activity["serviceAccount" if activity_type == PA_TYPES[0] else "serviceAccountKey"] = inner
             entries.append({"fullResourceName": full, "activityType": activity_type, "observationPeriod": period,
