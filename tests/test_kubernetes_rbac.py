@@ -148,3 +148,12 @@ def test_a_missing_role_grants_nothing_and_hostile_subjects_are_ignored():
     grants = {g.binding_name: g for g in r.grants("ci", "a")}
     assert grants["dangling"].privilege == "none"
     assert grants["odd"].privilege == "admin" and grants["odd"].subject_index == 3
+
+
+def test_server_text_in_binding_details_is_sanitized():
+    hostile = "evil\x1b]52;c;ZXZpbA==\x07[@click=app.quit]x[/]"
+    r = rbac([binding(hostile, "cluster-admin", [sa("ci", "a")])])
+    shown = r.grants("ci", "a")[0].as_dict()
+    assert "\x1b" not in shown["binding"] and "\x07" not in shown["binding"]
+    assert shown["binding"].startswith("ClusterRoleBinding/evil\ufffd]52")
+    assert shown["name"] == hostile            # the raw name stays for the API call that acts on it
