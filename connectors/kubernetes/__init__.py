@@ -66,12 +66,12 @@ class KubernetesConnector:
                 scan = ClusterScan(client, place, self.report, self.namespaces)
                 try:
                     rows = await scan.run()
-                except AuthError:
+                except ConnectorError as exc:
                     if len(self.contexts) == 1:
                         raise
-                    failures.append(f"context {client.target.context}: credential refused")
-                    self.report.blind_spot(f"context {client.target.context}", "the API server refused the "
-                                                                               "credential")
+                    why = "credential refused" if isinstance(exc, AuthError) else str(exc)
+                    failures.append(f"context {client.target.context}: {why}")
+                    self.report.blind_spot(f"context {client.target.context}", why)
                     continue
                 self.versions[client.target.context] = parse_version(scan.version)
                 done += 1
