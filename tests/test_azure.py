@@ -253,8 +253,12 @@ def test_cut_or_refused_expansions_are_read_per_principal() -> None:
         got = next(i for i in rows if i.native_id == vendor["id"])
         assert got.scopes.count("Graph:User.Read.All") == 24 and "Graph:Mail.ReadWrite" in got.scopes
         fake.refuse_expand = True
-        again = {i.native_id: i for i in asyncio.run(scan(connector(fake)))}
-        assert again[vendor["id"]].scopes == got.scopes and not c.report.blind_spots
+        c2 = connector(fake)
+        again = {i.native_id: i for i in asyncio.run(scan(c2))}
+        assert again[vendor["id"]].scopes == got.scopes and not c.report.blind_spots and not c2.report.blind_spots
+        # federated credentials too, flexible expressions included (read per app on beta)
+        assert {n: i.details.get(TRUSTS_DETAIL) for n, i in again.items() if i.kind == "federated_credential"} == \
+            {i.native_id: i.details.get(TRUSTS_DETAIL) for i in rows if i.kind == "federated_credential"}
         listed = [sid for sid in fake.state.sps if sid in again]
         assert all(fake.graph.calls[("GET", f"/v1.0/servicePrincipals/{sid}/appRoleAssignments")] >= 1
                    for sid in listed)

@@ -17,7 +17,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from connectors.azure import actions as azure_actions
-from connectors.azure.applications import app_credentials, collect_app_fics, collect_apps
+from connectors.azure.applications import (
+    app_credentials,
+    collect_app_fics,
+    collect_app_fics_per_app,
+    collect_apps,
+)
 from connectors.azure.arm import collect_arm
 from connectors.azure.client import GRAPH_URL, Api, Tokens, creds_for
 from connectors.azure.federated import app_fic_identity, uami_fic_identity
@@ -77,7 +82,10 @@ class AzureConnector:
                     raise ConnectorError(f"neither app registrations nor service principals are readable: {spots}"[:500])
                 # SPs whose expanded assignments were cut at 20 (or not expanded) are read in full.
                 missing = [sid for sid, sp in tenant.sps.items() if included(tenant, sp) and sid not in tenant.assignments]
-                await collect_assignments(graph, tenant, self.report, missing, self.concurrency)
+                await asyncio.gather(
+                    collect_assignments(graph, tenant, self.report, missing, self.concurrency),
+                    collect_app_fics_per_app(graph, tenant, self.report, self.concurrency) if tenant.fic_fallback
+                    else asyncio.sleep(0))
         finally:
             tokens.close()
         rows = self.build(tenant, datetime.now(timezone.utc))

@@ -13,6 +13,7 @@ Federated credentials come from one expanded list on Graph beta (which adds the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,21 +52,44 @@ async def collect_app_fics(graph: Api, tenant: Tenant, report: Report) -> None:
     """Every application's federated credentials in one paged list: `$expand` returns at most 20
     items, which is the documented maximum of FICs per application, so nothing is cut. Graph beta
     adds the flexible `claimsMatchingExpression`; without beta (a national cloud, a proxy that blocks
-    it), v1.0 is read and the missing expressions are a named blind spot."""
+    it), v1.0 is read and the missing expressions are a named blind spot. A Graph that refuses the
+    expansion is asked per application afterwards (`collect_app_fics_per_app`)."""
     what = "federated credentials of app registrations"
     query = "applications?$select=id&$expand=federatedIdentityCredentials&$top=999"
+    version = "beta"
     items, failed = await graph.try_items(f"/beta/{query}", what, report)
     if failed is not None and failed.status in (400, 404):
-        report.blind_spot("flexible federated credentials", (
-            f"Graph beta answered {failed.status} on {failed.path}: federated credentials are read from v1.0, "
-            "where a flexible credential's claimsMatchingExpression is not visible"))
-        items, failed = await graph.try_items(f"/v1.0/{query}", what, report)
+        probe = await graph.try_items("/beta/applications?$select=id&$top=1", what, report)
+        if probe[1] is not None:          # beta itself is missing, not the expansion
+            version = "v1.0"
+            report.blind_spot("flexible federated credentials", (
+                f"Graph beta answered {failed.status} on {failed.path}: federated credentials are read from "
+                "v1.0, where a flexible credential's claimsMatchingExpression is not visible"))
+            items, failed = await graph.try_items(f"/v1.0/{query}", what, report)
+    if failed is not None and failed.status == 400:
+        tenant.fic_fallback = version
+        return
     if failed is not None:
         report.blind_spot(what, reason(failed, "Application.Read.All"))
     for a in items or ():
         fics = a.get("federatedIdentityCredentials")
         if isinstance(a.get("id"), str) and isinstance(fics, list):
             tenant.app_fics[a["id"]] = [f for f in fics if isinstance(f, Mapping)]
+
+
+async def collect_app_fics_per_app(graph: Api, tenant: Tenant, report: Report, concurrency: int) -> None:
+    """One `federatedIdentityCredentials` list per application, when the expansion was refused."""
+    gate = asyncio.Semaphore(concurrency)
+    what = "federated credentials of app registrations"
+
+    async def one(app_id: str) -> None:
+        async with gate:
+            items = await graph.items(f"/{tenant.fic_fallback}/applications/{quote(app_id)}/federatedIdentityCredentials",
+                                      what, "Application.Read.All", report)
+        if items is not None:
+            tenant.app_fics[app_id] = list(items)
+
+    await asyncio.gather(*(one(a["id"]) for a in tenant.apps))
 
 
 def lifetime_days(start: datetime | None, end: datetime | None) -> int | None:

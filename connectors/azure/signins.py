@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from connectors._http import GaveUp, TooLarge, clean
+from connectors._http import clean
 from connectors.azure.client import Api, is_licence_error, reason
 from connectors.azure.tenant import Activity, Tenant, moment
 from connectors.base import Report
@@ -47,32 +47,18 @@ def sp_activity(row: Mapping[str, Any]) -> Activity:
 
 async def _report(graph: Api, path: str, report: Report) -> list[Mapping[str, Any]] | None:
     """All rows of one report, or None after naming why it cannot be read."""
-    rows: list[Mapping[str, Any]] = []
-    try:
-        return await _rows(graph, path, report, rows)
-    except (GaveUp, TooLarge) as exc:
-        report.blind_spot(WHAT, str(exc))
-        report.facts.setdefault("usage_reports", "failed")
+    items, failed = await graph.try_items(path, WHAT, report)
+    if failed is not None and failed.status == 400 and "$top=" in path:
+        # The largest page these reports accept is not documented: ask again with Graph's default.
+        items, failed = await graph.try_items(path.split("?", 1)[0], WHAT, report)
+    if failed is not None:
+        report.blind_spot(WHAT, reason(failed, NEEDS))
+        licence = failed.status == 403 and is_licence_error(failed)
+        report.facts["usage_reports"] = "no-licence" if licence else "denied" if failed.status == 403 else "failed"
         return None
-
-
-async def _rows(graph: Api, path: str, report: Report,
-                rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]] | None:
-    async for reply in graph.pages(path, WHAT):
-        if not reply.ok:
-            if reply.status == 403 and is_licence_error(reply):
-                report.blind_spot(WHAT, reason(reply, NEEDS))
-                report.facts["usage_reports"] = "no-licence"
-            else:
-                report.blind_spot(WHAT, reason(reply, NEEDS))
-                report.facts.setdefault("usage_reports", "denied" if reply.status == 403 else "failed")
-            return None
-        values = reply.data.get("value") if isinstance(reply.data, Mapping) else None
-        if not isinstance(values, list):
-            report.blind_spot(WHAT, f"{reply.path} answered without a `value` list")
-            return None
-        rows.extend(v for v in values if isinstance(v, Mapping))
-    return rows
+    if items is None:
+        report.facts.setdefault("usage_reports", "failed")
+    return items
 
 
 async def collect_signins(graph: Api, tenant: Tenant, report: Report) -> None:

@@ -52,6 +52,7 @@ class Tenant:
     sp_by_app: dict[str, str] = field(default_factory=dict)                  # appId -> SP object id
     owners: dict[str, list[str]] = field(default_factory=dict)               # app object id -> names
     app_fics: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)
+    fic_fallback: str = ""                                                   # "beta"/"v1.0": read per app
     graph_sp_id: str = ""
     role_names: dict[tuple[str, str], str] = field(default_factory=dict)     # (resource, roleId) -> name
     assignments: dict[str, list[Mapping[str, Any]]] = field(default_factory=dict)

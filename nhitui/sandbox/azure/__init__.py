@@ -6,7 +6,7 @@ A Graph token is refused by ARM and the other way round (401, wrong audience).
 
 Test knobs: `no_p1` (the usage reports answer 403 `Authentication_RequestFromNonPremiumTenantOrB2CTenant`),
 `no_beta` (beta federated-credential reads answer 400), `refuse_expand` (the service principal
-list refuses `$expand=appRoleAssignments`), `no_subscriptions` (the identity sees no subscription),
+and application lists refuse `$expand` of app-role assignments and federated credentials), `no_subscriptions` (the identity sees no subscription),
 `token_uses` (after that many requests every token issued so far lapses, once: 401, as at an
 expiry time), `deny` / `arm_deny` (path prefixes answering 403 `Authorization_RequestDenied` /
 `AuthorizationFailed`), `cycle_next` ("first": the last page of every collection links back to the

@@ -130,6 +130,8 @@ def make_graph_app(fake: AzureFake) -> Flask:
             return graph_error(400, "BadRequest", "Resource not found for the segment 'applications'.")
         expand = request.args.get("$expand", "")
         select = request.args.get("$select")
+        if expand.startswith("federatedIdentityCredentials") and fake.refuse_expand:
+            return graph_error(400, "Request_BadRequest", "Could not find a property named 'federatedIdentityCredentials'.")
 
         def render(a: dict[str, Any]) -> dict[str, Any]:
             obj = _project(a, select)
