@@ -230,24 +230,27 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
     if cfg is None:
         cfg = _optional_config(args) if url else _config(args)
     url = url or cfg.store_url
-    inventory = None
+    inventory = reload = None
     if url:
         # The team's inventory opens at once from the store; locally configured sources refresh live.
         from nhitui import team
 
-        store = _team_store(url, cfg)
-        try:
-            inventory = team.load_inventory(store)
-        finally:
-            store.close()
-        title = f"{title} (team store {store.where})"
+        def reload() -> Any:
+            store = _team_store(url, cfg)
+            try:
+                return team.load_inventory(store)
+            finally:
+                store.close()
+
+        inventory = reload()
+        title = f"{title} (team store)"
     from nhitui.tui.app import run
 
     # Without a store, the newest local snapshot opens at once and the scan refreshes it in place.
     snapshot = inventory is None and cfg.history_save and not getattr(args, "fresh", False) \
         and getattr(args, "command", None) != "demo"
     return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory,
-               snapshot=snapshot)
+               snapshot=snapshot, reload=reload)
 
 
 def _team_store(url: str, cfg: Any) -> Any:

@@ -308,3 +308,28 @@ def test_cli_scheduled_scanners_readers_and_the_team_journal(pg: PgServer, tmp_p
         assert main(["diff", "--config", str(cfg), "--format", "json"]) == 0
         d = json.loads(capsys.readouterr().out)
         assert [r["uid"] for r in d["removed"]] == [victim.uid] and d["added"] == []
+
+
+async def test_tui_opens_the_team_inventory_and_r_reloads_it(pg: PgServer, store: PostgresStore) -> None:
+    from test_tui_support import SIZE, wait_until
+
+    from nhitui import team
+    from nhitui.config import Config
+    from nhitui.tui.app import NhiApp
+
+    rows = [i for i in make_identities(3000) if i.source in ("acme-github", "acme-aws")]
+    store.save(rows, statuses_of(rows))
+
+    def reload():
+        with open_store(store.url, password=pg.password) as s:
+            return team.load_inventory(s)
+
+    app = NhiApp(Config(path=None), inventory=reload(), reload=reload, collect=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(app.view) == len(rows))
+        assert "team store snapshot of" in app.inventory.statuses["acme-github"].error
+        newer = [i for i in rows if i.source == "acme-github"][:7]
+        store.save_source(statuses_of(newer)["acme-github"], newer)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: len(app.inventory.by_source("acme-github")) == 7)
+        assert len(app.inventory.by_source("acme-aws")) == sum(i.source == "acme-aws" for i in rows)

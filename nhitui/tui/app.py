@@ -19,11 +19,12 @@ compares any two (or one with the current scan). A history problem is a notifica
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
 import webbrowser
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,6 +65,7 @@ FACETS_MIN_WIDTH = 150   # below this the facet sidebar starts hidden (f shows i
 FACET_DELAY = 0.05     # debounce: facets are counted once typing pauses this long
 GRAPH_MAX_AGE = 2.0
 THREAD_ROWS = 20_000   # above this, the graph and facet counts are computed in a thread
+FREEZE_ROWS = 5_000    # freeze the garbage collector's view of the heap after this many new rows
 ACTING = ("act", "act_marked", "undo")
 
 QUICK_FILTERS = (
@@ -107,8 +109,11 @@ class NhiApp(App[int]):
     ]
 
     def __init__(self, config: Config, read_only: bool = False, inventory: Inventory | None = None,
-                 title: str = "nhitui", collect: bool = True, snapshot: bool = False) -> None:
+                 title: str = "nhitui", collect: bool = True, snapshot: bool = False,
+                 reload: Callable[[], Inventory] | None = None) -> None:
         super().__init__()
+        # Team mode: `r` reloads the team store's inventory (sources not configured here).
+        self.reload = reload
         # Open the newest local snapshot first (then refresh in place): see nhitui/snapshot_open.py.
         self.open_snapshot = snapshot
         self.config = config
@@ -128,6 +133,7 @@ class NhiApp(App[int]):
         self.facets_generation = -1     # the view generation the facet counts describe
         self._full_facets: tuple[int, dict[str, Any]] | None = None   # (inventory version, counts of every row)
         self._applied_filter: str | None = None
+        self._frozen_rows = 0
         self._repaint_interval = MIN_REPAINT
         self._last_flush = 0.0
         self._graph: Graph | None = None
@@ -178,6 +184,7 @@ class NhiApp(App[int]):
         self._place_facets()
         self.view.recompute()
         self.table.data_changed()
+        self._freeze_heap()
         self._update_header()
         self._update_sortinfo()
         self._schedule_facets(FACET_DELAY)
@@ -249,6 +256,26 @@ class NhiApp(App[int]):
                 reader.close()
             if self.should_collect and self.config.sources:
                 self.call_from_thread(self.start_collection)
+
+    def _reload_store(self) -> None:
+        assert self.reload is not None
+        try:
+            fresh = self.reload()
+        except Exception as exc:  # noqa: BLE001 - a store outage is a notification, never a crash
+            self.call_from_thread(self.notify, f"Team store not reloaded: {sanitize(str(exc))}", severity="error",
+                                  markup=False, timeout=10)
+            return
+        self.call_from_thread(self._store_reloaded, fresh)
+
+    def _store_reloaded(self, fresh: Inventory) -> None:
+        local = {s["name"] for s in self.config.sources}
+        for name, status in fresh.statuses.items():
+            if name in local:
+                continue            # refreshed live here, not from the store
+            self.inventory.replace_source(name, fresh.by_source(name))
+            self.inventory.set_status(status)
+        self._schedule_flush(0)
+        self.notify(f"Team store reloaded: {len(fresh)} identities.", markup=False)
 
     def _snapshot_statuses(self, statuses: list[SourceStatus]) -> None:
         for status in statuses:
@@ -369,7 +396,23 @@ class NhiApp(App[int]):
 
     def _sync_from_timer(self) -> None:
         self._flush_timer = None
-        self._sync_data()
+        try:
+            self._sync_data()
+        except NoMatches:     # the app is shutting down: its widgets are already gone
+            pass
+
+    def _freeze_heap(self) -> None:
+        """Move every object alive now out of the cyclic garbage collector's reach (`gc.freeze`).
+
+        100k identities are ~400k tracked objects; a full collection walks them all (0.1-0.6 s)
+        and fires every few hundred keystrokes' worth of allocations, which is what made a
+        keystroke or Escape take half a second now and then. Identities form no reference
+        cycles, so they are still freed (by reference counting) when a rescan replaces them;
+        only cyclic garbage among the frozen objects would wait, and little is alive here."""
+        rows = len(self.inventory)
+        if abs(rows - self._frozen_rows) >= FREEZE_ROWS:
+            self._frozen_rows = rows
+            gc.freeze()
 
     def _sync_data(self) -> None:
         """Bring the view, table, header and detail up to date with the inventory."""
@@ -377,6 +420,7 @@ class NhiApp(App[int]):
         if self.view.sync():
             self.table.data_changed()
             self._schedule_facets(FACET_DELAY)
+            self._freeze_heap()
         self._update_header()
         self._update_detail()
         cost = time.perf_counter() - t0
@@ -689,6 +733,12 @@ class NhiApp(App[int]):
     # --- actions: the rest -----------------------------------------------------------------------
 
     def action_refresh(self) -> None:
+        if self.reload is not None:
+            self.notify("Reloading the team store\u2026", markup=False)
+            self.run_worker(self._reload_store, thread=True, group="store", description="reload the team store",
+                            exit_on_error=False)
+            if not self.config.sources:
+                return
         if not self.config.sources:
             self.notify("No source is configured.", markup=False)
             return
@@ -832,9 +882,10 @@ def browser_available() -> bool:
 
 
 def run(config: Config, read_only: bool = False, inventory: Inventory | None = None, title: str = "nhitui",
-        collect: bool = True, snapshot: bool = False) -> int:
+        collect: bool = True, snapshot: bool = False, reload: Callable[[], Inventory] | None = None) -> int:
     """Run the dashboard until the user quits; returns the exit code."""
-    app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect, snapshot=snapshot)
+    app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect, snapshot=snapshot,
+                 reload=reload)
     result = app.run()
     if app.return_code not in (None, 0):
         return int(app.return_code)
