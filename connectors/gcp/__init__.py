@@ -2,7 +2,7 @@
 
 One package, one module per family: `client` (google-auth credentials, REST session, error
 classes), `projects`, `service_accounts`, `keys`, `iam_policy`, `activity` (Policy Analyzer last
-authentication), `orgpolicy`, `wif` + `wif_trust` (the pure CEL reader), `identities` (rows),
+authentication), `orgpolicy`, `wif` + `wif_trust` + `cel` (the pure CEL reader), `identities` (rows),
 `actions` (disable / enable / delete) and `connector` (the scan). Facts and response shapes:
 shared/reference/gcp.md; settings and least-privilege roles: docs/gcp.md.
 """
