@@ -400,7 +400,7 @@ def test_disable_enable_restores_service_principal(acting: tuple[AzureFake, Azur
 def test_refused_actions_change_nothing(acting: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:
     fake, c, rows = acting
     # managed identities cannot be disabled through Graph: nothing is offered, nothing is sent
-    assert c.actions(rows["uami-build"]) == []
+    assert c.actions(rows["uami-build"]) == [] and c.actions(rows["Office 365 Exchange Online"]) == []
     result = asyncio.run(c.execute(rows["uami-build"], "disable"))
     assert result.state == "failed" and "not 'disable'" in result.message
     assert fake.graph.writes() == 0

@@ -45,6 +45,8 @@ def _parent_path(origin: str, parent: str) -> str:
 def actions_for(identity: Identity) -> list[Action]:
     kind = identity.kind
     native = identity.native_id
+    if kind == "service_principal" and identity.details.get("publisher") == "microsoft":
+        return []          # disabling Microsoft's own SP breaks its service; remove planted credentials instead
     if kind == "service_principal":
         path = f"/v1.0/servicePrincipals/{quote(native)}"
         return [

@@ -128,7 +128,9 @@ def sp_identity(source: str, tenant: Tenant, sp: Mapping[str, Any], perms: tuple
         details["app_object_id"] = clean(app.get("id"), 64)
     if tenant.usage_reports and activity is None:
         details["last_used_note"] = "no row in servicePrincipalSignInActivities: last use unknown"
-    actions: tuple[str, ...] = () if managed else ("disable", "enable")
+    # Disabling a Microsoft first-party SP (Exchange Online, SharePoint...) breaks that service for
+    # the tenant: only the credentials someone set on it are offered for removal.
+    actions: tuple[str, ...] = () if managed or publisher == "microsoft" else ("disable", "enable")
     return Identity(
         uid=make_uid(source, kind, sid), source=source, provider="azure", kind=kind,
         name=clean(sp.get("displayName"), 300) or app_id or sid, owner=owners[0] if owners else "",
