@@ -123,10 +123,27 @@ def test_privilege_sources(scanned: tuple[AzureFake, AzureConnector, dict[str, I
                for s in by_name["uami-build"].scopes)
     assert "delegated:User.Read" in by_name["reporting-export"].scopes
     assert by_name["reporting-export"].privilege == "read"      # openid is not a write permission
+    assert any(s.startswith("azure:acme-deployer@") for s in by_name["never-used-tool"].scopes)
     assert by_name["Contoso Analytics"].details["publisher"] == "third-party"
     assert by_name["vm-web-01"].details["mi_type"] == "system-assigned"
     assert by_name["uami-build"].details["mi_type"] == "user-assigned"
     assert by_name["uami-build"].actions == () and by_name["ci-deployer"].actions == ("disable", "enable")
+
+
+@pytest.mark.parametrize(("permissions", "privilege"), [
+    ([{"actions": ["*"], "notActions": []}], "admin"),
+    ([{"actions": ["*"], "notActions": ["Microsoft.Authorization/*/Write", "Microsoft.Authorization/*/Delete"]}],
+     "write"),                                                       # Contributor's shape
+    ([{"actions": ["Microsoft.Authorization/roleAssignments/write"]}], "admin"),
+    ([{"actions": ["Microsoft.Resources/deployments/*", "*/read"]}], "write"),
+    ([{"actions": ["*/read"]}], "read"),
+    ([{"actions": []}], "none"),
+    ("garbage", "none"),
+])
+def test_custom_role_privilege(permissions: Any, privilege: str) -> None:
+    from connectors.azure.arm import custom_role_privilege
+
+    assert custom_role_privilege({"permissions": permissions}) == privilege
 
 
 def test_small_pages_and_top(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:

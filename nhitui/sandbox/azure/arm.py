@@ -77,7 +77,9 @@ def make_arm_app(fake: AzureFake) -> Flask:
                 items = [a for a in items if a["properties"]["scope"].lower() in (sub, "/")]
             return _page(fake, items)
         if tail == "/providers/microsoft.authorization/roledefinitions":
-            return _page(fake, [])
+            wanted = request.args.get("$filter", "").replace(" ", "").lower()
+            return _page(fake, [d for d in s.custom_roles
+                                if not wanted or wanted == "type eq 'customrole'".replace(" ", "")])
         if tail == "/providers/microsoft.managedidentity/userassignedidentities":
             return _page(fake, list(s.uamis.values()))
         for uid in list(s.uamis):

@@ -116,7 +116,18 @@ def seed(s: AzureState) -> None:
     unused = s.secret("tool", 90, 275)
     tool, tool_sp = s.add_app("never-used-tool", 95, secrets=[unused], owner=7)
     s.cred_used(tool, tool_sp, unused, None)
-    s.expect("app_secret", f"{tool['id']}/{unused['keyId']}", {"never-used"}, name="tool", last_used_at=None)
+    # ... holding a custom Azure role that may run deployments (write)
+    role_id = s.guid()
+    s.custom_roles.append({
+        "id": f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{role_id}", "name": role_id,
+        "type": "Microsoft.Authorization/roleDefinitions",
+        "properties": {"roleName": "acme-deployer", "type": "CustomRole", "description": "runs deployments",
+                       "assignableScopes": [sub], "permissions": [{"actions": ["Microsoft.Resources/deployments/*",
+                                                                                "*/read"], "notActions": [],
+                                                                    "dataActions": [], "notDataActions": []}]}})
+    s.arm_role(tool_sp["id"], role_id, sub)
+    s.expect("app_secret", f"{tool['id']}/{unused['keyId']}", {"never-used"}, name="tool", last_used_at=None,
+             privilege="write")
 
     # ancient-integration: a secret that never expires (end 9999-12-31).
     forever = s.secret("forever", 3000, None)
