@@ -141,13 +141,15 @@ class Graph:
         self.repos: set[str] = set()
         self.names: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
+        family: dict[str, set[str]] = defaultdict(set)            # repo -> providers seen on it
         for i in rows:
             self.names[i.uid] = i.name
             self.kinds[i.uid] = f"{i.provider} {i.kind}"
             for repo in self._repos_of(i):
                 self.attached[repo].add(i.uid)
-                self.repos.add(repo)
-        self.trust = TrustIndex(rows, statuses)
+                family[repo].add(i.provider)
+        self.repos.update(self.attached)
+        self.trust = TrustIndex(rows, statuses, family)
 
     @staticmethod
     def _repos_of(i: Identity) -> set[str]:

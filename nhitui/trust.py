@@ -437,8 +437,9 @@ def findings(a: Assessment, ci: CiScope | None = None) -> list[tuple[str, str, s
                         f"{t.privilege} privilege: code from a pull request can use it. Admits {label}."))
         if a.family in CI_FAMILIES and admin and _admits_any_branch(a):
             out.append(("oidc-any-ref-admin", "high",
-                        f"{who} pins no branch or environment ({_quote(a.pins)}): any branch of {label} can "
-                        f"assume {_short(t.grants)} with admin privilege; pin a protected ref or environment."))
+                        f"{who} pins no branch or environment ({_quote(a.pins)}): any branch can assume "
+                        f"{_short(t.grants)} with admin privilege (admits {label}); pin a protected ref or "
+                        "environment."))
     unexpected = [x for x in t.audiences if t.expected_audiences and x not in t.expected_audiences]
     if unexpected:
         out.append(("oidc-unexpected-audience", "medium",

@@ -104,42 +104,43 @@ class Edge:
 class TrustIndex:
     """The inventory's trusts, assessed once, with the CI side they are evaluated against."""
 
-    def __init__(self, identities: Iterable[Identity], statuses: Mapping[str, SourceStatus] | None = None) -> None:
-        rows = list(identities)
+    def __init__(self, identities: Iterable[Identity], statuses: Mapping[str, SourceStatus] | None = None,
+                 family: Mapping[str, set[str]] | None = None) -> None:
+        """`family` (repo -> providers of the identities attached to it, as the delivery-chain graph
+        reads it) saves reading every row twice."""
+        rows = identities if isinstance(identities, list) else list(identities)
         self.by_uid = {i.uid: i for i in rows}
         self.family: dict[str, set[str]] = defaultdict(set)       # repo -> providers it was seen on
-        self.envs: dict[str, set[str]] = defaultdict(set)
+        if family is None:
+            for i in rows:
+                for repo in repos_of(i):
+                    self.family[repo].add(i.provider)
+        else:
+            self.family.update(family)
         self.accounts: dict[str, Identity] = {}                   # "ns/name" -> k8s service account
         self.assessed: dict[str, list[Assessment]] = {}
-        ids: dict[str, str] = {}
+        annotated: list[Identity] = []
         for i in rows:
-            for repo in repos_of(i):
-                self.family[repo].add(i.provider)
-                env = i.details.get("environment")
-                if env and i.provider == "github":
-                    self.envs[repo].add(str(env))
+            d = i.details
+            if not d:
+                continue
+            if d.get(TRUSTS_DETAIL) or d.get("trusts"):
+                trusts = trusts_of(i)
+                if trusts:
+                    self.assessed[i.uid] = [assess(t) for t in trusts]
             if i.kind == "k8s_service_account":
-                ns = str(i.details.get("namespace") or i.target.rsplit("/", 1)[-1])
+                ns = str(d.get("namespace") or i.target.rsplit("/", 1)[-1])
                 self.accounts[f"{ns}/{i.name}"] = i
-            trusts = trusts_of(i)
-            if trusts:
-                self.assessed[i.uid] = [assess(t) for t in trusts]
-            for key in ("arn", "email", "client_id", "app_id", "unique_id"):
-                if i.details.get(key):
-                    ids[f"{i.provider}:{str(i.details[key]).casefold()}"] = i.uid
-            ids.setdefault(f"{i.provider}:{i.native_id.casefold()}", i.uid)
-            ids.setdefault(f"{i.provider}:{i.name.casefold()}", i.uid)
+                if isinstance(d.get("cloud_identity"), Mapping):
+                    annotated.append(i)
         self.templates = _templates(statuses or {})
         self.ci = _ci_scope(self.family, statuses or {})
-        # Kubernetes service accounts annotated to a cloud identity can become it.
-        self.becomes: dict[str, str] = {}
-        for i in rows:
-            cloud = i.details.get("cloud_identity")
-            if i.kind == "k8s_service_account" and isinstance(cloud, Mapping):
-                target = ids.get(f"{cloud.get('provider')}:{str(cloud.get('id', '')).casefold()}")
-                if target:
-                    self.becomes[i.uid] = target
+        self.becomes = _annotations(rows, annotated) if annotated else {}
         self.edges = self._edges()
+        self._by_who: dict[str, set[str]] = defaultdict(set)     # known repo / account -> what it can become
+        for e in self.edges:
+            if e.known:
+                self._by_who[e.who].add(e.uid)
 
     # --- matching ------------------------------------------------------------------------------
 
@@ -175,24 +176,30 @@ class TrustIndex:
     def _edges(self) -> list[Edge]:
         edges: list[Edge] = []
         repos = sorted(self.family)
+        # Many trusts read alike (one pattern on many roles): match each reading against the repos once.
+        matched: dict[tuple[Any, ...], list[str]] = {}
         for uid, assessed in self.assessed.items():
             target = self.by_uid[uid]
             for a in assessed:
                 if a.trust.disabled:
                     continue
                 privilege = a.trust.privilege if a.trust.privilege != "none" else target.privilege
-                if a.family == "kubernetes":
-                    known = [n for n, sa in self.accounts.items()
-                             if a.scope in ("any", "unknown") or any(glob_match(n, x.repo) for x in a.admitted)]
-                else:
-                    known = [r for r in repos if self.admits(a, r)]
-                for who in known:
-                    edges.append(Edge(who, uid, a, privilege, a.refs))
+                refs = a.refs
+                key = (a.family, a.scope, a.admitted, tuple(c for c in a.trust.conditions if c.claim == "sub"))
+                known = matched.get(key)
+                if known is None:
+                    if a.family == "kubernetes":
+                        known = [n for n in self.accounts if a.scope in ("any", "unknown")
+                                 or any(glob_match(n, x.repo) for x in a.admitted)]
+                    else:
+                        known = [r for r in repos if self.admits(a, r)]
+                    matched[key] = known
+                edges.extend(Edge(who, uid, a, privilege, refs) for who in known)
                 if a.scope != "exact":
-                    edges.append(Edge(a.label(), uid, a, privilege, a.refs, known=False))
+                    edges.append(Edge(a.label(), uid, a, privilege, refs, known=False))
                 elif not known:
                     names = [x.repo or f"repository id {x.repo_id}" for x in a.admitted]
-                    edges.append(Edge(", ".join(dict.fromkeys(names)) or a.label(), uid, a, privilege, a.refs,
+                    edges.append(Edge(", ".join(dict.fromkeys(names)) or a.label(), uid, a, privilege, refs,
                                       known=False))
         for sa_uid, target_uid in self.becomes.items():
             sa = self.by_uid[sa_uid]
@@ -206,7 +213,11 @@ class TrustIndex:
         """Identities a repo / project / `ns/service-account` (`*` patterns allowed) can become.
 
         A name the inventory does not know is read against the trusts' admitted sets directly."""
-        out = {e.uid for e in self.edges if e.known and (e.who == who or is_pattern(who) and glob_match(e.who, who))}
+        out = set(self._by_who.get(who, ()))
+        if is_pattern(who):
+            for name, uids in self._by_who.items():
+                if glob_match(name, who):
+                    out |= uids
         if who in self.family or who in self.accounts or is_pattern(who):
             return out
         for uid, assessed in self.assessed.items():
@@ -271,6 +282,29 @@ class TrustIndex:
                                 -privilege_rank(r["privilege"]), -SEVERITY_RANK.get(r["severity"], -1),
                                 r["who"], r["becomes"]))
         return out
+
+
+def _annotations(rows: list[Identity], annotated: list[Identity]) -> dict[str, str]:
+    """Kubernetes service account uid -> the cloud identity its `cloud_identity` annotation names.
+
+    Matched on the identity's provider and one of its ids (ARN, email, client/app id, native id, name)."""
+    ids: dict[str, str] = {}
+    wanted = {str(i.details["cloud_identity"].get("provider", "")) for i in annotated}
+    for i in rows:
+        if i.provider not in wanted:
+            continue
+        for key in ("arn", "email", "client_id", "app_id", "unique_id"):
+            if i.details.get(key):
+                ids[f"{i.provider}:{str(i.details[key]).casefold()}"] = i.uid
+        ids.setdefault(f"{i.provider}:{i.native_id.casefold()}", i.uid)
+        ids.setdefault(f"{i.provider}:{i.name.casefold()}", i.uid)
+    out = {}
+    for sa in annotated:
+        cloud = sa.details["cloud_identity"]
+        target = ids.get(f"{cloud.get('provider')}:{str(cloud.get('id', '')).casefold()}")
+        if target:
+            out[sa.uid] = target
+    return out
 
 
 def _templates(statuses: Mapping[str, SourceStatus]) -> dict[str, Mapping[str, Any]]:
