@@ -5,7 +5,9 @@ knows (unknown or inactive key: `InvalidClientTokenId`, as AWS answers), applies
 AWS's own error shapes (`Throttling: Rate exceeded`, `InternalFailure`, `ServiceUnavailable`),
 answers `AccessDenied` for denied actions (`deny`), can expire credentials mid-scan
 (`expire_after`), holds every request but the seeder's until seeding is done, and implements the
-IAM service-specific-credential actions moto lacks.
+IAM service-specific-credential actions moto lacks. With moto's IAM authorization on
+(`moto.core.enable_iam_authentication`), AssumeRole on a role that does not exist is refused with
+AccessDenied, as AWS does (moto alone hands out credentials for any role ARN).
 """
 
 from __future__ import annotations
@@ -39,6 +41,29 @@ def _iam_backend(account: str) -> Any:
     from moto.iam.models import iam_backends
 
     return iam_backends[account]["aws"]
+
+
+def _iam_authorization_on() -> bool:
+    """Whether moto checks IAM policies now (`moto.core.enable_iam_authentication` and the like)."""
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def _role_exists(arn: str) -> bool:
+    from moto.iam.models import iam_backends
+
+    parts = arn.split(":")
+    backend = dict.get(dict.get(iam_backends, parts[4], {}) if len(parts) > 5 else {}, "aws")
+    name = arn.rsplit("/", 1)[-1]
+    return backend is not None and any(r.name == name for r in list(backend.roles.values()))
+
+
+def _caller_arn(account: str, access_key: str) -> str:
+    _, key = _find_key(access_key)
+    user = getattr(key, "user_name", "") if key is not None else ""
+    return f"arn:aws:iam::{account}:user/{user or 'unknown'}"
 
 
 def _find_key(access_key: str) -> tuple[str | None, Any]:
@@ -167,6 +192,12 @@ class _Front(FaultDice):
             parts = params.get("RoleArn", "").split(":")
             denied_target = parts[4] if len(parts) > 4 else account
         rule = f"{service}:{action}"
+        if not seeding and action == "AssumeRole" and _iam_authorization_on() and not _role_exists(
+                params.get("RoleArn", "")):
+            # moto hands out credentials for any ARN; AWS refuses a role that does not exist.
+            return err(start_response, 403, "AccessDenied",
+                       f"User: {_caller_arn(account, akid)} is not authorized to perform: sts:AssumeRole on "
+                       f"resource: {params.get('RoleArn', '')}")
         if not seeding and (rule in fake.deny or f"{rule}@{denied_target}" in fake.deny
                             or (akid == fake.readonly_key and mutating)):
             who = f"arn:aws:iam::{account}:user/nhitui-auditor"
