@@ -112,9 +112,19 @@ def credential_label(settings: dict[str, Any], kind: str = "") -> tuple[str, str
             return f"revoke_profile {settings['revoke_profile']}", ""
         return (f"read profile {settings.get('profile') or '(default chain)'}",
                 "no revoke_profile configured: acting with the read identity")
+    if settings.get("type") == "kubernetes":
+        if settings.get("revoke_context"):
+            return f"revoke_context {settings['revoke_context']}", ""
+        return (f"read context {', '.join(settings.get('contexts') or []) or '(current context)'}",
+                "no revoke_context configured: acting with the read identity")
+    if settings.get("type") == "gcp" and settings.get("revoke_impersonate"):
+        return f"revoke_impersonate {settings['revoke_impersonate']}", ""
+    if settings.get("type") == "azure" and settings.get("revoke_client_id"):
+        return f"revoke_client_id {settings['revoke_client_id']}", ""
     if settings.get("revoke_token"):
         return f"revoke_token {settings['revoke_token']}", ""
-    ref = settings.get("token") or settings.get("app_private_key") or "?"
+    ref = (settings.get("token") or settings.get("app_private_key") or settings.get("impersonate")
+           or settings.get("client_id") or "(default credential chain)")
     return f"read token {ref}", "no revoke_token configured: acting with the read credential"
 
 

@@ -143,6 +143,12 @@ def sources_content(statuses: Mapping[str, SourceStatus]) -> Content:
                                         "$text-warning"))
             for b in s.blind_spots:
                 lines.append(Content.assemble("    \u2022 ", (sanitize(b.what), "bold"), ": ", sanitize(b.reason)))
+        unseen = s.facts.get("not_visible") if isinstance(s.facts, Mapping) else None
+        if unseen:
+            lines.append(Content.styled("  what this provider never shows (not a blind spot of this scan):",
+                                        "$text-muted"))
+            for note in unseen if isinstance(unseen, (list, tuple)) else [unseen]:
+                lines.append(Content.assemble("    \u2022 ", sanitize(note)))
         lines.append(Content(""))
     return Content("\n").join(lines)
 
