@@ -162,7 +162,7 @@ def seed(s: AzureState) -> None:
     exo["passwordCredentials"] = [planted]
     s.cred_used(None, exo, planted, 3, origin="servicePrincipal")
     s.expect("app_secret", f"sp/{exo['id']}/{planted['keyId']}", {"azure-sp-credential", "azure-long-lived-secret"},
-             name="backup", target="Office 365 Exchange Online")
+             name="backup", target="Office 365 Exchange Online", last_used_at=w.days_ago(3))
     s.expect("service_principal", exo["id"], set(), name="Office 365 Exchange Online")
     s.add_sp("Office 365 SharePoint Online", "00000003-0000-0ff1-ce00-000000000000", MS_TENANT)
 
