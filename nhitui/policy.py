@@ -238,8 +238,8 @@ def _two_active_keys(rows: list[Identity], policy: Policy, now: datetime) -> dic
     for pair in keys.values():
         ages = [_days(now - k.created_at) if k.created_at else None for k in pair]
         newest = min((a for a in ages if a is not None), default=None)
-        if len(pair) < 2 or newest is not None and newest < policy.rotation_grace_days:
-            continue                      # one key, or the newer one is fresh: a rotation in progress
+        if len(pair) != 2 or newest is not None and newest < policy.rotation_grace_days:
+            continue                      # IAM allows two keys a user; a fresh newer one is a rotation in progress
         both = " and ".join(f"{k.name} ({'age unknown' if a is None else f'{a} days old'})" for k, a in zip(pair, ages))
         text = (f"{pair[0].owner or 'The user'} has {len(pair)} active access keys: {both}. A rotation that never "
                 "finished leaves the old key valid; deactivate the one no longer in use.")

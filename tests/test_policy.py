@@ -147,6 +147,11 @@ def test_two_active_keys_grace_comes_from_policy_and_needs_both_active():
     # Keys of two different users never pair up.
     assert not any("two-active-keys" in i.finding_ids for i in two_keys(30, owner="other",
                                                                         details={"account": "111122223333"}))
+    # More than two keys cannot be one IAM user's (the grouping is wrong): nothing to pair.
+    third = ident(3, name="AKIATHIRD", provider="aws", kind="access_key", owner="ci-api", created_at=days(90),
+                  details={"account": "111122223333", "user": "ci-api"})
+    old, new = two_keys(30)
+    assert not any("two-active-keys" in i.finding_ids for i in evaluate([old, new, third], None, Policy(), NOW))
     assert Policy.from_config({"rotation_grace_days": 3}).rotation_grace_days == 3
     assert Policy.from_config({}).rotation_grace_days == 7
 
