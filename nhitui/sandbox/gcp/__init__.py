@@ -1,8 +1,8 @@
 """A fake of the Google Cloud APIs the GCP connector reads: Resource Manager v3, IAM v1 (service
 accounts, keys, WIF, IAM Credentials' generateAccessToken), Policy Analyzer v1, Org Policy v2.
 
-Each service is its own Flask app on its own port (routes.py, iam.py; shared pieces in http.py) (a client that sends a call to the wrong
-service fails, as it would against Google). Fidelity rules from the reference: proto3 JSON omits
+Each service is its own Flask app on its own port (a client that sends a call to the wrong service
+fails, as it would against Google); routes in routes.py and iam.py, shared pieces in http.py. Fidelity rules from the reference: proto3 JSON omits
 defaults (false, "", empty lists; an empty list answer is `{}`), `getIamPolicy` is POST (v3 takes
 `options.requestedPolicyVersion` in the body, IAM in the query), keys are not paged, service
 accounts page at most 100 (default 20), `projects/-/` lookups of a missing account answer 403,
