@@ -85,3 +85,85 @@ async def test_deactivation_sends_only_active_and_keeps_the_secret_while_a_confi
     after = {r.uid: r for r in await scan(connector_for(fake))}
     assert after[hook.uid].details["secret_set"] is True and after[hook.uid].status == "inactive"
     assert after[other.uid].details["secret_set"] is False
+
+
+# --- Codespaces secrets --------------------------------------------------------------------------------
+
+async def test_codespaces_secrets_are_inventoried_scored_and_deleted_one_at_a_time(fake):
+    from nhitui.policy import Policy, evaluate
+
+    connector = connector_for(fake)
+    rows = {r.uid: r for r in await scan(connector)}
+    spaces = [r for r in rows.values() if r.kind == "codespaces_secret"]
+    org_all = next(r for r in spaces if r.details["scope"] == "org" and r.details["visibility"] == "all")
+    selected = next(r for r in spaces if r.details["scope"] == "org" and r.details["visibility"] == "selected")
+    repo_level = next(r for r in spaces if r.details["scope"] == "repo")
+    assert org_all.name == "CODESPACES_NPM_TOKEN" and org_all.target == "acme"
+    assert selected.details["repos"] and repo_level.details["repos"] == [repo_level.target]
+    scored = {i.uid: i for i in evaluate(list(rows.values()), {connector.name: connector.report.status("ok", 0)},
+                                         Policy())}
+    assert "org-secret-visible-to-all" in scored[org_all.uid].finding_ids
+    assert "org-secret-visible-to-all" not in scored[selected.uid].finding_ids
+    for target, path in ((org_all, "/orgs/acme/codespaces/secrets/CODESPACES_NPM_TOKEN"),
+                         (repo_level, f"/repos/{repo_level.target}/codespaces/secrets/{repo_level.name}")):
+        (action,) = connector.actions(target)
+        assert (action.name, action.reversible, action.call) == ("delete", "no", f"DELETE {path}")
+        result = await connector.execute(target, "delete")
+        assert (result.state, result.removed, result.status_code) == ("ok", True, 204)
+    after = {r.uid: r for r in await scan(connector_for(fake))}
+    assert set(rows) - set(after) == {org_all.uid, repo_level.uid} and set(after) <= set(rows)
+    assert all(after[uid] == rows[uid] for uid in after)
+
+
+# --- runner-group containment ----------------------------------------------------------------------------
+
+def group_state(fake: GitHubFake) -> dict[str, tuple]:
+    return {g["name"]: (g["visibility"], g["allows_public_repositories"], tuple(g["_repos"]))
+            for g in fake.orgs["acme"].runner_groups}
+
+
+async def test_restricting_a_runner_group_changes_only_that_group_and_restore_puts_it_back(fake):
+    from nhitui.revoke import RESTORING
+
+    connector = connector_for(fake)
+    before = {r.uid: r for r in await scan(connector)}
+    groups_before = group_state(fake)
+    for group in ("deploy", "public-ci"):          # one `selected` with repositories, one open to public repos
+        runner = next(r for r in before.values() if r.kind == "runner" and r.details.get("group") == group)
+        offered = connector.actions(runner)
+        assert [a.name for a in offered] == ["restrict-group", "remove"] == list(runner.actions)
+        assert (offered[0].reversible, offered[0].undo) == ("yes", "restore") and "restore" in RESTORING
+        assert "PATCH /orgs/acme/actions/runner-groups/" in offered[0].call and '"selected_repository_ids":[]' \
+            in offered[0].call
+        result = await connector.execute(runner, "restrict-group")
+        assert result.state == "ok" and not result.removed, result
+        moved = result.identity
+        assert (moved.details["group_visibility"], moved.details["repos"]) == ("selected", [])
+        assert moved.details["allows_public_repositories"] is False
+        assert [a.name for a in connector.actions(moved)] == ["restore", "remove"]
+        changed = group_state(fake)
+        assert changed[group] == ("selected", False, ())
+        assert {k: v for k, v in changed.items() if k != group} == \
+            {k: v for k, v in groups_before.items() if k != group}
+        # the rescan sees it; only the runners of that group changed, and only in their group fields
+        after = {r.uid: r for r in await scan(connector_for(fake))}
+        assert set(after) == set(before)
+        differ = {uid for uid in after if after[uid] != before[uid]}
+        assert differ == {uid for uid, r in before.items() if r.kind == "runner" and r.details.get("group") == group}
+        restored = await connector.execute(moved, "restore")
+        assert restored.state == "ok" and restored.identity.details["repos"] == runner.details["repos"]
+        assert group_state(fake) == groups_before
+        assert {r.uid: r for r in await scan(connector_for(fake))} == before
+
+
+async def test_a_contained_group_offers_no_restriction_and_a_refused_write_changes_nothing(fake):
+    connector = connector_for(fake)
+    rows = await scan(connector)
+    runner = next(r for r in rows if r.kind == "runner" and r.details.get("group") == "Default")
+    readonly = connector_for(fake, revoke_token=f"env:{fake._var}_TOKEN")      # the read-only token
+    before = group_state(fake)
+    refused = await readonly.execute(runner, "restrict-group")
+    assert refused.state == "failed" and refused.status_code == 403 and group_state(fake) == before
+    assert (await connector.execute(runner, "restrict-group")).state == "ok"
+    rescanned = next(r for r in await scan(connector_for(fake)) if r.uid == runner.uid)
+    assert rescanned.actions == ("remove",) and [a.name for a in connector.actions(rescanned)] == ["remove"]

@@ -5,10 +5,10 @@ The package, read top down:
 - `retry.py`    when to retry and how long to wait (Retry-After, rate-limit reset, secondary limits);
 - `scan.py`     one scan: which kinds are read per organisation and repository, and the blind spots;
 - one module per family of kinds, each "which endpoint, which fields, which Identity":
-  `keys.py` (deploy keys), `secrets.py` (Actions/Dependabot secrets), `runners.py` (self-hosted
-  runners and their groups), `hooks.py` (webhooks), `apps.py` (App installations), `pats.py`
-  (fine-grained PAT grants and requests), `credentials.py` (SAML SSO authorizations), and the facts
-  `members.py` and `oidc.py`;
+  `keys.py` (deploy keys), `secrets.py` (Actions/Dependabot/Codespaces secrets), `runners.py`
+  (self-hosted runners and their groups), `hooks.py` (webhooks), `apps.py` (App installations),
+  `pats.py` (fine-grained PAT grants and requests), `credentials.py` (SAML SSO authorizations), and
+  the facts `members.py` and `oidc.py`;
 - `fields.py`   GitHub values to Identity fields (privilege levels, safe text, dates);
 - `actions.py`  what can be done to each kind, the call that does it, its undo.
 

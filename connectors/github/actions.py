@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from connectors.base import AuthError, ConnectorError
-from connectors.github import hooks, pats
+from connectors.github import groups, hooks, pats, secrets
 from connectors.github.client import message
 from nhitui.model import Action, ActionResult, Identity, sanitize
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from connectors.github.client import GitHubClient
 
 Call = tuple[str, str, "dict[str, Any] | None"]
+SECRET_TYPES = {kind: stype for stype, kind in secrets.KINDS.items()}     # actions_secret -> actions
 
 
 def _org(identity: Identity) -> str:
@@ -41,8 +42,8 @@ def call(identity: Identity, action: str) -> Call | None:
         if d.get("scope") == "repo":
             return "DELETE", f"/repos/{d.get('repo') or identity.target}/actions/runners/{rid}", None
         return "DELETE", f"/orgs/{quote(org)}/actions/runners/{rid}", None
-    if kind in ("actions_secret", "dependabot_secret") and action == "delete":
-        stype = "actions" if kind == "actions_secret" else "dependabot"
+    if kind in SECRET_TYPES and action == "delete":
+        stype = SECRET_TYPES[kind]
         name = quote(str(d.get("secret_name") or identity.name), safe="")
         scope = d.get("scope")
         if scope == "org":
@@ -94,9 +95,10 @@ def offered(identity: Identity, app: bool) -> list[Action]:
         return [Action("delete", "no", "Delete the deploy key. Keys cannot be disabled; restoring access "
                                        "means adding its public key again.", show("delete"))]
     if kind == "runner":
-        return [Action("remove", "no", "Remove the self-hosted runner; its host must register again with a "
-                                       "new registration token.", show("remove"))]
-    if kind in ("actions_secret", "dependabot_secret"):
+        remove = Action("remove", "no", "Remove the self-hosted runner; its host must register again with a "
+                                        "new registration token.", show("remove"))
+        return [*groups.offered(identity), remove]
+    if kind in SECRET_TYPES:
         return [Action("delete", "no", "Delete the secret; its value is gone and workflows using it fail "
                                        "until it is set again.", show("delete"))]
     if kind == "fine_grained_pat":
@@ -151,6 +153,8 @@ async def _gone_or_hidden(gh: GitHubClient, path: str, said: str) -> ActionResul
 
 
 async def execute(gh: GitHubClient, identity: Identity, action: str) -> ActionResult:
+    if identity.kind == "runner" and action in ("restrict-group", "restore"):
+        return await groups.execute(gh, identity, action)
     spec = call(identity, action)
     if spec is None:
         return ActionResult("failed", message=f"{action!r} is not an action of a GitHub {identity.kind}")

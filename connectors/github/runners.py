@@ -7,7 +7,8 @@ Endpoints:
   `id`, `name`, `os`, `status` online/offline, `busy`, `ephemeral`, `labels`, `runner_group_id`).
 
 An organisation runner carries its group's name, visibility and repositories in its details (the
-policy's `runner-group-public-repos` reads them). Action: remove (actions.py).
+policy's `runner-group-public-repos` reads them). Actions (actions.py): restrict the group to no
+repository (reversible, undone by `restore`), offered before removing the runner (irreversible).
 """
 
 from __future__ import annotations
@@ -70,11 +71,28 @@ def runner(gh: GitHubClient, item: dict, org: str, repo: str | None, groups: dic
                        group_visibility=group["visibility"] if group else None,
                        allows_public_repositories=group["allows_public_repositories"] if group else None,
                        repos=list(group["repos"]) if group else [])
+        if group:
+            details["group_id"] = group["id"]
         native, target = f"org:{org}:{rid}", org
         url = f"{gh.web_url}/organizations/{org}/settings/actions/runners/{rid}"
     return gh.identity("runner", native, item.get("name"), owner="", target=target, privilege="none",
                        status=status, credential="ephemeral" if details["ephemeral"] else "static",
-                       actions=("remove",), url=url, usage_tracked=False, details=details)
+                       actions=actions_of(details), url=url, usage_tracked=False, details=details)
+
+
+def contained(details: dict[str, Any]) -> bool:
+    """The runner's group admits no repository: nothing more to restrict."""
+    return details.get("group_visibility") == "selected" and not details.get("repos") \
+        and not details.get("allows_public_repositories")
+
+
+def actions_of(details: dict[str, Any]) -> tuple[str, ...]:
+    """Restricting the group (reversible) comes before removing the runner (not)."""
+    if details.get("group_before"):
+        return ("restore", "remove")
+    if details.get("group_id") is not None and not contained(details):
+        return ("restrict-group", "remove")
+    return ("remove",)
 
 
 async def org_runners(scan: Scan, org: str, groups_future: Awaitable[dict[int, dict[str, Any]]]) -> None:

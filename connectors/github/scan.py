@@ -157,6 +157,7 @@ class Scan:
             await self.gather([
                 self._repos(org), members.collect(self, org),
                 secrets.org_secrets(self, org, "actions"), secrets.org_secrets(self, org, "dependabot"),
+                secrets.org_secrets(self, org, "codespaces"),
                 runners.org_runners(self, org, groups), apps.collect(self, org),
                 pats.grants(self, org), pats.requests(self, org), credentials.collect(self, org),
                 hooks.org_hooks(self, org), oidc.org_customization(self, org), groups,
@@ -190,6 +191,8 @@ class Scan:
             self.guard("deploy keys", org, keys.collect(self, repo), repo=True),
             self.guard("repo actions secrets", org, secrets.repo_secrets(self, org, repo, "actions"), repo=True),
             self.guard("repo dependabot secrets", org, secrets.repo_secrets(self, org, repo, "dependabot"),
+                       repo=True),
+            self.guard("repo codespaces secrets", org, secrets.repo_secrets(self, org, repo, "codespaces"),
                        repo=True),
             self.guard("environments", org, secrets.environment_secrets(self, org, repo), repo=True),
             self.guard("repo runners", org, runners.repo_runners(self, org, repo), repo=True),

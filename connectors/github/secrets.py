@@ -1,9 +1,11 @@
-"""Actions and Dependabot secrets: organisation, repository and environment level.
+"""Actions, Dependabot and Codespaces secrets: organisation, repository and environment level.
 
 Endpoints (GitHub never returns a secret's value, only its name and dates):
-- `GET /orgs/{org}/{actions|dependabot}/secrets` (`secrets`: `name`, `created_at`, `updated_at`,
-  `visibility` all/private/selected) and, for `selected`, `.../secrets/{name}/repositories`;
-- `GET /repos/{owner}/{repo}/{actions|dependabot}/secrets`;
+- `GET /orgs/{org}/{actions|dependabot|codespaces}/secrets` (`secrets`: `name`, `created_at`,
+  `updated_at`, `visibility` all/private/selected) and, for `selected`, `.../secrets/{name}/repositories`;
+  GitHub refuses GitHub App tokens on the organisation's Codespaces secrets, so a source that reads
+  with an App reports them as a blind spot without asking;
+- `GET /repos/{owner}/{repo}/{actions|dependabot|codespaces}/secrets`;
 - `GET /repos/{owner}/{repo}/environments` then `.../environments/{env}/secrets` (Actions only).
 
 `updated_at` is the last time the value was set: `details["rotated_at"]`. An environment secret's
@@ -30,8 +32,11 @@ HINTS = {
     "repo dependabot secrets": "needs Repository 'Dependabot secrets' read (classic: repo)",
     "environments": "needs Repository 'Environments' read (classic: repo)",
     "environment secrets": "needs Repository 'Secrets' read (classic: repo)",
+    "org codespaces secrets": "needs Organization 'Codespaces secrets' read (classic: admin:org); GitHub App tokens "
+                              "are refused on this endpoint",
+    "repo codespaces secrets": "needs Repository 'Codespaces secrets' read (classic: repo)",
 }
-KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret"}
+KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret", "codespaces": "codespaces_secret"}
 
 
 def secret(gh: GitHubClient, item: dict, kind: str, org: str, scope: str, target: str, native: str, url: str,
@@ -49,6 +54,10 @@ async def org_secrets(scan: Scan, org: str, stype: str) -> None:
     kind = KINDS[stype]
     what = f"org {stype} secrets"
     base = f"/orgs/{quote(org)}/{stype}/secrets"
+    if stype == "codespaces" and scan.gh.has_app:
+        scan.report.blind_spot(f"{what} ({org})", f"not read: GitHub refuses GitHub App tokens on {base}; "
+                                                  f"{HINTS[what].split(';')[0]}, with a token")
+        return
 
     async def one(item: dict) -> None:
         name = str(item.get("name", ""))

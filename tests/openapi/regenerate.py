@@ -73,6 +73,16 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("delete", "/repos/{owner}/{repo}/hooks/{hook_id}", "api.github.com"),
     ("get", "/repos/{owner}/{repo}/actions/oidc/customization/sub", "api.github.com"),
     ("post", "/app/installations/{installation_id}/access_tokens", "api.github.com"),
+    # Codespaces secrets (issue 25)
+    ("get", "/orgs/{org}/codespaces/secrets", "api.github.com"),
+    ("get", "/orgs/{org}/codespaces/secrets/{secret_name}/repositories", "api.github.com"),
+    ("delete", "/orgs/{org}/codespaces/secrets/{secret_name}", "api.github.com"),
+    ("get", "/repos/{owner}/{repo}/codespaces/secrets", "api.github.com"),
+    ("delete", "/repos/{owner}/{repo}/codespaces/secrets/{secret_name}", "api.github.com"),
+    # Runner-group containment (issue 25)
+    ("get", "/orgs/{org}/actions/runner-groups/{runner_group_id}", "api.github.com"),
+    ("patch", "/orgs/{org}/actions/runner-groups/{runner_group_id}", "api.github.com"),
+    ("put", "/orgs/{org}/actions/runner-groups/{runner_group_id}/repositories", "api.github.com"),
 ]
 
 

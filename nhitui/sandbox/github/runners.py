@@ -1,14 +1,17 @@
 """Self-hosted runners and runner groups (one group open to public repositories, one `selected`).
 
-Routes: `/orgs/{org}/actions/runner-groups[/{id}/repositories]`, `/orgs/{org}/actions/runners[/{id}]`
-and `/repos/{owner}/{repo}/actions/runners[/{id}]`.
+Routes: `/orgs/{org}/actions/runner-groups[/{id}[/repositories]]` (GET; PATCH the group, `name`
+required; PUT its repositories), `/orgs/{org}/actions/runners[/{id}]` and
+`/repos/{owner}/{repo}/actions/runners[/{id}]`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+
+from nhitui.sandbox.github.state import public
 
 if TYPE_CHECKING:
     from nhitui.sandbox.github.fake import GitHubFake
@@ -48,12 +51,12 @@ def seed_runners(fake: GitHubFake, org_login: str, repo_names: list[str]) -> Non
         fake.expect("runner", f"org:{org_login}:{runner_id}", findings, name=name, owner="", target=org_login,
                     privilege="none", scopes=(), status="active" if status == "online" else "offline",
                     credential="ephemeral" if ephemeral else "static", usage_tracked=False, created_at=None,
-                    actions=("remove",),
+                    actions=("restrict-group", "remove"),
                     details={"scope": "org", "labels": ["self-hosted", os_name, "X64"], "ephemeral": ephemeral,
                              "busy": busy, "os": os_name.lower(), "group": g["name"],
                              "group_visibility": g["visibility"],
                              "allows_public_repositories": g["allows_public_repositories"],
-                             "repos": sorted(g["_repos"])})
+                             "repos": sorted(g["_repos"]), "group_id": g["id"]})
     m = 0
     for i, full_name in enumerate(repo_names):
         if i % 8 != 2:
@@ -81,7 +84,50 @@ def runner_json(runner_id: int, name: str, status: str, busy: bool, ephemeral: b
 
 
 def routes(app: Flask, fake: GitHubFake) -> None:
-    """List runner groups and runners; read and remove a runner."""
+    """List runner groups and runners; read and remove a runner; read and restrict a runner group."""
+
+    def group_of(org: str, group_id: int) -> dict | None:
+        o = fake.orgs.get(org)
+        return fake.find(o.runner_groups, group_id) if o else None
+
+    @app.route("/orgs/<org>/actions/runner-groups/<int:runner_group_id>", methods=["GET", "PATCH"])
+    def runner_group(org: str, runner_group_id: int) -> Response:
+        g = group_of(org, runner_group_id)
+        if g is None:
+            return fake.not_found()
+        if request.method == "PATCH":
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or not isinstance(body.get("name"), str) or \
+                    body.get("visibility", "all") not in ("all", "selected", "private") or \
+                    not isinstance(body.get("allows_public_repositories", False), bool):
+                return fake.error(422, "Validation Failed")      # `name` is required, as on GitHub
+            with fake.lock:
+                g["name"] = body["name"]
+                for key in ("visibility", "allows_public_repositories"):
+                    if key in body:
+                        g[key] = body[key]
+                url = f"https://api.github.com/orgs/{org}/actions/runner-groups/{g['id']}/repositories"
+                if g["visibility"] == "selected":
+                    g["selected_repositories_url"] = url
+                else:
+                    g.pop("selected_repositories_url", None)
+        return fake.respond(public(g))
+
+    @app.put("/orgs/<org>/actions/runner-groups/<int:runner_group_id>/repositories")
+    def runner_group_set_repos(org: str, runner_group_id: int) -> Response:
+        g = group_of(org, runner_group_id)
+        if g is None:
+            return fake.not_found()
+        body = request.get_json(silent=True)
+        ids = body.get("selected_repository_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            return fake.error(422, "Validation Failed")
+        by_id = {r.id: name for name, r in fake.repos.items()}
+        if any(i not in by_id for i in ids):
+            return fake.error(422, "Validation Failed")
+        with fake.lock:
+            g["_repos"] = [by_id[i] for i in ids]
+        return fake.respond(None, 204)
 
     @app.get("/orgs/<org>/actions/runner-groups")
     def runner_groups(org: str) -> Response:

@@ -1,8 +1,8 @@
 """Actions and Dependabot secrets at organisation, repository and environment level.
 
 Values are planted as canaries (`_value`) and never served, as GitHub never returns them. Routes:
-`/orgs/{org}/{actions|dependabot}/secrets[/{name}[/repositories]]`,
-`/repos/{owner}/{repo}/{actions|dependabot}/secrets[/{name}]`, `/repos/{owner}/{repo}/environments`
+`/orgs/{org}/{actions|dependabot|codespaces}/secrets[/{name}[/repositories]]` (Codespaces: GitHub App
+tokens refused, as on GitHub), `/repos/{owner}/{repo}/{actions|dependabot|codespaces}/secrets[/{name}]`, `/repos/{owner}/{repo}/environments`
 and `.../environments/{env}/secrets[/{name}]`.
 """
 
@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from nhitui.sandbox.github.fake import GitHubFake
 
 
+KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret", "codespaces": "codespaces_secret"}
+
+
 def add_secret(fake: GitHubFake, org: str, repo: str | None, env: str | None, stype: str, name: str, created: int,
                updated: int, visibility: str | None = None, repos: list[str] | None = None,
-               findings: set[str] | None = None) -> None:
+               findings: set[str] | None = None, expected: bool = True) -> None:
     w = fake.world
     findings = set(findings or ())
     if updated > 365:
@@ -44,7 +47,7 @@ def add_secret(fake: GitHubFake, org: str, repo: str | None, env: str | None, st
     else:
         fake.repos[repo].env_secrets.setdefault(env, []).append(body)
         native, scope, target = f"env:{repo}:{env}:{name}", "environment", f"{repo}:{env}"
-    kind = "actions_secret" if stype == "actions" else "dependabot_secret"
+    kind = KINDS[stype]
     details: dict[str, Any] = {"scope": scope, "secret_name": name, "rotated_at": iso(w.days_ago(updated))}
     if scope == "org":
         details["visibility"] = visibility
@@ -55,6 +58,8 @@ def add_secret(fake: GitHubFake, org: str, repo: str | None, env: str | None, st
     if env:
         details["environment"] = env
         details["repo"] = repo
+    if not expected:
+        return
     fake.expect(kind, native, findings, name=name, owner="", target=target, privilege="none", scopes=(),
                 status="active", credential="static", usage_tracked=False, created_at=w.days_ago(created),
                 actions=("delete",), details=details)
@@ -69,6 +74,12 @@ def seed_secrets(fake: GitHubFake, org: str, repo_names: list[str]) -> None:
     add_secret(fake, org, None, None, "dependabot", "NPM_REGISTRY_TOKEN", 90, 20, "selected", repo_names[2:5])
     add_secret(fake, org, None, None, "dependabot", "DEPENDABOT_GH_TOKEN", 150, 100, "all", [],
                {"org-secret-visible-to-all"})
+    # Codespaces: GitHub refuses App tokens on the org endpoints, so an App-reading source cannot see these.
+    readable = not fake.app_enabled
+    add_secret(fake, org, None, None, "codespaces", "CODESPACES_NPM_TOKEN", 120, 60, "all", [],
+               {"org-secret-visible-to-all"}, expected=readable)
+    add_secret(fake, org, None, None, "codespaces", "DEVCONTAINER_REGISTRY_TOKEN", 40, 40, "selected",
+               repo_names[:1], set(), expected=readable)
     for i, repo in enumerate(repo_names):
         short = repo.split("/", 1)[1].upper().replace("-", "_")
         if i % 4 != 3:
@@ -80,6 +91,8 @@ def seed_secrets(fake: GitHubFake, org: str, repo_names: list[str]) -> None:
             add_secret(fake, org, repo, None, "actions", f"{short}_SIGNING_KEY", 30, 30)
         if i % 10 == 1:
             add_secret(fake, org, repo, None, "dependabot", "NPM_TOKEN", 60, 60)
+        if i % 6 == 2:
+            add_secret(fake, org, repo, None, "codespaces", "DEV_DATABASE_URL", 30, 30)
         if i % 5 == 0:
             repo_obj = fake.repos[repo]
             for env in ("production", "staging"):
@@ -115,10 +128,19 @@ def seed_sprawl(fake: GitHubFake) -> None:
 def routes(app: Flask, fake: GitHubFake) -> None:
     """List and delete secrets; list environments and a selected secret's repositories."""
 
-    @app.get("/orgs/<org>/<any(actions, dependabot):stype>/secrets")
+    @app.get("/orgs/<org>/<any(actions, dependabot, codespaces):stype>/secrets")
     def org_secrets(org: str, stype: str) -> Response:
         o = fake.orgs.get(org)
+        refused = app_refused(stype)
+        if refused is not None:
+            return refused
         return fake.not_found() if o is None else fake.page(o.secrets[stype], "secrets")
+
+    def app_refused(stype: str) -> Response | None:
+        """GitHub does not let GitHub App installation tokens near the org's Codespaces secrets."""
+        if stype == "codespaces" and fake._token_of() in fake.issued:
+            return fake.error(403, "Resource not accessible by integration")
+        return None
 
     def find_secret(items: list[dict], name: str) -> dict | None:
         return next((s for s in items if s["name"].upper() == name.upper()), None)
@@ -132,25 +154,31 @@ def routes(app: Flask, fake: GitHubFake) -> None:
             items.remove(s)
         return fake.respond(None, 204)
 
-    @app.get("/orgs/<org>/<any(actions, dependabot):stype>/secrets/<secret_name>/repositories")
+    @app.get("/orgs/<org>/<any(actions, dependabot, codespaces):stype>/secrets/<secret_name>/repositories")
     def org_secret_repos(org: str, stype: str, secret_name: str) -> Response:
         o = fake.orgs.get(org)
+        refused = app_refused(stype)
+        if refused is not None:
+            return refused
         s = find_secret(o.secrets[stype], secret_name) if o else None
         if s is None:
             return fake.not_found()
         return fake.repo_page(s["_repos"], "repositories", link=False)
 
-    @app.delete("/orgs/<org>/<any(actions, dependabot):stype>/secrets/<secret_name>")
+    @app.delete("/orgs/<org>/<any(actions, dependabot, codespaces):stype>/secrets/<secret_name>")
     def org_secret_delete(org: str, stype: str, secret_name: str) -> Response:
         o = fake.orgs.get(org)
+        refused = app_refused(stype)
+        if refused is not None:
+            return refused
         return delete(o.secrets[stype] if o else None, secret_name)
 
-    @app.get("/repos/<owner>/<repo>/<any(actions, dependabot):stype>/secrets")
+    @app.get("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces):stype>/secrets")
     def repo_secrets(owner: str, repo: str, stype: str) -> Response:
         r = fake.repo(owner, repo)
         return fake.not_found() if r is None else fake.page(r.secrets[stype], "secrets")
 
-    @app.delete("/repos/<owner>/<repo>/<any(actions, dependabot):stype>/secrets/<secret_name>")
+    @app.delete("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces):stype>/secrets/<secret_name>")
     def repo_secret_delete(owner: str, repo: str, stype: str, secret_name: str) -> Response:
         r = fake.repo(owner, repo)
         return delete(r.secrets[stype] if r else None, secret_name)
