@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                       "severity is present")
     scan.add_argument("--no-save", action="store_true", help="do not save a history snapshot")
     scan.add_argument("--timeout", type=float, help="overall scan timeout in seconds")
+    scan.add_argument("--processes", action="store_true", help="scan each source in its own process (uses "
+                      "every core when several sources parse at once; [scan] processes = true)")
     scan.add_argument("--source", action="append", metavar="NAME", help="scan only this configured source "
                       "(repeatable): a scheduled scanner runs next to its own sources' credentials")
     _store_args(scan)
@@ -316,7 +318,8 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
         from nhitui.history import default_path
 
         cache_path = cfg.history_path or default_path()
-    inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout, cache_path=cache_path)
+    inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout, cache_path=cache_path,
+                     processes=bool(getattr(args, "processes", False) or cfg.scan_processes))
     if args.filter:
         query = parse(args.filter, context=Context(reaches=Graph(inventory.rows).reaches))
         rows = [inventory.rows[i] for i in inventory.select(query)]

@@ -95,6 +95,7 @@ class Collector:
     connectors: dict[str, Any] = field(default_factory=dict)
     cache_path: Path | None = None      # the history database: HTTP cache for conditional requests
     warnings: list[str] = field(default_factory=list)
+    processes: bool = False             # each source in its own process (nhitui/collect_process.py)
 
     def _changed(self, source: str) -> None:
         if self.on_change is not None:
@@ -106,9 +107,9 @@ class Collector:
         for s in chosen:
             self.inventory.set_status(SourceStatus(s["name"], s["type"], state="running",
                                                    started_at=datetime.now(timezone.utc)))
-        http = self._open_cache()
+        http = None if self.processes else self._open_cache()
         try:
-            await asyncio.gather(*(self._one(s, http) for s in chosen))
+            await asyncio.gather(*(self._one_process(s) if self.processes else self._one(s, http) for s in chosen))
         finally:
             if http is not None:
                 http.close()
@@ -203,6 +204,22 @@ class Collector:
         self.inventory.set_status(status)
         self._changed(name)
 
+    async def _one_process(self, settings: dict[str, Any]) -> None:
+        from nhitui.collect_process import collect_in_process
+
+        name = settings["name"]
+        since = self.inventory.version
+
+        def on_batch(batch: list[Identity]) -> None:
+            self.inventory.add(batch, since=since)
+            self._changed(name)
+
+        rows, status = await collect_in_process(settings, self.policy, self.timeout, self.cache_path, on_batch)
+        if status.state == "ok" or rows:
+            self.inventory.replace_source(name, rows, since=since)
+        self.inventory.set_status(status)
+        self._changed(name)
+
     async def _drain(self, connector: Any, name: str, rows: list[Identity], since: int | None = None) -> None:
         async for batch in connector.collect():
             if not batch:
@@ -214,10 +231,11 @@ class Collector:
 
 
 def scan(sources: list[dict[str, Any]], policy: Policy | None = None, timeout: float = 600.0,
-         inventory: Inventory | None = None, cache_path: Path | None = None) -> Inventory:
+         inventory: Inventory | None = None, cache_path: Path | None = None, processes: bool = False) -> Inventory:
     """Headless: collect every source, return the scored inventory."""
     inventory = inventory or Inventory()
-    collector = Collector(inventory, sources, policy or Policy(), timeout, cache_path=cache_path)
+    collector = Collector(inventory, sources, policy or Policy(), timeout, cache_path=cache_path,
+                          processes=processes and len(sources) > 1)
     asyncio.run(collector.run())
     for warning in collector.warnings:
         log.warning("%s", warning)

@@ -58,7 +58,7 @@ SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "journal": {"path": _STR},
     "store": {"url": _STR, "password": _STR},
     "history": {"path": _STR, "save": _BOOL, "keep": _INT, "keep_days": _INT},
-    "scan": {"timeout": _NUM},
+    "scan": {"timeout": _NUM, "processes": _BOOL},
     "ui": {"read_only": _BOOL, "theme": _STR},
     "keys": {},
 }
@@ -88,6 +88,7 @@ class Config:
     keys: dict[str, str] = field(default_factory=dict)
     store_url: str = ""
     store_password: str = ""
+    scan_processes: bool = False
 
     def source(self, name: str) -> dict[str, Any] | None:
         return next((s for s in self.sources if s["name"] == name), None)
@@ -214,6 +215,7 @@ def parse(text: str, path: Path | str = "<config>") -> Config:
     config.history_keep = history.get("keep")
     config.history_keep_days = history.get("keep_days")
     config.scan_timeout = float(data.get("scan", {}).get("timeout", 600))
+    config.scan_processes = bool(data.get("scan", {}).get("processes", False))
     if not 0 < config.scan_timeout < math.inf:
         raise loc.error("scan.timeout: must be a positive number of seconds", "scan", key="timeout")
     for key in ("keep", "keep_days"):
