@@ -455,3 +455,35 @@ def test_nhitui_scan_with_only_a_gcp_source() -> None:
                 for e in world.expected_for("gcp")}
     assert got == expected
     assert canary not in proc.stdout + proc.stderr and "CANARY" not in proc.stdout + proc.stderr
+
+
+async def test_adc_service_account_key_file_and_renewal_on_401(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Application Default Credentials from a key file (OAuth JWT-bearer grant at its token_uri); the access
+    token expires mid-scan (401) and is renewed without losing a row; the key file's path is never shown."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    caplog.set_level(logging.DEBUG)
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with running() as fake:
+        key_file = tmp_path / "adc-dir-7c1" / "sa.json"
+        key_file.parent.mkdir()
+        key_file.write_text(json.dumps({
+            "type": "service_account", "project_id": "acme-sec", "private_key_id": "0" * 40, "private_key": pem,
+            "client_email": READ_SA, "client_id": "1", "token_uri": f"{fake.endpoints['iam']}/token"}))
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+        fake.expire_minted_after = 40
+        source = {**fake.source("t-gcp"), **FAST}
+        source.pop("token")
+        c = GcpConnector(source, lambda ref: pytest.fail(f"no reference should be resolved ({ref})"))
+        ids = await scan(c)
+        assert len(ids) == len(fake.world.expected_for("gcp")) and not c.report.blind_spots
+        assert len(fake.minted) >= 2 and set(fake.minted.values()) == {"read"}     # renewed after a 401
+        unknown = {**source, "endpoints": {**fake.endpoints, "iam": fake.endpoints["iam"]}}
+        fake.impersonable.pop(READ_SA)
+        with pytest.raises(AuthError) as err:
+            await scan(GcpConnector(unknown, lambda ref: ""))
+    assert "Application Default Credentials" in str(err.value)
+    assert "adc-dir-7c1" not in str(err.value) + caplog.text + repr(c.report)

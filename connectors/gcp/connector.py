@@ -92,19 +92,17 @@ class GcpConnector:
         return readable
 
     async def _project(self, api: Api, project: Project, ancestors: list[Policy]) -> list[Identity]:
-        accounts_task = asyncio.ensure_future(list_accounts(api, project))
-        policy_task = asyncio.ensure_future(resource_policy(
-            api, "cloudresourcemanager", f"v3/projects/{project.id}", f"projects/{project.id}",
-            f"IAM policy of {project.id}", "grant roles/iam.securityReviewer (resourcemanager.projects.getIamPolicy)"))
-        wif_task = asyncio.ensure_future(wif.list_wif(api, project))
-        accounts = await accounts_task
-        facts = [AccountFacts(sa) for sa in accounts or []]
-        await asyncio.gather(*(self._account(api, f) for f in facts))
-        policy = await policy_task
+        accounts, policy, inv = await _all(
+            self._accounts(api, project),
+            resource_policy(api, "cloudresourcemanager", f"v3/projects/{project.id}", f"projects/{project.id}",
+                            f"IAM policy of {project.id}",
+                            "grant roles/iam.securityReviewer (resourcemanager.projects.getIamPolicy)"),
+            wif.list_wif(api, project))
+        facts: list[AccountFacts] = accounts
         self._apply_policies(project, facts, policy, ancestors)
         names_sa = [f.account.full_name for f in facts if not f.agent]
         keys = [k for f in facts for k in f.keys if not k.disabled]
-        sa_usage, key_usage, key_pol = await asyncio.gather(
+        sa_usage, key_usage, key_pol = await _all(
             last_authentication(api, project, SA_TYPE, names_sa),
             last_authentication(api, project, KEY_TYPE, [k.full_name for k in keys]),
             key_policy(api, project) if any(f.keys for f in facts) else _no_policy(),
@@ -112,7 +110,6 @@ class GcpConnector:
         for usage in (sa_usage, key_usage):
             if usage.window_start is not None and (self._window is None or usage.window_start < self._window):
                 self._window = usage.window_start
-        inv = await wif_task
         self._providers.extend(inv.providers)
         self.report.facts["system_managed_keys"] = self.report.facts.get("system_managed_keys", 0) + sum(
             f.system_keys for f in facts)
@@ -130,9 +127,14 @@ class GcpConnector:
                 rows.append(_with_actions(kid, self.actions(kid)))
         return rows
 
+    async def _accounts(self, api: Api, project: Project) -> list[AccountFacts]:
+        facts = [AccountFacts(sa) for sa in await list_accounts(api, project) or []]
+        await _all(*(self._account(api, f) for f in facts))
+        return facts
+
     async def _account(self, api: Api, facts: AccountFacts) -> None:
         sa = facts.account
-        keys, policy = await asyncio.gather(
+        keys, policy = await _all(
             list_keys(api, sa),
             resource_policy(api, "iam", sa.path, sa.email, f"IAM policies of service accounts in {sa.project.id}",
                             "grant roles/iam.securityReviewer (iam.serviceAccounts.getIamPolicy)"))
@@ -179,6 +181,20 @@ class GcpConnector:
 
     async def execute(self, identity: Identity, action: str) -> ActionResult:
         return await gcp_actions.execute(self.settings, self._resolve, self.name, identity, action)
+
+
+async def _all(*aws: Any) -> list[Any]:
+    """gather(), but a failure or a cancellation stops the siblings too: nothing keeps using the
+    session after the scan has ended."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        pending = [t for t in tasks if not t.done()]
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def _no_policy() -> KeyPolicy | None:

@@ -53,7 +53,9 @@ class GcpFake:
         self.fail_next: Counter[int] = Counter()
         self.cycle_tokens = False
         self.lock = threading.RLock()
-        self.minted: dict[str, str] = {}          # impersonated access token -> "read" | "write"
+        self.minted: dict[str, str] = {}          # impersonated / OAuth access token -> "read" | "write"
+        self.minted_uses: Counter[str] = Counter()
+        self.expire_minted_after: int | None = None  # a minted token stops working after this many calls
         self.impersonable = {READ_SA: "read", WRITE_SA: "write"}
         record = not world.expected_for("gcp")
         self.state: GcpState = Seeder(world, extra_projects, sas_per_project, keys_per_sa, record).build()
@@ -124,17 +126,42 @@ class GcpFake:
             return "write"
         if value == self.readonly_token:
             return "read"
-        return self.minted.get(value)
+        with self.lock:
+            level = self.minted.get(value)
+            if level is not None and self.expire_minted_after is not None:
+                self.minted_uses[value] += 1
+                if self.minted_uses[value] > self.expire_minted_after:
+                    return None         # the short-lived token expired: 401, the client must renew it
+        return level
 
     def mint(self, target: str, source_access: str) -> dict[str, str] | None:
         level = self.impersonable.get(target)
         if level is None:
             return None
-        token = "ya29.imp-" + base64.urlsafe_b64encode(f"{target}:{len(self.minted)}".encode()).decode().rstrip("=")
-        with self.lock:
-            self.minted[token] = level
+        token = self._new_token(target, level)
         expire = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
         return {"accessToken": token, "expireTime": expire.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def _new_token(self, who: str, level: str) -> str:
+        with self.lock:
+            token = "ya29.m-" + base64.urlsafe_b64encode(f"{who}:{len(self.minted)}".encode()).decode().rstrip("=")
+            self.minted[token] = level
+        return token
+
+    def oauth_token(self, assertion: str) -> dict[str, Any] | None:
+        """OAuth 2.0 JWT-bearer grant (a service-account key file's token_uri): an access token for the
+        account the signed assertion names, if it is one of `impersonable` (signature not checked)."""
+        import jwt
+
+        try:
+            claims = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return None
+        level = self.impersonable.get(str(claims.get("iss")))
+        if level is None:
+            return None
+        return {"access_token": self._new_token(str(claims["iss"]), level), "expires_in": 3600,
+                "token_type": "Bearer"}
 
     def project(self, ref: str) -> dict[str, Any] | None:
         """A project by id or number."""

@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, jsonify, request
 
 from nhitui.sandbox.gcp.http import _P, Handler, _policy, denied, gerr, ok, page
 from nhitui.sandbox.gcp.iam import IAM_ROUTES
@@ -22,6 +22,19 @@ PA_TYPES = ("serviceAccountLastAuthentication", "serviceAccountKeyLastAuthentica
 
 def register(fake: GcpFake, service: str, app: Flask) -> None:
     routes = ROUTES[service]
+
+    if service == "iam":
+        @app.post("/token")
+        def token() -> Any:
+            """The OAuth token endpoint a service-account key file names (`token_uri`), for ADC tests."""
+            minted = None
+            if request.form.get("grant_type") == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+                minted = fake.oauth_token(request.form.get("assertion", ""))
+            if minted is None:
+                resp = jsonify({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+                resp.status_code = 400
+                return resp
+            return jsonify(minted)
 
     @app.route("/<path:path>", methods=["GET", "POST", "PATCH", "DELETE"])
     def dispatch(path: str) -> Any:
