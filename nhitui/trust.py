@@ -146,12 +146,18 @@ class Assessment:
             return "nothing (no real token can match the subject as written)"
         if self.scope == "pattern":
             return f"subjects matching {', '.join(self.subjects)} on {where}"
-        names = [a.repo or f"repository id {a.repo_id}" for a in self.admitted]
+        names = [_name(a) for a in self.admitted]
         if not names:
             return f"the subjects {', '.join(self.subjects)} on {where}" if self.subjects else \
                 "nothing (no value can match the conditions as written)"
         kind = "org-wide: " if self.scope == "org" else ""
         return kind + ", ".join(dict.fromkeys(names)) + _refs_text(self)
+
+
+def _name(a: Admitted) -> str:
+    if a.repo.startswith("owner#"):
+        return f"every repository of the org with id {a.repo[6:].rsplit('/', 1)[0]}"
+    return a.repo or f"repository id {a.repo_id}"
 
 
 def _refs_text(a: Assessment) -> str:
