@@ -52,7 +52,8 @@ def minimum(shape: dict[str, int]) -> tuple[int, int]:
     sps = math.ceil(shape["sps"] / EXPAND_PAGE)              # app-role assignments expanded
     reports = math.ceil(max(1, shape["sp_rows"]) / PAGE) + math.ceil(max(1, shape["cred_rows"]) / PAGE)
     fixed = 4                                                # Graph's app roles, grants, role assignments, definitions
-    arm = 4 + math.ceil(max(1, shape["arm_roles"]) / 100) - 1 + shape["uamis"]  # subs, RBAC, custom roles, UAMIs, FICs
+    # subscriptions, role assignments (100 a page), custom roles, storage accounts, UAMIs, one FIC list per UAMI
+    arm = 5 + math.ceil(max(1, shape["arm_roles"]) / 100) - 1 + shape["uamis"]
     return apps + fics + sps + reports + fixed + arm, max(apps, fics, sps) + 1
 
 

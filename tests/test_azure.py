@@ -82,6 +82,11 @@ def test_ground_truth(scanned: tuple[AzureFake, AzureConnector, dict[str, Identi
     names = {i.name for i in got.values()}
     assert "Microsoft Graph" not in names and "Office 365 SharePoint Online" not in names
     assert "saml-pfx" not in names and "CN=saml" not in names
+    # storage keys: their age from keyCreationTime; their values (listKeys) never asked for
+    keys = {i.name: i for i in got.values() if i.kind == "storage_account_key"}
+    assert set(keys) == {"acmebuildlogs key1", "acmebuildlogs key2", "acmesecure key1", "acmesecure key2"}
+    assert keys["acmesecure key1"].privilege == "none" and not keys["acmebuildlogs key1"].actions
+    assert fake.list_keys_calls == 0 and not any(m == "POST" for m, _ in fake.arm.calls)
 
 
 def test_findings_only_where_planted(scanned: tuple[AzureFake, AzureConnector, dict[str, Identity]]) -> None:

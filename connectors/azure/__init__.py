@@ -4,7 +4,8 @@ credentials and Azure RBAC, with revocation.
 One scan reads, concurrently: app registrations and their federated credentials
 (`applications`), service principals with their app-role assignments expanded
 (`service_principals`), what else they hold (`permissions`: delegated grants, directory roles),
-Azure role assignments and user-assigned managed identities (`arm`), last use (`signins`, beta
+Azure role assignments, user-assigned managed identities (`arm`) and storage account key age
+(`storage`), last use (`signins`, beta
 reports needing P1/P2); then the full app-role assignments of the few SPs whose expansion was cut. Rows are built once everything is known, because a credential's privilege is its
 service principal's. Actions live in `actions`.
 """
@@ -41,6 +42,7 @@ from connectors.azure.service_principals import (
     uami_identity,
 )
 from connectors.azure.signins import collect_signins
+from connectors.azure.storage import storage_keys
 from connectors.azure.tenant import Tenant, seq
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 from nhitui.model import Action, ActionResult, Identity
@@ -147,6 +149,8 @@ class AzureConnector:
                 i = uami_fic_identity(self.name, fic, uami=u, perms=p, tenant_id=tenant.tenant_id)
                 if i is not None:
                     rows.append(i)
+        for account in tenant.storage_accounts:
+            rows += storage_keys(self.name, account, tenant.tenant_id)
         self.report.facts["microsoft_service_principals_not_listed"] = skipped
         self.report.facts["usage_tracked"] = tenant.usage_reports
         unique: dict[str, Identity] = {}

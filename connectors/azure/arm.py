@@ -6,10 +6,11 @@
   **without** `atScope()`, so resource-group and resource-level assignments are included;
   `principalId` is the SP object id. Built-in role ids are constant; custom roles are read once
   per subscription and judged by their actions.
+- Storage accounts (`storage`): the age of their access keys.
 - User-assigned MIs: `GET /subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities`,
   then each one's `federatedIdentityCredentials`.
 Everything needs Reader on the subscription; a 403 (`AuthorizationFailed`) is a blind spot for
-that subscription. Storage account key age (`keyCreationTime`) is not read yet.
+that subscription. Storage account key age comes from `storage`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import quote
 
 from connectors._http import GaveUp, TooLarge, clean
 from connectors.azure.client import Api
+from connectors.azure.storage import collect_storage
 from connectors.azure.tenant import Tenant, seq
 from connectors.base import Report
 
@@ -93,13 +95,15 @@ async def collect_arm(arm: Api, tenant: Tenant, report: Report, configured: list
 async def _subscription(arm: Api, tenant: Tenant, report: Report, sub: str, gate: asyncio.Semaphore) -> None:
     base = f"/subscriptions/{quote(sub)}"
     async with gate:
-        assignments, customs, uamis = await asyncio.gather(
+        accounts, assignments, customs, uamis = await asyncio.gather(
+            collect_storage(arm, report, sub),
             arm.items(f"{base}/providers/Microsoft.Authorization/roleAssignments?api-version={RBAC_API}",
                       f"role assignments of subscription {sub}", NEEDS, report),
             arm.items(f"{base}/providers/Microsoft.Authorization/roleDefinitions?api-version={RBAC_API}"
                       "&$filter=type%20eq%20'CustomRole'", f"custom roles of subscription {sub}", NEEDS, report),
             arm.items(f"{base}/providers/Microsoft.ManagedIdentity/userAssignedIdentities?api-version={MSI_API}",
                       f"managed identities of subscription {sub}", NEEDS, report))
+    tenant.storage_accounts.extend(accounts)
     if assignments is None:
         tenant.arm_known = False
     custom: dict[str, tuple[str, str]] = {}

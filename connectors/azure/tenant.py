@@ -64,6 +64,7 @@ class Tenant:
     arm_roles: dict[str, list[dict[str, str]]] = field(default_factory=lambda: defaultdict(list))
     arm_known: bool = True
     uamis: list[dict[str, Any]] = field(default_factory=list)                # ARM user-assigned MIs
+    storage_accounts: list[Mapping[str, Any]] = field(default_factory=list)
     sp_activity: dict[str, Activity] = field(default_factory=dict)            # appId -> activity
     cred_activity: dict[tuple[str, str], Activity] = field(default_factory=dict)  # (keyId, origin)
     usage_reports: bool = False

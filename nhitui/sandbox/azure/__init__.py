@@ -45,6 +45,7 @@ class AzureFake:
         self.no_beta = False
         self.refuse_expand = False
         self.no_subscriptions = False
+        self.list_keys_calls = 0
         self.deny = tuple(deny)
         self.arm_deny = tuple(arm_deny)
         self.cycle_next = ""

@@ -63,7 +63,7 @@ def make_arm_app(fake: AzureFake) -> Flask:
                              "tenantId": s.tenant_id, "displayName": f"{s.world.org}-prod", "state": "Enabled",
                              "authorizationSource": "RoleBased", "managedByTenants": [], "tags": {}}])
 
-    @app.route("/subscriptions/<path:rest>", methods=["GET", "DELETE"])
+    @app.route("/subscriptions/<path:rest>", methods=["GET", "DELETE", "POST"])
     def resource(rest: str) -> Response:
         path = f"/subscriptions/{rest}"
         low = path.lower()
@@ -80,6 +80,11 @@ def make_arm_app(fake: AzureFake) -> Flask:
             wanted = request.args.get("$filter", "").replace(" ", "").lower()
             return _page(fake, [d for d in s.custom_roles
                                 if not wanted or wanted == "type eq 'customrole'".replace(" ", "")])
+        if tail == "/providers/microsoft.storage/storageaccounts":
+            return _page(fake, s.storage)
+        if "/listkeys" in tail:
+            fake.list_keys_calls += 1                    # must never happen: it returns the key values
+            return arm_error(403, "AuthorizationFailed", "listKeys is not allowed for this identity.")
         if tail == "/providers/microsoft.managedidentity/userassignedidentities":
             return _page(fake, list(s.uamis.values()))
         for uid in list(s.uamis):

@@ -18,6 +18,7 @@ def seed(s: AzureState) -> None:
         MS_TENANT,
         OWNER_ROLE,
         READER_ROLE,
+        iso,
     )
 
     w = s.world
@@ -191,6 +192,20 @@ def seed(s: AzureState) -> None:
     s.arm_role(mi["id"], CONTRIBUTOR_ROLE, rg)
     s.expect("managed_identity", mi["id"], set(), name="uami-build", privilege="write", credential="federated")
     s.expect("federated_credential", fic_id, set(), name="aks-builder", privilege="write", target="uami-build")
+
+    # Storage accounts: one whose key1 was last generated 500 days ago, one with shared keys turned off.
+    for name, ages, shared in (("acmebuildlogs", (500, 30), None), ("acmesecure", (800, 800), False)):
+        rid = f"{sub}/resourceGroups/rg-build/providers/Microsoft.Storage/storageAccounts/{name}"
+        s.storage.append({
+            "id": rid, "name": name, "type": "Microsoft.Storage/storageAccounts", "location": "westeurope",
+            "kind": "StorageV2", "sku": {"name": "Standard_LRS", "tier": "Standard"},
+            "properties": {"keyCreationTime": {"key1": iso(w.days_ago(ages[0])), "key2": iso(w.days_ago(ages[1]))},
+                           "keyPolicy": {"keyExpirationPeriodInDays": 90}, "allowSharedKeyAccess": shared,
+                           "provisioningState": "Succeeded", "creationTime": iso(w.days_ago(900))}})
+        for key, age in zip(("key1", "key2"), ages):
+            findings = ({"admin-scope"} | ({"old-rotation"} if age > 365 else set())) if shared is None else set()
+            s.expect("storage_account_key", f"{rid}/{key}", findings, name=f"{name} {key}", created_at=w.days_ago(age),
+                     status="active" if shared is None else "inactive")
 
     # A system-assigned managed identity of a VM, Reader on the subscription.
     vm = s.add_sp("vm-web-01", s.guid(), None, sp_type="ManagedIdentity", alternativeNames=[

@@ -67,6 +67,7 @@ class AzureState:
     dir_roles: list[dict[str, Any]] = field(default_factory=list)
     arm_roles: list[dict[str, Any]] = field(default_factory=list)
     custom_roles: list[dict[str, Any]] = field(default_factory=list)
+    storage: list[dict[str, Any]] = field(default_factory=list)
     uamis: dict[str, dict[str, Any]] = field(default_factory=dict)
     uami_fics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     sp_activity: list[dict[str, Any]] = field(default_factory=list)
