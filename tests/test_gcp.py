@@ -50,6 +50,15 @@ def fake() -> Iterator[GcpFake]:
         yield f
 
 
+@pytest.fixture(scope="module")
+def scanned(fake: GcpFake) -> tuple[GcpConnector, list[Identity]]:
+    """One scan of the shared fake, read by the tests that only look."""
+    import asyncio
+
+    c = connector(fake)
+    return c, asyncio.run(scan(c))
+
+
 def connector(fake: GcpFake, readonly: bool = False, **settings: Any) -> GcpConnector:
     values = dict(fake.env)
     source = {**fake.source("t-gcp", readonly=readonly), **FAST, **settings}
@@ -74,9 +83,8 @@ def scored(c: GcpConnector, ids: list[Identity]) -> dict[str, Identity]:
 # --- ground truth -------------------------------------------------------------------------------
 
 
-async def test_ground_truth(fake: GcpFake) -> None:
-    c = connector(fake)
-    ids = await scan(c)
+def test_ground_truth(fake: GcpFake, scanned: tuple[GcpConnector, list[Identity]]) -> None:
+    c, ids = scanned
     expected = {e.native_id: e for e in fake.world.expected_for("gcp")}
     got = scored(c, ids)
     assert len(ids) == len(got) == len(expected)
@@ -100,9 +108,8 @@ async def test_ground_truth(fake: GcpFake) -> None:
     assert c.report.facts["org_policy"]["acme-data"] == {"key_creation_disabled": True, "key_expiry_hours": 2160}
 
 
-async def test_details_agents_and_trusts(fake: GcpFake) -> None:
-    c = connector(fake)
-    ids = await scan(c)
+async def test_details_agents_and_trusts(fake: GcpFake, scanned: tuple[GcpConnector, list[Identity]]) -> None:
+    c, ids = scanned
     by_name = {i.name: i for i in ids}
     pnum = fake.state.projects["acme-prod"]["name"].split("/")[1]
     agent = by_name[f"{pnum}@cloudbuild.gserviceaccount.com"]
