@@ -321,7 +321,7 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
     inventory = scan(cfg.sources, cfg.policy, args.timeout or cfg.scan_timeout, cache_path=cache_path,
                      processes=bool(getattr(args, "processes", False) or cfg.scan_processes))
     if args.filter:
-        query = parse(args.filter, context=Context(reaches=Graph(inventory.rows).reaches))
+        query = parse(args.filter, context=Context(reaches=Graph(inventory.rows, inventory.statuses).reaches))
         rows = [inventory.rows[i] for i in inventory.select(query)]
     else:
         rows = list(inventory.rows)

@@ -500,7 +500,7 @@ class NhiApp(App[int]):
 
     def _build_graph(self) -> None:
         self._graph_timer = None
-        self._graph = Graph(self.inventory.rows)
+        self._graph = Graph(self.inventory.rows, self.inventory.statuses)
         self._graph_at = (self.inventory.version, time.monotonic())
 
     def _graph_for_detail(self) -> Graph | None:
@@ -525,10 +525,10 @@ class NhiApp(App[int]):
         if self._graph_building:
             return
         self._graph_building = True
-        rows, version = self.inventory.rows, self.inventory.version
+        rows, version, statuses = self.inventory.rows, self.inventory.version, dict(self.inventory.statuses)
 
         def build() -> None:
-            graph = Graph(rows)
+            graph = Graph(rows, statuses)
             self.call_from_thread(self._graph_built, graph, version)
 
         self.run_worker(build, thread=True, group="graph", description="build graph", exit_on_error=False)
@@ -537,6 +537,8 @@ class NhiApp(App[int]):
         self._graph_building = False
         self._graph = graph
         self._graph_at = (version, time.monotonic())
+        if len(self.inventory) >= FREEZE_ROWS:
+            gc.freeze()     # the graph is as big as the data (edges, trust assessments): see _freeze_heap
         self._update_detail(force=True)
 
     def _update_detail(self, force: bool = False) -> None:

@@ -20,7 +20,9 @@ FILTER_HELP = (
     ("privilege>=write", "none < read < write < admin"),
     ("stale  never-used  no-expiry", "flags; also new federated static expired marked"),
     ("new", "absent from the previous history snapshot (marked + in the table)"),
-    ("reaches:acme/api", "everything tied to a repository, including the AWS roles it can assume"),
+    ("reaches:acme/api", "everything tied to a repository, including what it can become"),
+    ("assumable-by:acme/api", "what a repository, project or ns/service-account can become (federated trust, "
+                              "every provider)"),
     ("!term", "negates a term; terms combine with AND"),
 )
 
