@@ -44,7 +44,7 @@ from connectors.azure.service_principals import (
 from connectors.azure.signins import collect_signins
 from connectors.azure.storage import storage_keys
 from connectors.azure.tenant import Tenant, seq
-from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
+from connectors.base import ConnectorError, Report, Resolve, setting
 from nhitui.model import Action, ActionResult, Identity
 
 BATCH = 500
@@ -83,6 +83,7 @@ class AzureConnector:
                     spots = "; ".join(b.reason for b in self.report.blind_spots[:2])
                     raise ConnectorError(f"neither app registrations nor service principals are readable: {spots}"[:500])
                 # SPs whose expanded assignments were cut at 20 (or not expanded) are read in full.
+                tenant.learn()
                 missing = [sid for sid, sp in tenant.sps.items() if included(tenant, sp) and sid not in tenant.assignments]
                 await asyncio.gather(
                     collect_assignments(graph, tenant, self.report, missing, self.concurrency),
@@ -99,7 +100,7 @@ class AzureConnector:
         try:
             async with Api("arm", tokens, self.report, self.settings) as arm:
                 await collect_arm(arm, tenant, self.report, self.subscriptions, self.concurrency)
-        except AuthError as exc:
+        except ConnectorError as exc:        # refused token, unreachable ARM: Graph's inventory stands
             tenant.arm_known = False
             self.report.blind_spot(what, f"{exc}; Azure roles (Owner, Contributor...) are not counted in privilege")
 
