@@ -291,6 +291,8 @@ async def test_missing_policy_analyzer_permission_is_unknown_not_never_used() ->
     assert len(ids) == len(fake.world.expected_for("gcp"))
     spots = [b for b in c.report.blind_spots if b.what.startswith("last authentication in")]
     assert spots and all("roles/policyanalyzer.activityAnalysisViewer" in b.reason for b in spots)
+    assert spots[0].what == "last authentication in 3 projects"          # one line, not one per project
+    assert "projects: acme-data, acme-prod, acme-staging" in spots[0].reason and "not 'never used'" in spots[0].reason
     rows = [i for i in ids if i.kind != "wif_provider"]
     assert all(not i.usage_tracked and i.last_used_at is None for i in rows)
     findings = {f for i in scored(c, ids).values() for f in i.finding_ids}

@@ -46,6 +46,7 @@ class Usage:
     listed: set[str] = field(default_factory=set)                 # join ids with an entry
     window_start: datetime | None = None
     window_end: datetime | None = None
+    problem: str = ""           # why it could not be read (the caller records the blind spot)
 
 
 def day_of(value: Any) -> datetime | None:
@@ -113,14 +114,13 @@ async def last_authentication(api: Api, project: Project, activity_type: str, na
         for query in queries:
             async for items, reply in api.pages("policyanalyzer", path, "activities", what, query):
                 if not reply.ok:
-                    api.report.blind_spot(f"last authentication in {project.id}", classify(
-                        reply, f"grant roles/policyanalyzer.activityAnalysisViewer on {project.id} "
+                    usage.problem = classify(
+                        reply, f"grant roles/policyanalyzer.activityAnalysisViewer on the project "
                                f"({PERMISSIONS[activity_type]}); Activity Analyzer is a Preview API").text
-                        + "; last use of these accounts and keys is unknown")
                     usage.read = False
                     return usage
                 _absorb(usage, activity_type, items)
     except (GaveUp, TooLarge) as exc:
-        api.report.blind_spot(f"last authentication in {project.id}", f"{exc}; last use here is unknown")
+        usage.problem = str(exc)
         usage.read = False
     return usage

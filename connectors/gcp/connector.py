@@ -46,6 +46,7 @@ class GcpConnector:
         self._providers: list[wif.Provider] = []
         self._grants: list[wif.Grant] = []
         self._window: datetime | None = None
+        self._unread_activity: dict[str, list[str]] = {}     # reason -> projects
         async with Api(self.settings, self._resolve, self.report) as api:
             folders: dict[str, str] = {}
             projects = await discover(api, self.settings, self.concurrency, folders)
@@ -62,6 +63,7 @@ class GcpConnector:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self._activity_blind_spots()
             rows = []
             for provider in self._providers:
                 grants = wif.applicable(provider, self._grants)
@@ -108,6 +110,8 @@ class GcpConnector:
             key_policy(api, project) if any(f.keys for f in facts) else _no_policy(),
         )
         for usage in (sa_usage, key_usage):
+            if usage.problem:
+                self._unread_activity.setdefault(usage.problem.replace(project.id, "{project}"), []).append(project.id)
             if usage.window_start is not None and (self._window is None or usage.window_start < self._window):
                 self._window = usage.window_start
         self._providers.extend(inv.providers)
@@ -126,6 +130,16 @@ class GcpConnector:
                 kid = key_identity(self.name, key, f, key_usage, self._window, key_pol, (), now)
                 rows.append(_with_actions(kid, self.actions(kid)))
         return rows
+
+    def _activity_blind_spots(self) -> None:
+        """One blind spot per reason Activity Analyzer could not be read, naming the projects."""
+        for reason, projects in self._unread_activity.items():
+            names = sorted(set(projects))
+            where = names[0] if len(names) == 1 else f"{len(names)} projects"
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            self.report.blind_spot(f"last authentication in {where}",
+                                   reason.replace("{project}", names[0]) + f"; projects: {shown}; last use of "
+                                   "their accounts and keys is unknown (not 'never used')")
 
     async def _accounts(self, api: Api, project: Project) -> list[AccountFacts]:
         facts = [AccountFacts(sa) for sa in await list_accounts(api, project) or []]
