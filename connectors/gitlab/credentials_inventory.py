@@ -57,22 +57,29 @@ def parse_ssh_key(site: GitLabConnector, d: Mapping[str, Any], owner: str, group
 
 
 def group_inventory(scan: Scan, ref: str) -> None:
-    """The credentials inventory of one configured group, or the blind spots that say it is unseen."""
-    admin_lists_all = scan.c.instance and scan.admin
+    """The credentials inventory of one configured group (its tokens and its keys read side by side),
+    or the blind spots that say it is unseen."""
     if "/" in ref:
         why = f"the credentials inventory belongs to the top-level group ({ref.split('/')[0]}): configure it"
-        if not admin_lists_all:
+        if not (scan.c.instance and scan.admin):
             scan.spot(f"other members' personal access tokens ({ref})", "", f"not visible: {why}, {ADMIN}")
         scan.spot(f"members' SSH keys ({ref})", "", f"not visible: {why}")
         return
-    path = f"/groups/{enc(ref)}/manage"
-    tokens, problem = scan.read_all("inventory", f"{path}/personal_access_tokens")
+    scan.spawn_threadsafe(_tokens, ref)
+    scan.spawn_threadsafe(_ssh_keys, ref)
+
+
+def _tokens(scan: Scan, ref: str) -> None:
+    tokens, problem = scan.read_all("inventory", f"/groups/{enc(ref)}/manage/personal_access_tokens")
     scan.emit(personal(scan, tokens, {"manage_group": ref}))
-    if problem and not admin_lists_all:
+    if problem and not (scan.c.instance and scan.admin):     # an administrator's instance list has them all
         scan.spot(f"other members' personal access tokens ({ref})", "",
                   f"not visible (GET /groups/:id/manage/personal_access_tokens: {problem}): only the scanning "
                   f"token's own user's tokens are listed; needs {INVENTORY}, {ADMIN}")
-    keys, problem = scan.read_all("inventory", f"{path}/ssh_keys")
+
+
+def _ssh_keys(scan: Scan, ref: str) -> None:
+    keys, problem = scan.read_all("inventory", f"/groups/{enc(ref)}/manage/ssh_keys")
     scan.emit([parse_ssh_key(scan.c, d, scan.user(d.get("user_id"))[0], ref) for d in keys
                if scan.claim("ssh_key", d.get("id"))])
     if problem:
