@@ -281,7 +281,7 @@ def _risk(i: Identity, policy: Policy, now: datetime, members: Mapping[str, set[
         found.append(_finding("app-all-repos-write", "The app is installed on every repository and can write."))
     if i.kind == "fine_grained_pat" and selection == "all":
         found.append(_finding("pat-all-repos", "The token was granted access to every repository of the org."))
-    if i.kind in ("actions_secret", "dependabot_secret", "codespaces_secret") and d.get("scope") == "org" and d.get("visibility") == "all":
+    if i.kind in ("actions_secret", "dependabot_secret", "codespaces_secret", "agents_secret") and d.get("scope") == "org" and d.get("visibility") == "all":
         found.append(_finding("org-secret-visible-to-all", "Every repository of the org, present and future, "
                                                            "can read this secret."))
     if i.kind == "runner" and d.get("allows_public_repositories"):

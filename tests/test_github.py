@@ -93,8 +93,8 @@ async def test_ground_truth_field_by_field(world, fake):
     rows = await scan(connector)
     assert_ground_truth(world, fake, connector, rows)
     kinds = {r.kind for r in rows}
-    assert kinds == {"deploy_key", "actions_secret", "dependabot_secret", "codespaces_secret", "runner",
-                     "app_installation", "fine_grained_pat", "sso_credential", "webhook"}
+    assert kinds == {"deploy_key", "actions_secret", "dependabot_secret", "codespaces_secret", "agents_secret",
+                     "runner", "app_installation", "fine_grained_pat", "sso_credential", "webhook"}
     report = connector.report
     assert report.blind_spots == []
     assert report.facts["members"] == fake.expected_facts["members"]

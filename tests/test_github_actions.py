@@ -167,3 +167,23 @@ async def test_a_contained_group_offers_no_restriction_and_a_refused_write_chang
     assert (await connector.execute(runner, "restrict-group")).state == "ok"
     rescanned = next(r for r in await scan(connector_for(fake)) if r.uid == runner.uid)
     assert rescanned.actions == ("remove",) and [a.name for a in connector.actions(rescanned)] == ["remove"]
+
+
+async def test_agents_secrets_and_what_ghes_does_not_have():
+    with GitHubFake(World(repos=6)) as fake:
+        connector = connector_for(fake)
+        rows = await scan(connector)
+        agents = [r for r in rows if r.kind == "agents_secret"]
+        org_level = next(r for r in agents if r.details["scope"] == "org")
+        assert org_level.details["visibility"] == "selected" and org_level.details["repos"]
+        assert connector.actions(org_level)[0].call == "DELETE /orgs/acme/agents/secrets/AGENT_MCP_TOKEN"
+        assert (await connector.execute(org_level, "delete")).status_code == 204
+        assert org_level.uid not in {r.uid for r in await scan(connector_for(fake))}
+    with GitHubFake(World(repos=6), ghes=True) as fake:
+        connector = connector_for(fake)
+        rows = await scan(connector)
+        assert not {"codespaces_secret", "agents_secret"} & {r.kind for r in rows}
+        assert connector.report.blind_spots == []
+        assert connector.report.facts["codespaces_secrets"] == connector.report.facts["agents_secrets"] \
+            == "not applicable on GitHub Enterprise Server"
+        assert not any("/codespaces/" in path or "/agents/" in path for _, path in fake.requests_log)

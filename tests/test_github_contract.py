@@ -226,7 +226,7 @@ def test_the_subset_covers_every_route_the_fake_serves():
     expanded = set()
     for method, rule in rules:
         if "{stype}" in rule:
-            expanded |= {(method, rule.replace("{stype}", s)) for s in ("actions", "dependabot", "codespaces")}
+            expanded |= {(method, rule.replace("{stype}", s)) for s in ("actions", "dependabot", "codespaces", "agents")}
         else:
             expanded.add((method, rule))
     served = {(m, p) for p, ops in SPEC["paths"].items() for m in ops}

@@ -5,7 +5,7 @@ The package, read top down:
 - `retry.py`    when to retry and how long to wait (Retry-After, rate-limit reset, secondary limits);
 - `scan.py`     one scan: which kinds are read per organisation and repository, and the blind spots;
 - one module per family of kinds, each "which endpoint, which fields, which Identity":
-  `keys.py` (deploy keys), `secrets.py` (Actions/Dependabot/Codespaces secrets), `runners.py`
+  `keys.py` (deploy keys), `secrets.py` (Actions/Dependabot/Codespaces/agents secrets), `runners.py`
   (self-hosted runners and their groups), `hooks.py` (webhooks), `apps.py` (App installations),
   `pats.py` (fine-grained PAT grants and requests), `credentials.py` (SAML SSO authorizations), and
   the facts `members.py` and `oidc.py`;

@@ -157,7 +157,7 @@ class Scan:
             await self.gather([
                 self._repos(org), members.collect(self, org),
                 secrets.org_secrets(self, org, "actions"), secrets.org_secrets(self, org, "dependabot"),
-                secrets.org_secrets(self, org, "codespaces"),
+                secrets.org_secrets(self, org, "codespaces"), secrets.org_secrets(self, org, "agents"),
                 runners.org_runners(self, org, groups), apps.collect(self, org),
                 pats.grants(self, org), pats.requests(self, org), credentials.collect(self, org),
                 hooks.org_hooks(self, org), oidc.org_customization(self, org), groups,
@@ -194,6 +194,7 @@ class Scan:
                        repo=True),
             self.guard("repo codespaces secrets", org, secrets.repo_secrets(self, org, repo, "codespaces"),
                        repo=True),
+            self.guard("repo agents secrets", org, secrets.repo_secrets(self, org, repo, "agents"), repo=True),
             self.guard("environments", org, secrets.environment_secrets(self, org, repo), repo=True),
             self.guard("repo runners", org, runners.repo_runners(self, org, repo), repo=True),
             self.guard("repo webhooks", org, hooks.repo_hooks(self, org, repo), repo=True),

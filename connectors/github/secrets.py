@@ -1,11 +1,13 @@
-"""Actions, Dependabot and Codespaces secrets: organisation, repository and environment level.
+"""Actions, Dependabot, Codespaces and Copilot-agent secrets: organisation, repository and environment level.
 
 Endpoints (GitHub never returns a secret's value, only its name and dates):
-- `GET /orgs/{org}/{actions|dependabot|codespaces}/secrets` (`secrets`: `name`, `created_at`,
+- `GET /orgs/{org}/{actions|dependabot|codespaces|agents}/secrets` (`secrets`: `name`, `created_at`,
   `updated_at`, `visibility` all/private/selected) and, for `selected`, `.../secrets/{name}/repositories`;
   GitHub refuses GitHub App tokens on the organisation's Codespaces secrets, so a source that reads
   with an App reports them as a blind spot without asking;
-- `GET /repos/{owner}/{repo}/{actions|dependabot|codespaces}/secrets`;
+- `GET /repos/{owner}/{repo}/{actions|dependabot|codespaces|agents}/secrets`; Codespaces and agents
+  secrets exist on github.com and GHEC only, so a GHES source does not ask for them (a fact, not a
+  blind spot);
 - `GET /repos/{owner}/{repo}/environments` then `.../environments/{env}/secrets` (Actions only).
 
 `updated_at` is the last time the value was set: `details["rotated_at"]`. An environment secret's
@@ -35,8 +37,20 @@ HINTS = {
     "org codespaces secrets": "needs Organization 'Codespaces secrets' read (classic: admin:org); GitHub App tokens "
                               "are refused on this endpoint",
     "repo codespaces secrets": "needs Repository 'Codespaces secrets' read (classic: repo)",
+    "org agents secrets": "needs Organization 'Secrets' read for Copilot agents (classic: admin:org)",
+    "repo agents secrets": "needs Repository 'Secrets' read for Copilot agents (classic: repo)",
 }
-KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret", "codespaces": "codespaces_secret"}
+KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret", "codespaces": "codespaces_secret",
+         "agents": "agents_secret"}
+CLOUD_ONLY = ("codespaces", "agents")       # not in GitHub Enterprise Server's REST API
+
+
+def _not_on_ghes(scan: Scan, stype: str) -> bool:
+    """True (and noted as a fact) when this store does not exist on the source's GHES host."""
+    if stype in CLOUD_ONLY and scan.gh.ghes:
+        scan.report.facts[f"{stype}_secrets"] = "not applicable on GitHub Enterprise Server"
+        return True
+    return False
 
 
 def secret(gh: GitHubClient, item: dict, kind: str, org: str, scope: str, target: str, native: str, url: str,
@@ -54,6 +68,8 @@ async def org_secrets(scan: Scan, org: str, stype: str) -> None:
     kind = KINDS[stype]
     what = f"org {stype} secrets"
     base = f"/orgs/{quote(org)}/{stype}/secrets"
+    if _not_on_ghes(scan, stype):
+        return
     if stype == "codespaces" and scan.gh.has_app:
         scan.report.blind_spot(f"{what} ({org})", f"not read: GitHub refuses GitHub App tokens on {base}; "
                                                   f"{HINTS[what].split(';')[0]}, with a token")
@@ -81,6 +97,8 @@ async def org_secrets(scan: Scan, org: str, stype: str) -> None:
 
 async def repo_secrets(scan: Scan, org: str, repo: str, stype: str) -> None:
     kind = KINDS[stype]
+    if _not_on_ghes(scan, stype):
+        return
     async for page, _ in scan.pages(f"/repos/{repo}/{stype}/secrets", "secrets"):
         scan.out([secret(scan.gh, i, kind, org, "repo", repo, f"repo:{repo}:{i['name']}",
                          f"{scan.gh.web_url}/{repo}/settings/secrets/{stype}", {"repos": [repo]})

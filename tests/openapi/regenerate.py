@@ -79,6 +79,12 @@ OPERATIONS: list[tuple[str, str, str]] = [
     ("delete", "/orgs/{org}/codespaces/secrets/{secret_name}", "api.github.com"),
     ("get", "/repos/{owner}/{repo}/codespaces/secrets", "api.github.com"),
     ("delete", "/repos/{owner}/{repo}/codespaces/secrets/{secret_name}", "api.github.com"),
+    # Copilot agents secrets (issue 25; github.com and GHEC only)
+    ("get", "/orgs/{org}/agents/secrets", "api.github.com"),
+    ("get", "/orgs/{org}/agents/secrets/{secret_name}/repositories", "api.github.com"),
+    ("delete", "/orgs/{org}/agents/secrets/{secret_name}", "api.github.com"),
+    ("get", "/repos/{owner}/{repo}/agents/secrets", "api.github.com"),
+    ("delete", "/repos/{owner}/{repo}/agents/secrets/{secret_name}", "api.github.com"),
     # Runner-group containment (issue 25)
     ("get", "/orgs/{org}/actions/runner-groups/{runner_group_id}", "api.github.com"),
     ("patch", "/orgs/{org}/actions/runner-groups/{runner_group_id}", "api.github.com"),

@@ -1,8 +1,9 @@
 """Actions and Dependabot secrets at organisation, repository and environment level.
 
 Values are planted as canaries (`_value`) and never served, as GitHub never returns them. Routes:
-`/orgs/{org}/{actions|dependabot|codespaces}/secrets[/{name}[/repositories]]` (Codespaces: GitHub App
-tokens refused, as on GitHub), `/repos/{owner}/{repo}/{actions|dependabot|codespaces}/secrets[/{name}]`, `/repos/{owner}/{repo}/environments`
+`/orgs/{org}/{actions|dependabot|codespaces|agents}/secrets[/{name}[/repositories]]` (Codespaces: GitHub
+App tokens refused, as on GitHub; Codespaces and agents: 404 on GHES, which has neither),
+`/repos/{owner}/{repo}/{actions|dependabot|codespaces|agents}/secrets[/{name}]`, `/repos/{owner}/{repo}/environments`
 and `.../environments/{env}/secrets[/{name}]`.
 """
 
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from nhitui.sandbox.github.fake import GitHubFake
 
 
-KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret", "codespaces": "codespaces_secret"}
+KINDS = {"actions": "actions_secret", "dependabot": "dependabot_secret", "codespaces": "codespaces_secret",
+         "agents": "agents_secret"}
+CLOUD_ONLY = ("codespaces", "agents")        # GitHub Enterprise Server has neither
 
 
 def add_secret(fake: GitHubFake, org: str, repo: str | None, env: str | None, stype: str, name: str, created: int,
@@ -75,11 +78,13 @@ def seed_secrets(fake: GitHubFake, org: str, repo_names: list[str]) -> None:
     add_secret(fake, org, None, None, "dependabot", "DEPENDABOT_GH_TOKEN", 150, 100, "all", [],
                {"org-secret-visible-to-all"})
     # Codespaces: GitHub refuses App tokens on the org endpoints, so an App-reading source cannot see these.
-    readable = not fake.app_enabled
+    readable = not fake.app_enabled and not fake.ghes
     add_secret(fake, org, None, None, "codespaces", "CODESPACES_NPM_TOKEN", 120, 60, "all", [],
                {"org-secret-visible-to-all"}, expected=readable)
     add_secret(fake, org, None, None, "codespaces", "DEVCONTAINER_REGISTRY_TOKEN", 40, 40, "selected",
                repo_names[:1], set(), expected=readable)
+    add_secret(fake, org, None, None, "agents", "AGENT_MCP_TOKEN", 20, 20, "selected", repo_names[:1], set(),
+               expected=not fake.ghes)
     for i, repo in enumerate(repo_names):
         short = repo.split("/", 1)[1].upper().replace("-", "_")
         if i % 4 != 3:
@@ -92,7 +97,9 @@ def seed_secrets(fake: GitHubFake, org: str, repo_names: list[str]) -> None:
         if i % 10 == 1:
             add_secret(fake, org, repo, None, "dependabot", "NPM_TOKEN", 60, 60)
         if i % 6 == 2:
-            add_secret(fake, org, repo, None, "codespaces", "DEV_DATABASE_URL", 30, 30)
+            add_secret(fake, org, repo, None, "codespaces", "DEV_DATABASE_URL", 30, 30, expected=not fake.ghes)
+        if i % 8 == 3:
+            add_secret(fake, org, repo, None, "agents", "AGENT_API_KEY", 10, 10, expected=not fake.ghes)
         if i % 5 == 0:
             repo_obj = fake.repos[repo]
             for env in ("production", "staging"):
@@ -128,7 +135,7 @@ def seed_sprawl(fake: GitHubFake) -> None:
 def routes(app: Flask, fake: GitHubFake) -> None:
     """List and delete secrets; list environments and a selected secret's repositories."""
 
-    @app.get("/orgs/<org>/<any(actions, dependabot, codespaces):stype>/secrets")
+    @app.get("/orgs/<org>/<any(actions, dependabot, codespaces, agents):stype>/secrets")
     def org_secrets(org: str, stype: str) -> Response:
         o = fake.orgs.get(org)
         refused = app_refused(stype)
@@ -138,6 +145,8 @@ def routes(app: Flask, fake: GitHubFake) -> None:
 
     def app_refused(stype: str) -> Response | None:
         """GitHub does not let GitHub App installation tokens near the org's Codespaces secrets."""
+        if stype in CLOUD_ONLY and fake.ghes:
+            return fake.not_found()
         if stype == "codespaces" and fake._token_of() in fake.issued:
             return fake.error(403, "Resource not accessible by integration")
         return None
@@ -154,7 +163,7 @@ def routes(app: Flask, fake: GitHubFake) -> None:
             items.remove(s)
         return fake.respond(None, 204)
 
-    @app.get("/orgs/<org>/<any(actions, dependabot, codespaces):stype>/secrets/<secret_name>/repositories")
+    @app.get("/orgs/<org>/<any(actions, dependabot, codespaces, agents):stype>/secrets/<secret_name>/repositories")
     def org_secret_repos(org: str, stype: str, secret_name: str) -> Response:
         o = fake.orgs.get(org)
         refused = app_refused(stype)
@@ -165,7 +174,7 @@ def routes(app: Flask, fake: GitHubFake) -> None:
             return fake.not_found()
         return fake.repo_page(s["_repos"], "repositories", link=False)
 
-    @app.delete("/orgs/<org>/<any(actions, dependabot, codespaces):stype>/secrets/<secret_name>")
+    @app.delete("/orgs/<org>/<any(actions, dependabot, codespaces, agents):stype>/secrets/<secret_name>")
     def org_secret_delete(org: str, stype: str, secret_name: str) -> Response:
         o = fake.orgs.get(org)
         refused = app_refused(stype)
@@ -173,12 +182,14 @@ def routes(app: Flask, fake: GitHubFake) -> None:
             return refused
         return delete(o.secrets[stype] if o else None, secret_name)
 
-    @app.get("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces):stype>/secrets")
+    @app.get("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces, agents):stype>/secrets")
     def repo_secrets(owner: str, repo: str, stype: str) -> Response:
         r = fake.repo(owner, repo)
+        if stype in CLOUD_ONLY and fake.ghes:
+            return fake.not_found()
         return fake.not_found() if r is None else fake.page(r.secrets[stype], "secrets")
 
-    @app.delete("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces):stype>/secrets/<secret_name>")
+    @app.delete("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces, agents):stype>/secrets/<secret_name>")
     def repo_secret_delete(owner: str, repo: str, stype: str, secret_name: str) -> Response:
         r = fake.repo(owner, repo)
         return delete(r.secrets[stype] if r else None, secret_name)

@@ -44,6 +44,7 @@ PERMISSIONS = (
     ("/actions/oidc", "actions=read"),
     ("/dependabot/secrets", "dependabot_secrets=read"),
     ("/codespaces/secrets", "codespaces_secrets=read; organization_codespaces_secrets=read"),
+    ("/agents/secrets", "secrets=read; organization_secrets=read"),
     ("/secrets", "secrets=read"),
     ("/actions/runners", "administration=read; organization_self_hosted_runners=read"),
     ("/installations", "organization_administration=read"),

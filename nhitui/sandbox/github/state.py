@@ -33,7 +33,7 @@ class Repo:
     full_name: str
     private: bool
     keys: list[dict] = field(default_factory=list)
-    secrets: dict[str, list[dict]] = field(default_factory=lambda: {"actions": [], "dependabot": [], "codespaces": []})
+    secrets: dict[str, list[dict]] = field(default_factory=lambda: {"actions": [], "dependabot": [], "codespaces": [], "agents": []})
     environments: list[dict] = field(default_factory=list)
     env_secrets: dict[str, list[dict]] = field(default_factory=dict)
     runners: list[dict] = field(default_factory=list)
@@ -49,7 +49,7 @@ class Org:
     id: int
     members: list[str]
     repos: list[str] = field(default_factory=list)
-    secrets: dict[str, list[dict]] = field(default_factory=lambda: {"actions": [], "dependabot": [], "codespaces": []})
+    secrets: dict[str, list[dict]] = field(default_factory=lambda: {"actions": [], "dependabot": [], "codespaces": [], "agents": []})
     runner_groups: list[dict] = field(default_factory=list)
     runners: list[dict] = field(default_factory=list)
     installations: list[dict] = field(default_factory=list)
