@@ -137,13 +137,14 @@ async def test_details_agents_and_trusts(fake: GcpFake, scanned: tuple[GcpConnec
 
     gh_api = by_name["github/gh-api"]
     trusts = gh_api.details[TRUSTS_DETAIL]
-    assert {t.grants for t in trusts} == {deployer.name, "project acme-prod"}
+    assert {t.grants for t in trusts} == {deployer.name, "project acme-prod", "organizations/222222222222"}
+    assert {t.grants_kind for t in trusts} == {"gcp_service_account", "gcp_project", "gcp_organization"}
     for t in trusts:
         assert t.issuer == "https://token.actions.githubusercontent.com" and t.dialect == "gcp-cel"
         claims = {(x.claim, x.operator, x.values) for x in t.conditions}
         assert {("repository", "equals", ("acme/api",)), ("ref", "equals", ("refs/heads/main",))} <= claims
         assert not t.unparsed
-    assert {t.privilege for t in trusts} == {"admin"}
+    assert {t.privilege for t in trusts} == {"admin", "read"}
     owner = by_name["github-legacy/gh-owner"]
     (t,) = owner.details[TRUSTS_DETAIL]
     assert [(x.claim, x.values) for x in t.conditions] == [("repository_owner", ("acme",))]

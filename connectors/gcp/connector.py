@@ -90,6 +90,13 @@ class GcpConnector:
 
         read_all = await asyncio.gather(*(read(n) for n in dict.fromkeys(names)))
         readable = {p.resource: p for p in read_all if p.read}
+        for pol in readable.values():      # pool identities granted roles on a whole folder / organization
+            kind = "gcp_organization" if pol.resource.startswith("organizations/") else "gcp_folder"
+            for b in pol.bindings:
+                for member in b.members:
+                    principal = wif_trust.pool_principal(member)
+                    if principal is not None:
+                        self._grants.append(wif.Grant(principal, b.role, pol.resource, kind, role_privilege(b.role)))
         self.report.facts["ancestor_policies"] = sorted(readable)
         return readable
 

@@ -66,8 +66,8 @@ class Grant:
 
     principal: wif_trust.PoolPrincipal
     role: str
-    target: str                     # SA email or `project acme-prod`
-    target_kind: str                # gcp_service_account | gcp_project | gcp_organization
+    target: str                     # SA email, `project acme-prod`, `folders/N` or `organizations/N`
+    target_kind: str                # gcp_service_account | gcp_project | gcp_folder | gcp_organization
     privilege: str
 
 

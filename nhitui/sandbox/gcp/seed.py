@@ -271,6 +271,7 @@ class Seeder:
                       privilege="admin")
         s.sa_policies[terraform["email"]] = [{"role": "roles/iam.workloadIdentityUser",
                                               "members": [f"{pool_base}/github-legacy/*"]}]
+        self.grant(org, "roles/browser", f"{pool_base}/github/attribute.repository/acme/api")   # inherited, read
         gitlab = self.pool(prod, "gitlab")
         self.provider(gitlab, "gl", {"google.subject": "assertion.namespace_path",
                                      "attribute.namespace_id": "assertion.namespace_id"},
