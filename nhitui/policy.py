@@ -65,7 +65,8 @@ class Policy:
     never_used_grace_days: int = 30
     max_age_days: int = 365
     sprawl_threshold: int = 5
-    rotation_grace_days: int = 7          # a second active key younger than this is a rotation in progress
+    rotation_grace_days: int = 7          # a second key younger than this, not yet used alongside the old one,
+                                          # is a rotation in progress
     disabled: frozenset[str] = frozenset()
     kinds: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
@@ -236,13 +237,20 @@ def _two_active_keys(rows: list[Identity], policy: Policy, now: datetime) -> dic
             keys[(i.source, str(i.details.get("account") or i.target), str(i.details.get("user") or i.owner))].append(i)
     out: dict[str, list[Finding]] = {}
     for pair in keys.values():
+        if len(pair) != 2:
+            continue                      # IAM allows two keys a user
         ages = [_days(now - k.created_at) if k.created_at else None for k in pair]
         newest = min((a for a in ages if a is not None), default=None)
-        if len(pair) != 2 or newest is not None and newest < policy.rotation_grace_days:
-            continue                      # IAM allows two keys a user; a fresh newer one is a rotation in progress
+        newer_made = max((k.created_at for k in pair if k.created_at), default=None)
+        # Both used since the newer key appeared: two live credentials in circulation, whatever the age.
+        both_live = newer_made is not None and all(k.last_used_at is not None and k.last_used_at >= newer_made
+                                                   for k in pair)
+        if newest is not None and newest < policy.rotation_grace_days and not both_live:
+            continue                      # a fresh second key not yet used alongside the old: a rotation in progress
         both = " and ".join(f"{k.name} ({'age unknown' if a is None else f'{a} days old'})" for k, a in zip(pair, ages))
-        text = (f"{pair[0].owner or 'The user'} has {len(pair)} active access keys: {both}. A rotation that never "
-                "finished leaves the old key valid; deactivate the one no longer in use.")
+        live = " Both have been used since the newer one was created." if both_live else ""
+        text = (f"{pair[0].owner or 'The user'} has {len(pair)} active access keys: {both}.{live} A rotation that "
+                "never finished leaves the old key valid; deactivate the one no longer in use.")
         out.update({k.uid: [_finding("two-active-keys", text)] for k in pair})
     return out
 

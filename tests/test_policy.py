@@ -121,23 +121,38 @@ def test_every_finding_has_severity_tag_and_explanation():
 
 # --- two active access keys (a rotation that never finished) ---------------------------------------------
 
-def two_keys(newer_age: float, older_age: float = 60, policy: Policy | None = None, **kw):
-    """Two access keys of one user (the older one changed by `kw`), scored together."""
+def two_keys(newer_age: float, older_age: float = 60, policy: Policy | None = None,
+             newer_used: float | None = None, **kw):
+    """Two access keys of one user (the older one changed by `kw`), scored together. The older key was
+    used yesterday; the newer one `newer_used` days ago (None: not used yet)."""
     common = dict(provider="aws", kind="access_key", owner="ci-api", target="111122223333", privilege="write",
                   last_used_at=days(1), details={"account": "111122223333", "user": "ci-api"})
     old = ident(1, name="AKIAOLD", created_at=days(older_age), **{**common, **kw})
-    new = ident(2, name="AKIANEW", created_at=days(newer_age), **common)
+    new = ident(2, name="AKIANEW", created_at=days(newer_age),
+                **{**common, "last_used_at": days(newer_used) if newer_used is not None else None})
     return evaluate([old, new], None, policy or Policy(), NOW)
 
 
 @pytest.mark.parametrize("newer_age, found", [(6, False), (7, True), (8, True)])
 def test_two_active_keys_after_the_rotation_grace(newer_age, found):
+    """A second key not yet used is a rotation in progress for the grace period, then a finding."""
     old, new = two_keys(newer_age)
     assert ("two-active-keys" in old.finding_ids) is found and ("two-active-keys" in new.finding_ids) is found
     if found:
         text = next(f for f in new.findings if f.rule == "two-active-keys")
         assert (text.severity, text.owasp) == ("medium", "NHI7")
         assert "AKIAOLD (60 days old)" in text.explanation and f"AKIANEW ({newer_age} days old)" in text.explanation
+
+
+def test_two_keys_both_in_use_are_flagged_within_the_grace():
+    """The issue's seeded user: keys 60 and 5 days old, both used yesterday — two live credentials."""
+    old, new = two_keys(5, newer_used=1)
+    assert "two-active-keys" in old.finding_ids and "two-active-keys" in new.finding_ids
+    text = next(f for f in old.findings if f.rule == "two-active-keys").explanation
+    assert "AKIAOLD (60 days old)" in text and "AKIANEW (5 days old)" in text and "Both have been used" in text
+    # The old key last used before the new one existed: consumers moved, a rotation in progress.
+    old, new = two_keys(5, newer_used=1, last_used_at=days(6))
+    assert "two-active-keys" not in old.finding_ids
 
 
 def test_two_active_keys_grace_comes_from_policy_and_needs_both_active():

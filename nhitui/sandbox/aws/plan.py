@@ -188,7 +188,7 @@ def plan_users(world: World) -> list[UserPlan]:
         u.keys.append(KeyPlan(use=uses[j % len(uses)], inactive=(j % 6 == 5) or (j % 10 == 9),
                               age=timedelta(days=age, hours=j % 12), used_days=used))
     if users and len(users[0].keys) == 2:
-        # A rotation in progress: the new key is 5 days old, the old one not yet retired.
+        # The user: keys 60 and 5 days old, both used yesterday (two live credentials).
         users[0].keys = [KeyPlan(use=("sts", "us-east-1"), age=timedelta(days=60), used_days=1),
                          KeyPlan(use=("iam", "us-east-1"), age=timedelta(days=5), used_days=1)]
     for u in users:
@@ -212,8 +212,12 @@ def key_findings(u: UserPlan, k: KeyPlan) -> set[str]:
     if not k.inactive and k.age.days > MAX_AGE:
         found.add("old-rotation")
     active = [x for x in u.keys if not x.inactive]
-    if not k.inactive and len(active) == 2 and min(x.age.days for x in active) >= ROTATION_GRACE:
-        found.add("two-active-keys")
+    if not k.inactive and len(active) == 2:
+        newer = min(x.age.days for x in active)
+        # Both used since the newer key appeared: two live credentials, whatever the grace says.
+        both_live = all(x.used_days is not None and x.used_days <= newer for x in active)
+        if newer >= ROTATION_GRACE or both_live:
+            found.add("two-active-keys")
     return found
 
 
