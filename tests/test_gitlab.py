@@ -197,6 +197,7 @@ async def test_a_scoped_variable_shows_its_environment_everywhere_and_stays_atta
     production = next(i for i in variables if i.name == staging.name and i.details["environment_scope"] == "production")
     assert staging.target == f"{project}:staging" and production.target == f"{project}:production"
     assert staging.uid.endswith(":staging")                                 # the uid is unchanged
+    assert staging.details["environment"] == "staging"
     everywhere = [i for i in variables if i.details["environment_scope"] == "*"]
     assert everywhere and all(":" not in i.target for i in everywhere)     # `*` shows no suffix
     assert pick(rows, "ci_variable", target="instance")

@@ -47,6 +47,8 @@ def parse_variable(site: GitLabConnector, d: Mapping[str, Any], scope: str, scop
     # The environment is part of where the secret lives: `acme/api-0:production` and `…:staging` are two
     # rows a reader must tell apart (`*`, every environment, shows no suffix).
     shown = target if scope == "instance" or env == "*" else f"{target}:{env}"
+    if shown != target:
+        details["environment"] = env        # the same key GitHub environment secrets use
     return identity(site, "ci_variable", native, name=key, owner="", target=shown, scopes=(),
                     privilege="none", created_at=None, expires_at=None, last_used_at=None,
                     status="active", credential="static", actions=("delete",), url=url,
