@@ -48,7 +48,20 @@ def sanitize(value: Any) -> str:
 
 
 def utc(value: Any) -> datetime | None:
-    """Parse a provider timestamp (ISO 8601, epoch seconds or datetime) to aware UTC, or None."""
+    """Parse a provider timestamp (ISO 8601, epoch seconds or datetime) to aware UTC, or None.
+
+    A value no calendar can hold (1e18 seconds, inf, year 99999) is None, not an exception: one
+    hostile timestamp must never fail a whole source.
+    """
+    try:
+        return _utc(value)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _utc(value: Any) -> datetime | None:
+    if isinstance(value, float) and value != value:     # NaN
+        return None
     if value in (None, "", 0, "N/A", "no_information", "not_supported"):
         return None
     if isinstance(value, datetime):
@@ -58,7 +71,7 @@ def utc(value: Any) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     text = str(value).strip()
     if text.isdigit():
-        return utc(int(text))
+        return _utc(int(text))
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:

@@ -292,3 +292,33 @@ def test_rate_limit_quota_is_retried_and_a_sealed_server_fails_clearly(mutable) 
     sealed = make(fake)
     with pytest.raises(ConnectorError, match="sealed"):
         scan(sealed)
+
+
+def test_an_invalid_token_is_an_authentication_failure_not_blind_spots(seeded) -> None:
+    from connectors.base import AuthError
+
+    fake, _ = seeded
+    c = make(fake, token="env:BAD", tokens={"BAD": "s.notatokenatall0000000000"})
+    with pytest.raises(AuthError, match="lookup-self"):
+        scan(c)
+    assert "s.notatokenatall" not in repr(c.report)
+
+
+def test_hostile_numbers_never_fail_the_source() -> None:
+    import asyncio as aio
+
+    from connectors.vault.scan import Scan, seconds
+    from connectors.vault.tokens import identity
+
+    assert seconds(1e999) == 0 and seconds("x") == 0
+
+    class NoPolicies(Scan):
+        async def privilege(self, policies):
+            return "none", ""
+
+    from types import SimpleNamespace
+
+    scan_ = NoPolicies("s", client=SimpleNamespace(namespace=""), host="h")    # type: ignore[arg-type]
+    got = aio.run(identity(scan_, {"accessor": "a" * 24, "creation_time": 1e18, "expire_time": "99999-01-01",
+                                   "ttl": float("inf"), "display_name": "token-x\x1b[2J", "policies": ["p"]}))
+    assert got is not None and got.created_at is None and "\x1b" not in got.name

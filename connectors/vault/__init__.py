@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from connectors._http import GaveUp, Session, TooLarge
-from connectors.base import ConnectorError, Report, Resolve, setting
+from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 from connectors.vault import actions as vault_actions
 from connectors.vault import approle, auth_roles, static_roles, tokens
-from connectors.vault.client import Denied, VaultClient
+from connectors.vault.client import Denied, VaultClient, errors_of
 from connectors.vault.scan import Scan
 from nhitui.model import Action, ActionResult, Identity
 
@@ -60,12 +60,23 @@ class VaultConnector:
         async with self._session(self.report, str(self.settings.get("token") or "")) as session:
             root = VaultClient(session, self.url, self.namespace)
             try:
+                await self._check_token(root)
                 async for namespace in self._namespaces(root):
                     scan = Scan(self.name, root.within(namespace), self.host, self.concurrency)
                     async for batch in self._collect_namespace(scan):
                         yield batch
             except (GaveUp, TooLarge) as exc:
                 raise ConnectorError(str(exc)) from None
+
+    @staticmethod
+    async def _check_token(root: VaultClient) -> None:
+        """Vault answers 403 "permission denied" to an invalid or expired token, exactly as to a missing
+        right: ask about the token itself first (every token may look itself up, `default` policy),
+        so a bad token is an authentication failure, not a scan made only of blind spots."""
+        reply = await root.call("GET", "auth/token/lookup-self")
+        if reply.status == 403:
+            raise AuthError("authentication failed: Vault refused the token on auth/token/lookup-self "
+                            f"({errors_of(reply) or 'permission denied'}); it is invalid, expired or revoked")
 
     async def _namespaces(self, root: VaultClient) -> AsyncIterator[str]:
         """The configured namespace, then its descendants as far as the token may list them."""
@@ -82,8 +93,13 @@ class VaultConnector:
                 self.report.blind_spot(f"{where}sys/namespaces", f"{exc}; child namespaces are not scanned "
                                        "(needs list on sys/namespaces/)")
                 continue
-            except ConnectorError:
-                continue    # a server without namespaces (405/400): nothing below
+            except ConnectorError as exc:
+                # A server without namespaces answers 400/404/405: nothing below. Anything else
+                # (500, an unreadable answer) hides child namespaces: say so.
+                if not any(f"HTTP {code}" in str(exc) for code in (400, 404, 405)):
+                    where = f"{namespace}: " if namespace else ""
+                    self.report.blind_spot(f"{where}sys/namespaces", f"{exc}; child namespaces are not scanned")
+                continue
             pending += [f"{namespace}/{c.strip('/')}".strip("/") for c in children]
         if pending:
             self.report.blind_spot("sys/namespaces", f"more than {MAX_NAMESPACES} namespaces; the rest not scanned")

@@ -116,7 +116,9 @@ async def _destroy(client: VaultClient, mount: str, role: str, accessor: str) ->
     base = f"auth/{mount}/role/{role}"
     look = await client.write(f"{base}/secret-id-accessor/lookup", {"secret_id_accessor": accessor},
                               final=frozenset({500}))
-    if look.status in (404, 500) or (look.status == 400 and "does not exist" in errors_of(look)):
+    # Only a 404 (or "role does not exist") proves it gone; a 500 may be a storage or namespace
+    # error, so the destroy is still attempted and its own answer decides.
+    if look.status == 404 or (look.status == 400 and "does not exist" in errors_of(look)):
         return ActionResult(state="already-absent", status_code=look.status,
                             message="the secret ID (or its role) no longer exists", removed=True)
     if look.status == 403:

@@ -110,5 +110,5 @@ def text_map(value: Any) -> dict[str, str]:
 def seconds(value: Any) -> int:
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
