@@ -93,7 +93,7 @@ def test_findings_only_where_planted(scanned: tuple[AzureFake, AzureConnector, d
     fake, _, got = scanned
     planted = {e.native_id: e.findings for e in fake.world.expected_for("azure")}
     for rule in ("azure-sp-credential", "azure-third-party-privileged", "azure-secret-expiring",
-                 "azure-tier0-permission", "azure-fic-privileged-app", "never-used"):
+                 "azure-tier0-permission", "azure-fic-privileged-app"):
         fired = {n for n, i in got.items() if rule in i.finding_ids}
         assert fired and fired == {n for n, f in planted.items() if rule in f}, rule
 
@@ -502,3 +502,25 @@ def test_revoker_plans_journals_and_undoes(tmp_path: Path) -> None:
         records = [json.loads(line) for line in journal.splitlines()]
         assert [(r["event"], r.get("result")) for r in records] == [("intent", None), ("result", "ok")] * 2
         assert CANARY not in journal
+
+
+def test_no_sign_in_in_the_report_is_unknown_not_never_used(scanned) -> None:
+    """reference/azure.md: the reports' history depth is undocumented, so no data is not unused."""
+    _, _, got = scanned
+    tool = next(i for i in got.values() if i.kind == "app_secret" and i.name == "tool")
+    assert tool.last_used_at is None and not tool.usage_tracked and "never-used" not in tool.finding_ids
+
+
+def test_rbac_writing_wildcards_are_admin_and_fic_ids_must_belong_to_their_identity() -> None:
+    from connectors.azure.arm import custom_role_privilege
+    from connectors.azure.federated import is_fic_of
+
+    for action in ("Microsoft.Authorization/*/Write", "*/write", "Microsoft.Authorization/roleAssignments/*"):
+        assert custom_role_privilege({"permissions": [{"actions": [action]}]}) == "admin", action
+    assert custom_role_privilege({"permissions": [{"actions": ["Microsoft.Resources/deployments/*"]}]}) == "write"
+    uami = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ci"
+    assert is_fic_of(uami + "/federatedIdentityCredentials/gh-main", uami)
+    assert is_fic_of(uami.upper() + "/federatedIdentityCredentials/x", uami)
+    assert not is_fic_of(uami, uami)
+    assert not is_fic_of(uami + "/federatedIdentityCredentials/x/../../../other", uami)
+    assert not is_fic_of("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a", uami)

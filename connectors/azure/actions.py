@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.azure.client import Api, Tokens, creds_for, error_of
+from connectors.azure.federated import is_fic_of
 from connectors.base import ConnectorError, Report, Resolve
 from nhitui.model import Action, ActionResult, Identity
 
@@ -186,6 +187,9 @@ async def _remove_certificate(api: Api, identity: Identity) -> ActionResult:
 async def _delete_fic(api: Api, identity: Identity, arm: bool) -> ActionResult:
     native = identity.native_id
     if arm:
+        if not is_fic_of(native, str(identity.details.get("uami_id") or "")):
+            return ActionResult(state="failed", message="refused: the id is not a federated credential of this "
+                                "managed identity, so an irreversible DELETE will not be sent to it")
         path = f"{native}?api-version={MSI_API}"
     else:
         app, _, fic = native.partition("/")

@@ -130,7 +130,7 @@ def credential_identity(source: str, tenant: Tenant, cred: Mapping[str, Any], *,
         owner=owner, target=target, scopes=scopes, privilege=privilege, created_at=start,
         expires_at=None if no_expiry else end, last_used_at=activity.last_used if activity else None,
         status="expired" if expired else "active", credential="static", actions=("remove",), url=url,
-        usage_tracked=activity is not None, details=d)
+        usage_tracked=activity is not None and activity.last_used is not None, details=d)
 
 
 def app_credentials(source: str, tenant: Tenant, app: Mapping[str, Any], perms: tuple[tuple[str, ...], list[str], str],

@@ -16,6 +16,7 @@ that subscription. Storage account key age comes from `storage`.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -48,10 +49,11 @@ def custom_role_privilege(props: Mapping[str, Any]) -> str:
         if isinstance(p, Mapping):
             actions += [str(a).lower() for a in seq(p.get("actions")) if isinstance(a, str)]
             not_actions += [str(a).lower() for a in seq(p.get("notActions")) if isinstance(a, str)]
-    authz = ("microsoft.authorization/*", "microsoft.authorization/roleassignments/write",
-             "microsoft.authorization/roleassignments/*")
-    if any(a in authz for a in actions) or ("*" in actions and not any(n.startswith("microsoft.authorization/")
-                                                                        for n in not_actions)):
+    # Any action pattern that can write role assignments (or everything under Authorization) is admin:
+    # `Microsoft.Authorization/*/Write` and `*/write` grant it as surely as the literal action.
+    grants_rbac = [a for a in actions if fnmatch.fnmatchcase("microsoft.authorization/roleassignments/write", a)]
+    if any(a != "*" for a in grants_rbac) or ("*" in actions and not any(
+            n.startswith("microsoft.authorization/") for n in not_actions)):
         return "admin"
     if any(a == "*" or a.endswith(("/write", "/delete", "/action", "/*")) for a in actions):
         return "write"

@@ -10,6 +10,7 @@ subject so it can be recreated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,13 +49,21 @@ def app_fic_identity(source: str, fic: Mapping[str, Any], *, app: Mapping[str, A
         status="active", credential="federated", actions=("delete",), usage_tracked=False, details=details)
 
 
+def is_fic_of(resource_id: str, uami_id: str) -> bool:
+    """`{uami id}/federatedIdentityCredentials/{name}`, nothing else (ARM ids are case-insensitive)."""
+    if not uami_id.startswith("/subscriptions/"):
+        return False
+    return re.fullmatch(re.escape(uami_id.rstrip("/")) + r"/federatedIdentityCredentials/[^/?#]+", resource_id,
+                        re.IGNORECASE) is not None
+
+
 def uami_fic_identity(source: str, fic: Mapping[str, Any], *, uami: Mapping[str, Any],
                       perms: tuple[tuple[str, ...], list[str], str], tenant_id: str) -> Identity | None:
     """An ARM FIC `{id, name, properties: {issuer, subject, audiences}}` of a user-assigned MI."""
     rid = fic.get("id")
     props = fic.get("properties")
-    if not isinstance(rid, str) or not rid.startswith("/subscriptions/") or not isinstance(props, Mapping):
-        return None
+    if not isinstance(rid, str) or not isinstance(props, Mapping) or not is_fic_of(rid, str(uami.get("id") or "")):
+        return None     # the delete is sent to this id: it must name a FIC of this very identity
     scopes, tier0, privilege = perms
     client_id = str(uami.get("client_id") or "")
     trust = fic_trust(props, grants=client_id, grants_kind="azure_managed_identity", privilege=privilege)

@@ -137,7 +137,8 @@ def sp_identity(source: str, tenant: Tenant, sp: Mapping[str, Any], perms: tuple
         target=tenant.tenant_id, scopes=scopes, privilege=privilege,
         created_at=_created(app), last_used_at=activity.last_used if activity else None,
         status="active" if enabled else "inactive", credential="federated" if federated else "ephemeral",
-        actions=actions, url="", usage_tracked=activity is not None, details=details)
+        actions=actions, url="", usage_tracked=activity is not None and activity.last_used is not None,
+        details=details)
 
 
 def uami_identity(source: str, tenant: Tenant, uami: Mapping[str, Any], perms: tuple[tuple[str, ...], list[str], str],

@@ -8,8 +8,9 @@
 
 Both need `AuditLog.Read.All` **and** an Entra ID P1/P2 licence. A 403 is named precisely as a
 licence or a permission blind spot, and every row then says last use is unknown
-(`usage_tracked=False`), never "never used". A row whose activity is null means never used; an
-SP or credential with no row is unknown too (the reports' history depth is not documented).
+(`usage_tracked=False`), never "never used". A row whose activity is null, or no row at all, is
+unknown too: the reports' history depth is not documented, so "no sign-in recorded" is not "never
+used" (reference/azure.md: no data is not unused).
 """
 
 from __future__ import annotations
