@@ -157,3 +157,15 @@ def test_server_text_in_binding_details_is_sanitized():
     assert "\x1b" not in shown["binding"] and "\x07" not in shown["binding"]
     assert shown["binding"].startswith("ClusterRoleBinding/evil\ufffd]52")
     assert shown["name"] == hostile            # the raw name stays for the API call that acts on it
+
+
+def test_malformed_objects_from_a_hostile_server_never_raise() -> None:
+    from connectors.kubernetes.client import _shaped
+
+    roles = [_shaped({"metadata": None, "rules": [{"verbs": "get", "apiGroups": None, "resources": 5}, 7]}),
+             _shaped({"metadata": {"name": "r", "annotations": 3, "labels": [1]}, "rules": "all"})]
+    assert roles[0]["metadata"] == {} and roles[0]["rules"] == [{"verbs": [], "apiGroups": [], "resources": []}]
+    assert roles[1]["rules"] == [] and roles[1]["metadata"]["annotations"] == {} == roles[1]["metadata"]["labels"]
+    binding = _shaped({"metadata": None, "subjects": 5, "roleRef": None})
+    assert binding["subjects"] == [] and binding["roleRef"] == {}
+    Rbac(roles, [], [binding], [])

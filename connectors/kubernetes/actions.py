@@ -142,8 +142,12 @@ async def _unbind(client: Client, identity: Identity, b: dict[str, Any], op: str
     d = identity.details
     resource = f"{'rolebindings' if b['kind'] == 'RoleBinding' else 'clusterrolebindings'}/{b['name']}"
     if op == "delete-binding":
-        body = {"kind": "DeleteOptions", "apiVersion": "v1",
-                "preconditions": {"uid": b.get("uid") or None}}
+        # resourceVersion too: a subject added to the binding since the scan would lose its rights with
+        # it (bindings, unlike token Secrets, are not rewritten daily by the API server).
+        pre = {"uid": b.get("uid") or None}
+        if b.get("resource_version"):
+            pre["resourceVersion"] = b["resource_version"]
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": pre}
         await client.request("DELETE", path, body=body, verb="delete", resource=resource, parse=False)
     else:
         subject = b.get("subject") or {"kind": "ServiceAccount", "name": identity.name,

@@ -229,7 +229,9 @@ class Client:
         out: list[dict[str, Any]] = []
         async for page in self.pages(path, query, accept, resource=resource):
             kind = kind or str(page.get("kind") or "")
-            out.extend(i for i in page.get("items") or [] if isinstance(i, dict))
+            items = page.get("items")
+            if isinstance(items, list):
+                out.extend(_shaped(i) for i in items if isinstance(i, dict))
         return kind, out
 
     async def version(self) -> str:
@@ -294,3 +296,34 @@ def path_of(group: str, version: str, resource: str, namespace: str = "", name: 
     if sub:
         base += f"/{sub}"
     return base
+
+
+_MAPS = ("metadata", "spec", "roleRef", "aggregationRule", "data")
+_RULE_LISTS = ("verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs")
+
+
+def _strs(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _shaped(item: dict[str, Any]) -> dict[str, Any]:
+    """An object with the shapes the parsers rely on: a hostile or broken server's `metadata: null`,
+    `verbs: "x"` or `subjects: 5` becomes an empty value here, never a TypeError mid-scan."""
+    for key in _MAPS:
+        if key in item and not isinstance(item[key], dict):
+            item[key] = {}
+    meta = item.setdefault("metadata", {})
+    for key in ("annotations", "labels"):
+        if key in meta and not isinstance(meta[key], dict):
+            meta[key] = {}
+    for key in ("ownerReferences", "finalizers"):
+        if key in meta and not isinstance(meta[key], list):
+            meta[key] = []
+    if "rules" in item:
+        rules = item["rules"] if isinstance(item["rules"], list) else []
+        item["rules"] = [{**r, **{k: _strs(r.get(k)) for k in _RULE_LISTS if k in r}} for r in rules
+                         if isinstance(r, dict)]
+    if "subjects" in item:
+        item["subjects"] = [x for x in item["subjects"] if isinstance(x, dict)] \
+            if isinstance(item["subjects"], list) else []
+    return item
