@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from nhitui.sandbox.github.state import PROVIDER, iso
 
@@ -138,16 +138,15 @@ def routes(app: Flask, fake: GitHubFake) -> None:
     @app.get("/orgs/<org>/<any(actions, dependabot, codespaces, agents):stype>/secrets")
     def org_secrets(org: str, stype: str) -> Response:
         o = fake.orgs.get(org)
-        refused = app_refused(stype)
-        if refused is not None:
-            return refused
         return fake.not_found() if o is None else fake.page(o.secrets[stype], "secrets")
 
-    def app_refused(stype: str) -> Response | None:
-        """GitHub does not let GitHub App installation tokens near the org's Codespaces secrets."""
+    @app.before_request
+    def cloud_only() -> Response | None:
+        """Codespaces and agents secrets: none on GHES; the org's Codespaces secrets refuse App tokens."""
+        stype = (request.view_args or {}).get("stype")
         if stype in CLOUD_ONLY and fake.ghes:
             return fake.not_found()
-        if stype == "codespaces" and fake._token_of() in fake.issued:
+        if stype == "codespaces" and request.path.startswith("/orgs/") and fake._token_of() in fake.issued:
             return fake.error(403, "Resource not accessible by integration")
         return None
 
@@ -166,9 +165,6 @@ def routes(app: Flask, fake: GitHubFake) -> None:
     @app.get("/orgs/<org>/<any(actions, dependabot, codespaces, agents):stype>/secrets/<secret_name>/repositories")
     def org_secret_repos(org: str, stype: str, secret_name: str) -> Response:
         o = fake.orgs.get(org)
-        refused = app_refused(stype)
-        if refused is not None:
-            return refused
         s = find_secret(o.secrets[stype], secret_name) if o else None
         if s is None:
             return fake.not_found()
@@ -177,16 +173,11 @@ def routes(app: Flask, fake: GitHubFake) -> None:
     @app.delete("/orgs/<org>/<any(actions, dependabot, codespaces, agents):stype>/secrets/<secret_name>")
     def org_secret_delete(org: str, stype: str, secret_name: str) -> Response:
         o = fake.orgs.get(org)
-        refused = app_refused(stype)
-        if refused is not None:
-            return refused
         return delete(o.secrets[stype] if o else None, secret_name)
 
     @app.get("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces, agents):stype>/secrets")
     def repo_secrets(owner: str, repo: str, stype: str) -> Response:
         r = fake.repo(owner, repo)
-        if stype in CLOUD_ONLY and fake.ghes:
-            return fake.not_found()
         return fake.not_found() if r is None else fake.page(r.secrets[stype], "secrets")
 
     @app.delete("/repos/<owner>/<repo>/<any(actions, dependabot, codespaces, agents):stype>/secrets/<secret_name>")
