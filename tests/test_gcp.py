@@ -497,3 +497,20 @@ async def test_adc_service_account_key_file_and_renewal_on_401(tmp_path: Any, mo
             await scan(GcpConnector(unknown, lambda ref: ""))
     assert "Application Default Credentials" in str(err.value)
     assert "adc-dir-7c1" not in str(err.value) + caplog.text + repr(c.report)
+
+
+def test_last_use_claims_never_used_only_inside_this_projects_own_window() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from connectors.gcp.activity import Usage
+    from connectors.gcp.identities import last_use
+
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    start, end = now - timedelta(days=60), now - timedelta(days=1)
+    other_projects_window = now - timedelta(days=400)
+    # No entry and no window for this project: unknown, whatever another project's window says.
+    assert last_use("k", now - timedelta(days=10), Usage(), other_projects_window)[1] is False
+    window = Usage(window_start=start, window_end=end)
+    assert last_use("k", now - timedelta(days=10), window, None)[1] is True            # never seen in-window
+    assert last_use("k", now - timedelta(hours=5), window, None)[1] is False          # born after the cut-off
+    assert last_use("k", now - timedelta(days=90), window, None)[1] is False          # older than the window

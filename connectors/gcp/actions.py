@@ -29,8 +29,11 @@ from nhitui.model import Action, ActionResult, Identity, iso
 OPERATION_POLLS = 10
 
 
-def _sa_path(project: str, email: str) -> str:
-    return f"v1/projects/{quote(project, safe='')}/serviceAccounts/{quote(email, safe='@')}"
+def _sa_path(project: str, email: str, unique_id: str = "") -> str:
+    """By uniqueId when known: a deleted and recreated account reuses the email, never the uniqueId,
+    so an action can never land on a different account than the one scanned."""
+    ref = unique_id or email
+    return f"v1/projects/{quote(project, safe='')}/serviceAccounts/{quote(ref, safe='@')}"
 
 
 def available(identity: Identity) -> list[Action]:
@@ -38,7 +41,8 @@ def available(identity: Identity) -> list[Action]:
     if d.get("sa_kind") == "service-agent" or d.get("service_agent"):
         return []
     if identity.kind == "sa_key":
-        path = f"{_sa_path(str(d.get('project_id')), str(d.get('sa_email')))}/keys/{quote(identity.native_id, safe='')}"
+        account = _sa_path(str(d.get("project_id")), str(d.get("sa_email")), str(d.get("sa_unique_id") or ""))
+        path = f"{account}/keys/{quote(identity.native_id, safe='')}"
         delete = Action("delete", "no", "Delete the key: it can never authenticate again and cannot be restored. "
                                         "Access tokens already minted from it stay valid until they expire.",
                         call=f"DELETE iam {path}")
@@ -49,7 +53,7 @@ def available(identity: Identity) -> list[Action]:
                                          "stops reporting disabled keys). Enable restores it.",
                        call=f"POST iam {path}:disable", undo="enable"), delete]
     if identity.kind == "gcp_service_account":
-        path = _sa_path(str(d.get("project_id")), str(d.get("email")))
+        path = _sa_path(str(d.get("project_id")), str(d.get("email")), str(d.get("unique_id") or ""))
         if identity.status == "inactive":
             return [Action("enable", "yes", "Enable the service account again.", call=f"POST iam {path}:enable",
                            undo="disable")]
@@ -134,7 +138,7 @@ async def _key(api: Api, identity: Identity, action: str) -> ActionResult:
 
 async def _account(api: Api, identity: Identity, action: str) -> ActionResult:
     d = identity.details
-    path = _sa_path(str(d.get("project_id")), str(d.get("email")))
+    path = _sa_path(str(d.get("project_id")), str(d.get("email")), str(d.get("unique_id") or ""))
     reply = await api.call("POST", "iam", f"{path}:{action}", body={}, expect_json=False)
     if not reply.ok:
         return _failed(reply, "service account")
@@ -160,6 +164,12 @@ async def _provider(api: Api, identity: Identity, action: str) -> ActionResult:
     if isinstance(op.get("error"), Mapping):
         return ActionResult(state="failed", status_code=reply.status,
                             message=f"the operation failed: {str(op['error'].get('message', ''))[:200]}")
+    if op.get("done") is not True:
+        # Success is claimed only for an operation Google says is done: a lost poll or one still
+        # running after the polls is reported as not confirmed (the provider may or may not be changed).
+        return ActionResult(state="failed", status_code=reply.status, message=(
+            "the change was accepted but not confirmed done (operation "
+            f"{str(op.get('name') or 'unknown')[:120]}); rescan to see the provider's state"))
     details = {**identity.details, "provider_disabled": disabled}
     pool_disabled = bool(details.get("pool_disabled"))
     fresh = replace(identity, status="inactive" if disabled or pool_disabled else "active", details=details)

@@ -66,7 +66,8 @@ def parse_policy(resource: str, data: Any) -> Policy:
     for b in raw if isinstance(raw, list) else []:
         if not isinstance(b, Mapping) or not isinstance(b.get("role"), str):
             continue
-        members = tuple(str(m) for m in (b.get("members") or []) if isinstance(m, str))
+        raw = b.get("members")
+        members = tuple(m for m in raw if isinstance(m, str)) if isinstance(raw, list) else ()
         cond = b.get("condition") if isinstance(b.get("condition"), Mapping) else {}
         text = clean(cond.get("title") or cond.get("expression") or "", 200) if cond else ""
         policy.bindings.append(Binding(b["role"], members, text))

@@ -58,7 +58,9 @@ def last_use(join: str, created: datetime | None, usage: Usage | None, window_st
     if disabled_key:
         return None, False, {"last_use": "unknown: Activity Analyzer does not report disabled keys"}
     window: dict[str, Any] = {}
-    start = usage.window_start or window_start
+    # Only this project's own observation window counts: borrowing another project's would call
+    # objects "never used" in a project Activity Analyzer said nothing about.
+    start = usage.window_start
     if start is not None:
         window["observed_since"] = iso(start)
     if usage.window_end is not None:
@@ -67,8 +69,12 @@ def last_use(join: str, created: datetime | None, usage: Usage | None, window_st
         return usage.last[join], True, {**window, "last_use_granularity": "day"}
     if start is None:
         return None, False, {"last_use": "unknown: Activity Analyzer reported no observation window"}
-    if created is not None and created >= start:
-        return None, True, window
+    end = usage.window_end
+    if created is not None and created >= start and end is not None and created < end:
+        return None, True, window       # existed inside the observed window and was never seen
+    if created is not None and end is not None and created >= end:
+        return None, False, {**window, "last_use": "unknown: created after the end of Activity Analyzer's "
+                                                   f"observation window ({end:%Y-%m-%d})"}
     return None, False, {**window, "no_use_since": iso(start),
                          "last_use": f"no recorded use since {start:%Y-%m-%d} (older use is not known)"}
 
