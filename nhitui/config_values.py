@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 URL_KEYS = ("api_url", "url", "registry", "endpoint_url", "graph_url", "arm_url", "authority_host")
 URL_ALLOWED = "http:// or https:// URL"
-GCP_ENDPOINTS = ("iam", "cloudresourcemanager", "policyanalyzer", "orgpolicy")
+GCP_ENDPOINTS = ("iam", "cloudresourcemanager", "policyanalyzer", "orgpolicy", "iamcredentials")
 GITHUB_DOTCOM_API = "api.github.com"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -117,8 +117,14 @@ def credential_label(settings: dict[str, Any], kind: str = "") -> tuple[str, str
             return f"revoke_context {settings['revoke_context']}", ""
         return (f"read context {', '.join(settings.get('contexts') or []) or '(current context)'}",
                 "no revoke_context configured: acting with the read identity")
-    if settings.get("type") == "gcp" and settings.get("revoke_impersonate"):
-        return f"revoke_impersonate {settings['revoke_impersonate']}", ""
+    if settings.get("type") == "gcp":
+        base = settings.get("revoke_token") or settings.get("token") or "Application Default Credentials"
+        if settings.get("revoke_impersonate"):
+            return f"{base} impersonating {settings['revoke_impersonate']}", ""
+        if settings.get("revoke_token"):
+            return f"revoke_token {settings['revoke_token']}", ""
+        who = f"{base} impersonating {settings['impersonate']}" if settings.get("impersonate") else base
+        return f"read identity: {who}", "no revoke_impersonate or revoke_token configured: acting with the read identity"
     if settings.get("type") == "azure" and settings.get("revoke_client_id"):
         return f"revoke_client_id {settings['revoke_client_id']}", ""
     if settings.get("revoke_token"):
