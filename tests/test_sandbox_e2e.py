@@ -21,12 +21,16 @@ from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
 
 KINDS = {
-    "github": {"deploy_key", "actions_secret", "dependabot_secret", "runner", "app_installation",
-               "fine_grained_pat", "sso_credential", "webhook"},
+    "github": {"deploy_key", "actions_secret", "dependabot_secret", "codespaces_secret", "agents_secret", "runner",
+               "app_installation", "fine_grained_pat", "sso_credential", "webhook"},
     "gitlab": {"personal_access_token", "project_access_token", "group_access_token", "deploy_key",
-               "deploy_token", "runner", "ci_variable", "trigger_token"},
+               "deploy_token", "runner", "ci_variable", "trigger_token", "ssh_key", "agent_token"},
     "aws": {"iam_user", "access_key", "ssh_public_key", "signing_certificate", "iam_role", "oidc_provider", "secret"},
     "npm": {"npm_token"}, "dockerhub": {"dockerhub_token"}, "jfrog": {"jfrog_token"},
+    "gcp": {"gcp_service_account", "sa_key", "wif_provider"},
+    "azure": {"service_principal", "app_secret", "app_certificate", "federated_credential", "managed_identity"},
+    "kubernetes": {"k8s_service_account", "k8s_token_secret"},
+    "vault": {"vault_token", "approle_role", "approle_secret_id", "vault_auth_role"},
 }
 TINY = dict(repos=4, projects=4, iam_users=2, access_keys=2, roles=4, registry_tokens=2)
 

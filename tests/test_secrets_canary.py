@@ -43,6 +43,7 @@ FAKE_KWARGS = {
     "npm": {"token": f"npm_{CRED}-npm", "readonly_token": f"npm_{CRED}-npm-read"},
     "dockerhub": {"token": f"dckr_pat_{CRED}-dh", "readonly_token": f"dckr_pat_{CRED}-dh-read"},
     "jfrog": {"token": f"{CRED}-jf", "readonly_token": f"{CRED}-jf-read"},
+    "azure": {"token": f"{CRED}-az", "readonly_token": f"{CRED}-az-read"},
 }
 AWS_SECRET = f"{CRED}-aws-secret-key"
 LOGGED_RUN = ("import logging, sys; logging.basicConfig(filename=sys.argv[1], level=logging.DEBUG, "
@@ -70,6 +71,8 @@ def secret_values(sandbox: Sandbox) -> list[str]:
     values += [v for kw in FAKE_KWARGS.values() for v in kw.values()]
     values += sandbox.fakes["github"].canaries + sandbox.fakes["aws"].canaries
     assert sandbox.fakes["github"].canaries and sandbox.fakes["aws"].canaries
+    if "vault" in sandbox.fakes:       # every token value and secret ID the OpenBao seeding made
+        values += sandbox.fakes["vault"].secrets
     return sorted(set(values))
 
 
@@ -170,7 +173,7 @@ def test_no_credential_or_planted_secret_leaves_the_fakes(tmp_path, monkeypatch)
 
             async def shoot() -> None:
                 async with async_run as pilot:
-                    await wait_until(pilot, lambda: not app.collecting and len(app.inventory.statuses) == 6 and
+                    await wait_until(pilot, lambda: not app.collecting and len(app.inventory.statuses) == len(sandbox.sources()) and
                                      all(s.state != "running" for s in app.inventory.statuses.values()), timeout=120)
                     await pilot.press("i")
                     outputs["tui sources screen"] = await shown(pilot)
