@@ -84,7 +84,7 @@ def repos_of(i: Identity) -> set[str]:
     if repo:
         repos.add(str(repo))
     if i.provider in ("github", "gitlab") and "/" in i.target:
-        repos.add(i.target.split(":", 1)[0] if i.provider == "github" else i.target)
+        repos.add(i.target.split(":", 1)[0])     # acme/api:production is attached to acme/api
     return repos
 
 
