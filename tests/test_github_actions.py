@@ -187,3 +187,27 @@ async def test_agents_secrets_and_what_ghes_does_not_have():
         assert connector.report.facts["codespaces_secrets"] == connector.report.facts["agents_secrets"] \
             == "not applicable on GitHub Enterprise Server"
         assert not any("/codespaces/" in path or "/agents/" in path for _, path in fake.requests_log)
+
+
+async def test_the_revoker_contains_a_runner_by_its_group_first_and_undo_restores_it(fake, tmp_path):
+    from nhitui.inventory import Inventory
+    from nhitui.journal import Journal
+    from nhitui.revoke import Revoker
+
+    connector = connector_for(fake)
+    inventory = Inventory()
+    inventory.add(await scan(connector))
+    runner = next(r for r in inventory.rows if r.kind == "runner" and r.details.get("group") == "deploy")
+    grant = next(r for r in inventory.rows if r.kind == "fine_grained_pat" and r.status == "active")
+    revoker = Revoker(inventory, [fake.source("gh")], Journal(tmp_path / "journal.jsonl"), connectors={"gh": connector})
+    plan = revoker.plan([runner.uid, grant.uid])
+    assert [(s.action, s.reversible, s.undo) for s in plan.steps] == [("restrict-group", "yes", "restore")]
+    assert plan.skipped == [(grant.uid, "no action")]       # no GitHub App: nothing GitHub would refuse is planned
+    before = group_state(fake)
+    assert [o.state for o in await revoker.execute(plan)] == ["ok"]
+    assert group_state(fake)["deploy"] == ("selected", False, ())
+    assert inventory.get(runner.uid).details["group_before"]["repos"] == runner.details["repos"]
+    undo = revoker.plan_undo()
+    assert undo is not None and [s.action for s in undo.steps] == ["restore"]
+    assert [o.state for o in await revoker.execute(undo)] == ["ok"]
+    assert group_state(fake) == before and inventory.get(runner.uid).details["repos"] == runner.details["repos"]
