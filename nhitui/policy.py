@@ -303,8 +303,9 @@ def _risk(i: Identity, policy: Policy, now: datetime, members: Mapping[str, set[
                                                         "credential is likely copied around."))
     if federated_repos:
         repo = ""
-        if i.kind in SECRET_KINDS and STATIC_AWS_SECRET.match(_secret_name(i)) and i.target in federated_repos:
-            repo = i.target
+        bare = i.target.split(":", 1)[0]       # an environment secret's target is repo:environment
+        if i.kind in SECRET_KINDS and STATIC_AWS_SECRET.match(_secret_name(i)) and bare in federated_repos:
+            repo = bare
         if i.kind == "access_key":
             tags = d.get("user_tags") or {}
             repo = next((str(tags[k]) for k in REPO_TAGS if str(tags.get(k, "")) in federated_repos), "")

@@ -105,7 +105,7 @@ class Outcome:
 def credential_label(settings: dict[str, Any], kind: str = "") -> tuple[str, str]:
     """(which credential will act, warning if it is the read one)."""
     if kind == "fine_grained_pat" and settings.get("type") == "github" and settings.get("app_id"):
-        # GitHub accepts only App tokens on the PAT-grant endpoints (see connectors/github.py).
+        # GitHub accepts only App tokens on the PAT-grant endpoints (see connectors/github/auth.py).
         return f"GitHub App {settings['app_id']} installation", ""
     if settings.get("type") == "aws":
         if settings.get("revoke_profile"):
@@ -186,7 +186,15 @@ class Revoker:
                 chosen = next((a for a in actions if a.name not in RESTORING), None)
             if chosen is None:
                 names = ", ".join(a.name for a in actions) or "none"
-                skipped.append((uid, f"no action {action!r} (available: {names})" if action else "no action"))
+                why = ""
+                if not actions:
+                    # e.g. a PAT grant without a GitHub App configured: the connector says what is needed
+                    try:
+                        why = getattr(self.connector(identity.source), "unavailable", lambda _i: "")(identity) or ""
+                    except Exception:  # noqa: BLE001 - a connector that cannot load says nothing more
+                        why = ""
+                reason = f"no action {action!r} (available: {names})" if action else "no action"
+                skipped.append((uid, f"{reason}: {why}" if why else reason))
                 continue
             label, warning = credential_label(self.sources[identity.source], identity.kind)
             steps.append(Step(uid=uid, source=identity.source, provider=identity.provider, kind=identity.kind,
