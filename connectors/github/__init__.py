@@ -12,8 +12,9 @@ The package, read top down:
 - `fields.py`   GitHub values to Identity fields (privilege levels, safe text, dates);
 - `actions.py`  what can be done to each kind, the call that does it, its undo.
 
-`report.facts` carries `rate_limit_used` (requests the primary limit was charged for) and
-`not_modified` per scan. Secret values never enter this package's output: GitHub does not return
+`report.facts` carries `rate_limit_used` (requests the primary limit was charged for),
+`not_modified`, and the pacer's `secondary_limit_hits` (403/429s GitHub answered for a secondary
+limit: zero when pacing works), `pacer_waits`, `primary_budget_waits` and `peak_concurrency`. Secret values never enter this package's output: GitHub does not return
 secret values, and the masked webhook secret (`********`) becomes `secret_set = True`.
 """
 
@@ -106,6 +107,9 @@ class GitHubConnector:
             not_modified = gh.not_modified - not_modified0
             self.report.facts["not_modified"] = not_modified
             self.report.facts["rate_limit_used"] = self.report.requests - requests0 - not_modified
+            pacer = gh.pacer
+            self.report.facts.update(secondary_limit_hits=pacer.hits, pacer_waits=pacer.waits,
+                                     primary_budget_waits=pacer.budget_waits, peak_concurrency=pacer.peak)
             pool, gh.pool = gh.pool, None
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)

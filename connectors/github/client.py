@@ -8,7 +8,10 @@ and the lowest `x-ratelimit-remaining` of the current window is recorded.
 
 Concurrency: reads run in a bounded thread pool (`concurrency`, default 16, at most 100); each
 worker thread has its own `Requester` (PyGithub's connection object is not safe to share between
-threads) and they share one authentication object behind a lock. Writes are sent one at a time, at
+threads) and they share one authentication object behind a lock. Every GET first asks the
+source's pacer (connectors/pacer.py) for a slot: GitHub's secondary limits (100 concurrent, 900
+points/min per endpoint, 90 s of response time per 60 s) and the primary budget are kept before
+they are reached; a budget spent until a reset beyond `budget_wait` stops the scan (`BudgetStop`). Writes are sent one at a time, at
 least a second apart, as GitHub asks of integrators.
 """
 
@@ -31,6 +34,7 @@ from github.GithubException import GithubException, RateLimitExceededException
 from requests import exceptions as rex
 from requests.utils import get_environ_proxies
 
+from connectors import pacer as pacing
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 from connectors.github import etag, retry
 from connectors.github.auth import LockedAuth, auth_for
@@ -59,6 +63,15 @@ class HttpError(Exception):
         self.message = message
         self.path = path
         self.accepted = accepted
+
+
+class BudgetStop(ConnectorError):
+    """The primary budget is spent until a reset further away than `budget_wait`: stop at a checkpoint."""
+
+    def __init__(self, reset: float) -> None:
+        at = time.strftime("%H:%M", time.gmtime(reset))
+        super().__init__(f"rate-limit budget spent; resumes at {at} UTC (nhitui scan --resume)")
+        self.reset = reset
 
 
 class LoopError(Exception):
@@ -140,6 +153,25 @@ class GitHubClient:
         self._rate: tuple[int, int] | None = None   # (reset, remaining)
         self._proxies: dict[str, str] = {}
         self._cache_origin = f"{parsed.scheme}://{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+        self.pacer = pacing.Pacer(self._limits(settings))
+        self.replay: dict[str, tuple[str, str]] = {}     # checkpoint: cache key -> (link, body) already read
+        self.replayed = 0
+        self.record: dict[str, tuple[str, str]] | None = None   # responses of this scan, for a checkpoint
+
+    def _limits(self, settings: Mapping[str, Any]) -> pacing.Limits:
+        """GitHub's documented secondary limits (apis.md §9); GHES has none unless its admin set them.
+
+        `secondary_window`, `server_seconds` and `endpoint_points` exist so the sandbox can scale the
+        minute down; `budget_wait` is how long a spent primary budget is waited for before the scan
+        stops at a checkpoint.
+        """
+        paced = bool(setting(settings, "pacing", not self.prefix.endswith("/api/v3")))
+        return pacing.Limits(
+            concurrency=self.concurrency, max_concurrent=100,
+            window=float(setting(settings, "secondary_window", 60.0)),
+            server_seconds=float(setting(settings, "server_seconds", 90.0)) if paced else None,
+            endpoint_points=float(setting(settings, "endpoint_points", 900.0)) if paced else None,
+            budget_wait=float(setting(settings, "budget_wait", retry.MAX_WAIT)))
 
     @property
     def has_app(self) -> bool:
@@ -166,9 +198,13 @@ class GitHubClient:
                       per_page=PER_PAGE, verify=self.verify, retry=policy, pool_size=max(2, self.concurrency),
                       seconds_between_requests=0, seconds_between_writes=0, lazy=True, api_version=API_VERSION)
 
-    def _on_retry(self) -> None:
+    def _on_retry(self, secondary: bool = False) -> None:
         self.report.count_retry()
         self.report.count_request()
+        if secondary:   # GitHub said we crossed a secondary limit: counted, shown, and the pacer backs off
+            self.pacer.throttled()
+            with self.lock:
+                self.report.facts["secondary_limit_hits"] = self.pacer.hits
 
     # --- requesters (one per worker thread) -------------------------------------------------------
 
@@ -188,10 +224,22 @@ class GitHubClient:
             except AttributeError:
                 log.warning("PyGithub internals changed: response sizes are not bounded")
             self._tune(req)
+            try:
+                req._Requester__createConnection().session.hooks["response"].append(self._timed)
+            except AttributeError:
+                pass
             self._local.requester = req
             with self.lock:
                 self._requesters.append(req)
         return req
+
+    def _timed(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        """requests response hook: add this response's time to the thread's server-time tally."""
+        try:
+            self._local.rt = getattr(self._local, "rt", 0.0) + response.elapsed.total_seconds()
+        except AttributeError:
+            pass
+        return response
 
     def _tune(self, req: Any) -> None:
         """Read the proxy environment once per scan, not on every request.
@@ -233,6 +281,7 @@ class GitHubClient:
             return
         r = int(remaining)
         key = int(reset) if reset and reset.isdigit() else 0
+        self.pacer.budget(r, float(key) if key else None)
         with self.lock:
             if self._rate is None or key > self._rate[0] or (key == self._rate[0] and r < self._rate[1]):
                 self._rate = (key, r)
@@ -251,14 +300,31 @@ class GitHubClient:
             raise HttpError(0, "refused to follow a URL outside api_url", path)
         cache = self.cache
         key = etag.key(self._cache_origin, *self.canonical(url, params)) if cache is not None else ""
+        rkey = key or etag.key(self._cache_origin, *self.canonical(url, params))
+        replayed = self.replay.get(rkey)
+        if replayed is not None:        # read before a checkpoint: not asked again
+            with self.lock:
+                self.replayed += 1
+                if self.record is not None:
+                    self.record[rkey] = replayed
+            return ({"link": replayed[0]} if replayed[0] else {}), _body(replayed[1])
         bad_bodies = rate_waits = 0
+        endpoint = pacing.github_endpoint(path)
         while True:
             cached = cache.get(key) if cache is not None else None
+            try:
+                ticket = self.pacer.acquire(endpoint, 1.0)
+            except pacing.BudgetSpent as spent:
+                raise BudgetStop(spent.reset) from None
             self.report.count_request()
+            self._local.rt = 0.0
             try:
                 req = self._requester()
                 ask = {"If-None-Match": cached[0]} if cached else None
-                status, headers, output = req.requestJson("GET", url, parameters=params, headers=ask)
+                try:
+                    status, headers, output = req.requestJson("GET", url, parameters=params, headers=ask)
+                finally:
+                    self.pacer.release(ticket, getattr(self._local, "rt", None) or None)
                 if status == 304 and cached:
                     try:
                         data = _body(cached[1])
@@ -276,11 +342,17 @@ class GitHubClient:
                         raise req.createException(status, headers, data)
             except RateLimitExceededException as exc:
                 self._note_rate(lower(exc.headers))
+                spent = self._spent_until(lower(exc.headers))
+                if spent is not None:
+                    raise BudgetStop(spent) from None
                 raise HttpError(exc.status, "rate limit exhausted beyond the wait limit", path) from None
             except GithubException as exc:
                 headers = lower(exc.headers)
                 self._note_rate(headers)
                 wait = retry.reset_wait(headers) if exc.status in (403, 429) else None
+                spent = self._spent_until(headers) if exc.status in (403, 429) else None
+                if spent is not None:
+                    raise BudgetStop(spent) from None
                 if wait is not None and rate_waits < retry.RATE_WAITS:
                     # The budget is spent (the headers say so) under a wording PyGithub does not know.
                     rate_waits += 1
@@ -317,7 +389,18 @@ class GitHubClient:
                 etag.remember(cache, key, status, headers, output, cached)
             with self.lock:
                 self.ok += 1
+                if self.record is not None:
+                    body = cached[1] if status == 304 and cached else output
+                    text = body.decode("utf-8") if isinstance(body, bytes) else str(body or "")
+                    self.record[rkey] = (headers.get("link", ""), text)
             return headers, data
+
+    def _spent_until(self, headers: dict[str, str]) -> float | None:
+        """The reset of a spent primary budget when it is further away than `budget_wait`, else None."""
+        reset = str(headers.get("x-ratelimit-reset") or "")
+        if headers.get("x-ratelimit-remaining") != "0" or not reset.isdigit():
+            return None
+        return float(reset) if int(reset) - time.time() > self.pacer.limits.budget_wait else None
 
     async def get(self, url: str, params: dict[str, Any] | None = None) -> tuple[dict[str, str], Any]:
         loop = asyncio.get_running_loop()

@@ -74,9 +74,10 @@ class Retry(GithubRetry):
             # A certificate that failed verification does not pass on the next attempt.
             url = args[1] if len(args) > 1 else kwargs.get("url")
             raise MaxRetryError(kwargs.get("_pool"), url or "", error)
+        response = kwargs.get("response")
         fresh = super().increment(*args, **kwargs)
         if self.on_retry is not None:
-            self.on_retry()
+            self.on_retry(secondary_hit(response))
         return fresh
 
     def parse_retry_after(self, retry_after: str) -> float:
@@ -110,6 +111,14 @@ class Retry(GithubRetry):
             # A secondary limit that names no wait: GitHub asks for at least a minute (apis.md §9).
             return SECONDARY_WAIT
         return None
+
+
+def secondary_hit(response: Any) -> bool:
+    """A 403/429 that is a secondary limit: not the primary budget spent (remaining is not 0)."""
+    if response is None or getattr(response, "status", 0) not in (403, 429):
+        return False
+    headers = getattr(response, "headers", None) or {}
+    return headers.get("x-ratelimit-remaining") != "0"
 
 
 def make_retry(on_retry: Any) -> Retry:
