@@ -46,6 +46,9 @@ async def test_hostile_names_render_literally_and_no_escape_reaches_the_screen(t
                                           error=f"403 weird[/]name {OSC}\x1b[2J [@click=app.quit]q[/]",
                                           blind_spots=(BlindSpot("[b]x[/b]", f"denied {OSC}"),)))
     async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause()
+        click = next(r for r in rows if r.name == "[@click=app.quit]x[/]")
+        app.table.move_cursor(app.view.position_of(click.uid))     # its full name is in the detail pane
         text = await shown(pilot)
         assert_no_control(text)
         assert "[@click=app.quit]x[/]" in text

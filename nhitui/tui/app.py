@@ -38,7 +38,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from nhitui import export, history
 from nhitui.collect import Collector
@@ -57,6 +57,7 @@ from nhitui.tui.snapshots import ScanRecord, record_scan, scan_finished
 from nhitui.tui.view import ATTENTION, COLUMNS, SORT_CYCLE, TITLES, TableView
 from nhitui.tui.widgets.detail import DetailPane, describe
 from nhitui.tui.widgets.facets import FacetList, count_facets
+from nhitui.tui.widgets.footer import KeyFooter
 from nhitui.tui.widgets.status import StatusHeader
 from nhitui.tui.widgets.table import IdentityTable
 
@@ -66,6 +67,7 @@ FACET_DELAY = 0.05     # debounce: facets are counted once typing pauses this lo
 GRAPH_MAX_AGE = 2.0
 THREAD_ROWS = 20_000   # above this, the graph and facet counts are computed in a thread
 FREEZE_ROWS = 5_000    # freeze the garbage collector's view of the heap after this many new rows
+IDLE_GC = 2.0          # with a frozen heap, full collections wait until input pauses this long
 ACTING = ("act", "act_marked", "undo")
 
 QUICK_FILTERS = (
@@ -134,6 +136,8 @@ class NhiApp(App[int]):
         self._full_facets: tuple[int, dict[str, Any]] | None = None   # (inventory version, counts of every row)
         self._applied_filter: str | None = None
         self._frozen_rows = 0
+        self._gc_threshold: tuple[int, int, int] | None = None   # the thresholds before we froze
+        self._gc_timer: Timer | None = None
         self._repaint_interval = MIN_REPAINT
         self._last_flush = 0.0
         self._graph: Graph | None = None
@@ -168,7 +172,7 @@ class NhiApp(App[int]):
                 yield Static(id="filter-error")
                 yield IdentityTable(self.view, id="table")
                 yield DetailPane(id="detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.config.theme and self.config.theme in self.available_themes:
@@ -412,7 +416,35 @@ class NhiApp(App[int]):
         rows = len(self.inventory)
         if abs(rows - self._frozen_rows) >= FREEZE_ROWS:
             self._frozen_rows = rows
-            gc.freeze()
+            self._freeze()
+
+    def _freeze(self) -> None:
+        """gc.freeze(), and full collections moved to idle moments (`_idle_gc`): even over the
+        unfrozen rest of the heap (Textual's caches, the graph) one costs tens of ms, and the
+        collector starts one every few dozen keystrokes. Undone when the app ends."""
+        gc.freeze()
+        if self._gc_threshold is None:
+            self._gc_threshold = gc.get_threshold()
+            young, middle, _ = self._gc_threshold
+            gc.set_threshold(young, middle, 1_000_000)
+        self._schedule_gc()
+
+    def _schedule_gc(self) -> None:
+        if self._gc_threshold is None:
+            return
+        if self._gc_timer is not None:
+            self._gc_timer.stop()
+        self._gc_timer = self.set_timer(IDLE_GC, self._idle_gc)
+
+    def _idle_gc(self) -> None:
+        self._gc_timer = None
+        gc.collect()
+
+    def on_unmount(self) -> None:
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
+            gc.unfreeze()
 
     def _sync_data(self) -> None:
         """Bring the view, table, header and detail up to date with the inventory."""
@@ -470,7 +502,7 @@ class NhiApp(App[int]):
         if full and self._full_facets is not None and self._full_facets[0] == version:
             self._facets_counted(self._full_facets[1], generation)    # escape: every row, counted before
             return
-        identities = self.view.identities()
+        identities = self.view.matching()
         if len(identities) < THREAD_ROWS:
             self._facets_counted(count_facets(identities), generation, version if full else None)
             return
@@ -488,7 +520,7 @@ class NhiApp(App[int]):
         if generation != self.view.generation:
             return   # the view moved on; a newer count is scheduled
         active = set(self.filter_input.value.split())
-        self.main_widget(FacetList).update_counts(counts, active)
+        self.main_widget(FacetList).update_counts(counts, active, largest=len(self.inventory))
         self.facets_generation = generation
 
     def graph(self) -> Graph:
@@ -538,7 +570,7 @@ class NhiApp(App[int]):
         self._graph = graph
         self._graph_at = (version, time.monotonic())
         if len(self.inventory) >= FREEZE_ROWS:
-            gc.freeze()     # the graph is as big as the data (edges, trust assessments): see _freeze_heap
+            self._freeze()     # the graph is as big as the data (edges, trust assessments): see _freeze_heap
         self._update_detail(force=True)
 
     def _update_detail(self, force: bool = False) -> None:
@@ -595,6 +627,7 @@ class NhiApp(App[int]):
             self.filter_input.remove_class("-invalid-term")
         self.view.set_query(None if query.empty else query, force=force)
         self._applied_filter = text
+        self._schedule_gc()
         self.table.data_changed()
         self._update_header()
         self._update_detail()

@@ -76,6 +76,7 @@ class FacetList(OptionList):
         background: $surface;
         padding: 0;
         scrollbar-size-vertical: 1;
+        overflow-y: scroll;   /* always there: a scrollbar coming and going would re-lay out the screen */
     }
     """
 
@@ -89,15 +90,17 @@ class FacetList(OptionList):
         self._signature: tuple[object, ...] = ()
         self.active: set[str] = set()
 
-    def update_counts(self, counts: dict[str, Counter[str]], active: set[str]) -> None:
-        signature = tuple((f, tuple(sorted(counts[f].items()))) for f in FACETS) + (tuple(sorted(active)),)
+    def update_counts(self, counts: dict[str, Counter[str]], active: set[str], largest: int = 0) -> None:
+        """Show `counts`; `largest` is the largest count these facets can reach (the row count):
+        the sidebar is sized for it, so it keeps its width while a filter changes the counts."""
+        signature = tuple((f, tuple(sorted(counts[f].items()))) for f in FACETS) + (tuple(sorted(active)), largest)
         if signature == self._signature:
             return
         self._signature = signature
         self.active = active
         highlighted = self.highlighted_option.id if self.highlighted_option is not None else None
         shown = {facet: counts[facet].most_common(LIMIT) for facet in FACETS}
-        digits = count_width(c for values in shown.values() for _, c in values)
+        digits = count_width([largest, *(c for values in shown.values() for _, c in values)])
         options: list[Option] = []
         for facet in FACETS:
             values = shown[facet]

@@ -69,6 +69,7 @@ class StatusHeader(Widget):
         self.history_note: Content | None = None   # "3 new since #4", "first snapshot: nothing marked new"
         self.frame = 0
         self._timer = None
+        self._lines = 0
 
     def on_mount(self) -> None:
         self._timer = self.set_interval(0.1, self._spin, pause=True)
@@ -91,7 +92,11 @@ class StatusHeader(Widget):
         self.read_only = read_only
         if self.running and self._timer is not None:
             self._timer.resume()
-        self.refresh(layout=True)
+        # A new layout only when the height changes (the chip line comes or goes): a layout pass
+        # re-renders the whole screen, and the header is updated on every filter keystroke.
+        lines = 2 if self.statuses else 1
+        self.refresh(layout=lines != self._lines)
+        self._lines = lines
 
     def summary(self) -> Content:
         t = self.totals
