@@ -336,7 +336,8 @@ def test_scan_timeout_from_the_config_file(tmp_path):
         elapsed = time.monotonic() - t0
     assert proc.returncode == 3, proc.stderr
     assert "source acme-npm (npm): failed, 0 identities" in proc.stderr
-    assert "timed out after 2 s" in proc.stderr and "Traceback" not in proc.stderr
+    # The source's own timeout (2 s) applied; the seconds shown are measured, so a loaded machine may say 3.
+    assert re.search(r"timed out after [23] s", proc.stderr) and "Traceback" not in proc.stderr
     assert elapsed < 15
 
 
