@@ -5,8 +5,9 @@ pagination and conditional requests.
   `per_page`, default 30, max 100), the `ETag`/`304` logic (an authorised 304 is not charged to the
   primary rate limit, as on GitHub) and the GHES `/api/v3` prefix.
 - `install(app, fake)`: the request gate (401 for a wrong token, 403 with `x-accepted-github-
-  permissions` for a denied path or a write with the read-only token, the primary rate limit and the
-  secondary one), the response decoration (`x-ratelimit-*`, recording), and the GitHub App
+  permissions` for a denied path or a write with the read-only token, the primary rate limit, the
+  random secondary one and, with `fake.secondary = SecondaryLimits(...)`, GitHub's documented
+  secondary limits), the free `GET /rate_limit`, the response decoration (`x-ratelimit-*`, recording), and the GitHub App
   installation-token endpoint, which verifies the app's JWT with its public key.
 """
 
@@ -15,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -31,9 +35,57 @@ if TYPE_CHECKING:
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 30
 DOCS = "https://docs.github.com/rest"
+SECONDARY_DOCS = "https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api" \
+                 "#about-secondary-rate-limits"
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+                     "If you reach out to GitHub Support for help, please include the request ID {rid}.")
 
-DEFAULT_PER_PAGE = 30
-DOCS = "https://docs.github.com/rest"
+
+@dataclass
+class SecondaryLimits:
+    """GitHub's documented secondary limits, enforced by the fake (`fake.secondary = SecondaryLimits()`).
+
+    - concurrent: requests handled at once (GitHub: 100);
+    - points: points per endpoint (route) per window, GET = 1, other methods 5 (GitHub: 900 / 60 s);
+    - server_seconds: response time (handling plus the knobs' latency) of the requests finished in
+      the trailing window (GitHub: 90 s per 60 s);
+    - window: the window in seconds (60 on GitHub; tests scale it down with the other numbers);
+    - retry_after: what `retry-after` announces; status: 403 (GitHub's usual) or 429.
+    A violation answers GitHub's body with `retry-after`; `hits` counts them by limit.
+    """
+
+    concurrent: int = 100
+    points: float = 900.0
+    server_seconds: float = 90.0
+    window: float = 60.0
+    retry_after: float = 60.0
+    status: int = 403
+    hits: Counter = field(default_factory=Counter)
+    in_flight: int = 0
+    done: deque = field(default_factory=deque)          # (finished at, response time)
+    spent: dict = field(default_factory=dict)           # route -> deque of (time, points)
+
+    def check(self, route: str, points: float, now: float) -> str | None:
+        """Which limit this request would cross (None: it may proceed, and is counted)."""
+        edge = now - self.window
+        while self.done and self.done[0][0] <= edge:
+            self.done.popleft()
+        q = self.spent.setdefault(route, deque())
+        while q and q[0][0] <= edge:
+            q.popleft()
+        if self.in_flight >= self.concurrent:
+            return "concurrent"
+        if sum(p for _, p in q) + points > self.points:
+            return "points"
+        if sum(rt for _, rt in self.done) > self.server_seconds:
+            return "server_time"
+        q.append((now, points))
+        self.in_flight += 1
+        return None
+
+    def finished(self, now: float, response_time: float) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+        self.done.append((now, response_time))
 
 # What each endpoint family needs, as GitHub names it in `x-accepted-github-permissions`.
 PERMISSIONS = (
@@ -53,6 +105,19 @@ PERMISSIONS = (
     ("/environments", "actions=read"),
     ("/members", "members=read"),
 )
+
+
+_VAR = re.compile(r"<(?:([^>:]+):)?(\w+)>")
+
+
+def endpoint_of(rule: str, args: dict[str, Any] | None) -> str:
+    """GitHub's endpoint of a Flask rule: variables are slots, except an `any(...)` that joins several
+    of GitHub's endpoints in one rule (`/repos/<o>/<r>/<any(actions, dependabot):stype>/secrets`)."""
+    def slot(m: re.Match[str]) -> str:
+        if (m.group(1) or "").startswith("any("):
+            return str((args or {}).get(m.group(2), "{}"))
+        return "{}"
+    return _VAR.sub(slot, rule)
 
 
 def perm_for(path: str) -> str:
@@ -79,6 +144,7 @@ class GitHubHTTP:
     lock: Any
     _used: int
     _window_reset: int
+    secondary: SecondaryLimits | None = None     # GitHub's secondary limits (off unless set)
 
     def _wsgi(self, environ: dict, start_response: Any) -> Any:
         if self.ghes:
@@ -217,6 +283,21 @@ def install(app: Flask, fake: GitHubFake) -> None:
             return fake.error(401, "Bad credentials")
         if token in fake.issued and fake.issued[token] < datetime.now(timezone.utc):
             return fake.error(401, "Bad credentials")
+        if path == "/rate_limit":
+            return None  # free, as on GitHub
+        limits = fake.secondary
+        if limits is not None:
+            route = endpoint_of(request.url_rule.rule, request.view_args) if request.url_rule is not None else path
+            with fake.lock:
+                crossed = limits.check(route, 1.0 if request.method == "GET" else 5.0, time.monotonic())
+                if crossed is not None:
+                    limits.hits[crossed] += 1
+            if crossed is not None:
+                wait = limits.retry_after
+                return fake.respond({"message": SECONDARY_MESSAGE.format(rid=f"F{sum(limits.hits.values())}"),
+                                     "documentation_url": SECONDARY_DOCS}, limits.status,
+                                    {"retry-after": str(int(wait)) if float(wait).is_integer() else str(wait)})
+            flask_g.paced_at = time.monotonic()
         if not fake.ghes:
             with fake.lock:
                 now = time.time()
@@ -242,6 +323,24 @@ def install(app: Flask, fake: GitHubFake) -> None:
             return fake.error(403, "Resource not accessible by personal access token",
                               {"x-accepted-github-permissions": perm_for(path).replace("=read", "=write")})
         return None
+
+    @app.teardown_request
+    def paced(_exc: Any) -> None:
+        started = flask_g.get("paced_at")
+        if started is not None and fake.secondary is not None:
+            now = time.monotonic()
+            with fake.lock:
+                fake.secondary.finished(now, now - started + fake.knobs.latency)
+
+    @app.get("/rate_limit")
+    def rate_limit() -> Response:
+        if fake.ghes:
+            return fake.not_found()     # GHES with rate limiting off (its default)
+        with fake.lock:
+            used, reset = fake._used, fake._window_reset
+        core = {"limit": fake.rate_limit, "used": used, "remaining": max(0, fake.rate_limit - used), "reset": reset,
+                "resource": "core"}
+        return fake.respond({"resources": {"core": core}, "rate": core})
 
     @app.after_request
     def decorate(resp: Response) -> Response:
