@@ -192,3 +192,23 @@ async def test_first_screen_shows_findings_first_and_s_cycles_back_to_it(tmp_pat
         assert app.view.identity(len(app.view) - 1).name == "the-admin-key"
         await pilot.press("S")
         assert not app.view.reverse and app.view.identity(0).name == "the-admin-key"
+
+
+async def test_slash_then_a_letter_in_one_burst_never_acts(tmp_path):
+    """`/d` arriving together (fast typing, a paste, tmux send-keys): the focus moves to the filter
+    before `d` is handled, so `d` never opens the act dialog on the table's row (it did when the
+    focus change waited behind the queued keys)."""
+    from textual import events
+
+    from nhitui.tui.screens.act import ActScreen
+
+    app = prefilled_app(tmp_path, [ident(n) for n in range(20)] + [ident(99, name="deploy-key")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        for key, char in (("slash", "/"), ("d", "d"), ("e", "e")):
+            app._driver.send_message(events.Key(key, char))    # no pause between them
+        await pilot.pause()
+        await pilot.pause()
+        assert not isinstance(app.screen, ActScreen) and app.focused is app.filter_input
+        await pilot.press(*"deploy")
+        assert [i.name for i in app.view.identities()] == ["deploy-key"]

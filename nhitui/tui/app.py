@@ -666,7 +666,13 @@ class NhiApp(App[int]):
     # --- actions: navigation, sort, marks --------------------------------------------------------
 
     def action_filter(self) -> None:
-        self.filter_input.focus()
+        # Focus now, not after the queued events (Widget.focus defers it): `/d` typed fast, or
+        # pasted, must put `d` in the filter box, not run `d` (act) on the table's row.
+        box = self.filter_input
+        if box.screen is self.screen:
+            self.screen.set_focus(box)
+        else:
+            box.focus()
 
     def action_escape(self) -> None:
         box = self.filter_input
