@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--timeout", type=float, help="overall scan timeout in seconds")
     scan.add_argument("--processes", action="store_true", help="scan each source in its own process (uses "
                       "every core when several sources parse at once; [scan] processes = true)")
+    scan.add_argument("--resume", action="store_true", help="continue a scan that stopped at a checkpoint "
+                      "when its rate-limit budget ran out, instead of starting over")
     scan.add_argument("--source", action="append", metavar="NAME", help="scan only this configured source "
                       "(repeatable): a scheduled scanner runs next to its own sources' credentials")
     _store_args(scan)
@@ -311,6 +313,12 @@ def _run_scan(args: argparse.Namespace, cfg: Any) -> int:
         if unknown:
             raise UsageError(f"--source {', '.join(unknown)}: not a configured source (known: {', '.join(sorted(names))})")
         cfg.sources = [s for s in cfg.sources if s["name"] in set(args.source)]
+    if not args.no_save or getattr(args, "resume", False):
+        from nhitui.config import state_dir
+
+        for s in cfg.sources:   # a source whose rate-limit budget runs out stops at a checkpoint here
+            s.setdefault("checkpoint_dir", str(state_dir() / "checkpoints"))
+            s["resume"] = bool(getattr(args, "resume", False))
     url = getattr(args, "store", None) or cfg.store_url
     store = _team_store(url, cfg) if url and not args.no_save else None   # fail before scanning, not after
     cache_path = None

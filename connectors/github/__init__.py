@@ -21,17 +21,23 @@ secret values, and the masked webhook secret (`********`) becomes `secret_set = 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from connectors.base import ConnectorError, Report, Resolve
 from connectors.github import actions
-from connectors.github.client import DEFAULT_API, GitHubClient
+from connectors.github.checkpoint import Checkpoints
+from connectors.github.client import DEFAULT_API, BudgetStop, GitHubClient
 from connectors.github.retry import SECONDARY_WAIT
 from connectors.github.retry import make_retry as _make_retry
 from connectors.github.scan import Scan
 from nhitui.model import Action, ActionResult, Identity
+
+log = logging.getLogger("nhitui.connectors.github")
 
 __all__ = ["CONNECTOR", "DEFAULT_API", "SECONDARY_WAIT", "GitHubConnector", "_make_retry"]
 
@@ -78,6 +84,37 @@ class GitHubConnector:
     def __repr__(self) -> str:
         return f"<GitHubConnector {self.name} {self.api_url} orgs={self.orgs}>"
 
+    def _checkpoints(self) -> Checkpoints | None:
+        where = self.settings.get("checkpoint_dir")
+        return Checkpoints(str(where), self.name, self.api_url, self.orgs) if where else None
+
+    def _forecast(self, budget: tuple[int, int, float | None], ckpt: Checkpoints | None) -> None:
+        """Say up front (at the first answer's rate-limit headers) when the primary budget cannot
+        cover the scan, and when it will be complete.
+
+        The size is the last complete scan's GET count (less what a checkpoint already holds); GitHub's
+        primary budget refills every hour.
+        """
+        last = ckpt.last_size() if ckpt is not None else None
+        if budget is None or last is None:
+            return
+        remaining, limit, reset = budget
+        if reset is None:
+            return
+        need = max(0, last - len(self.client.replay))
+        if need <= remaining:
+            self.report.facts["budget_forecast"] = f"needs about {need} requests; {remaining} of {limit} remain"
+            return
+        windows = math.ceil((need - remaining) / max(1, limit))
+        finish = time.strftime("%H:%M", time.gmtime(reset + (windows - 1) * 3600))
+        at = time.strftime("%H:%M", time.gmtime(reset))
+        how = "waits for the reset" if reset - time.time() <= self.client.pacer.limits.budget_wait else \
+            "stops at a checkpoint; nhitui scan --resume continues it after the reset"
+        text = (f"the last scan needed about {need} requests and {remaining} of {limit} remain until {at} UTC: "
+                f"this scan {how}; estimated complete about {finish} UTC")
+        self.report.facts["budget_forecast"] = text
+        log.warning("%s: %s", self.name, text)
+
     async def collect(self) -> AsyncIterator[list[Identity]]:
         gh = self.client
         queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -86,8 +123,19 @@ class GitHubConnector:
         main: asyncio.Future[Any] | None = None
         requests0, not_modified0 = self.report.requests, gh.not_modified
         completed = False
+        stopped: BudgetStop | None = None
+        ckpt = self._checkpoints()
+        gh.replay, gh.replayed, gh.record = {}, 0, None
+        if ckpt is not None:
+            gh.record = {}
+            if self.settings.get("resume"):
+                gh.replay = ckpt.load()
+                self.report.facts["resumed_from_checkpoint"] = len(gh.replay)
         try:
-            await asyncio.get_running_loop().run_in_executor(gh.pool, gh.open)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(gh.pool, gh.open)
+            if ckpt is not None:
+                gh.on_budget = lambda remaining, limit, reset: self._forecast((remaining, limit, reset), ckpt)
             main = asyncio.ensure_future(Scan(gh, self.orgs, queue.put_nowait).run())
             main.add_done_callback(lambda _f: queue.put_nowait(done))
             while True:
@@ -95,7 +143,11 @@ class GitHubConnector:
                 if item is done:
                     break
                 yield item
-            main.result()
+            try:
+                main.result()
+            except BudgetStop as exc:
+                stopped = exc
+                raise
             completed = True
         finally:
             if main is not None and not main.done():
@@ -113,9 +165,28 @@ class GitHubConnector:
             pool, gh.pool = gh.pool, None
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-                if completed:   # idle threads: join them; after a cancel (scan timeout) never wait on a hung read
+                if completed or stopped:   # idle threads: join them (requests in flight are kept in the
+                    # checkpoint); after a cancel (scan timeout) never wait on a hung read
                     await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True)
             gh.close()
+            self._checkpoint(ckpt, stopped, completed, requests0)
+
+    def _checkpoint(self, ckpt: Checkpoints | None, stopped: BudgetStop | None, completed: bool,
+                    requests0: int) -> None:
+        gh = self.client
+        if ckpt is None:
+            return
+        with gh.lock:
+            record = dict(gh.record or {})
+        try:
+            if stopped is not None:
+                ckpt.save(record, stopped.reset)
+                self.report.facts["checkpoint"] = f"{len(record)} answers kept; nhitui scan --resume continues"
+            elif completed:
+                ckpt.clear()
+                ckpt.save_size(self.report.requests - requests0 + gh.replayed)
+        except OSError as exc:
+            log.warning("%s: checkpoint not saved: %s", self.name, exc.strerror or type(exc).__name__)
 
     def actions(self, identity: Identity) -> list[Action]:
         return actions.offered(identity, self.client.has_app)

@@ -157,6 +157,7 @@ class GitHubClient:
         self.replay: dict[str, tuple[str, str]] = {}     # checkpoint: cache key -> (link, body) already read
         self.replayed = 0
         self.record: dict[str, tuple[str, str]] | None = None   # responses of this scan, for a checkpoint
+        self.on_budget: Any = None      # called once with (remaining, limit, reset) of the first answer
 
     def _limits(self, settings: Mapping[str, Any]) -> pacing.Limits:
         """GitHub's documented secondary limits (apis.md §9); GHES has none unless its admin set them.
@@ -282,6 +283,10 @@ class GitHubClient:
         r = int(remaining)
         key = int(reset) if reset and reset.isdigit() else 0
         self.pacer.budget(r, float(key) if key else None)
+        with self.lock:
+            first, self.on_budget = self.on_budget, None
+        if first is not None:      # the first answer of the scan: is the budget enough?
+            first(r, int(limit) if limit and limit.isdigit() else 0, float(key) if key else None)
         with self.lock:
             if self._rate is None or key > self._rate[0] or (key == self._rate[0] and r < self._rate[1]):
                 self._rate = (key, r)

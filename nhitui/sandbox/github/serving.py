@@ -7,7 +7,7 @@ pagination and conditional requests.
 - `install(app, fake)`: the request gate (401 for a wrong token, 403 with `x-accepted-github-
   permissions` for a denied path or a write with the read-only token, the primary rate limit, the
   random secondary one and, with `fake.secondary = SecondaryLimits(...)`, GitHub's documented
-  secondary limits), the free `GET /rate_limit`, the response decoration (`x-ratelimit-*`, recording), and the GitHub App
+  secondary limits), the response decoration (`x-ratelimit-*`, recording), and the GitHub App
   installation-token endpoint, which verifies the app's JWT with its public key.
 """
 
@@ -283,8 +283,6 @@ def install(app: Flask, fake: GitHubFake) -> None:
             return fake.error(401, "Bad credentials")
         if token in fake.issued and fake.issued[token] < datetime.now(timezone.utc):
             return fake.error(401, "Bad credentials")
-        if path == "/rate_limit":
-            return None  # free, as on GitHub
         limits = fake.secondary
         if limits is not None:
             route = endpoint_of(request.url_rule.rule, request.view_args) if request.url_rule is not None else path
@@ -331,16 +329,6 @@ def install(app: Flask, fake: GitHubFake) -> None:
             now = time.monotonic()
             with fake.lock:
                 fake.secondary.finished(now, now - started + fake.knobs.latency)
-
-    @app.get("/rate_limit")
-    def rate_limit() -> Response:
-        if fake.ghes:
-            return fake.not_found()     # GHES with rate limiting off (its default)
-        with fake.lock:
-            used, reset = fake._used, fake._window_reset
-        core = {"limit": fake.rate_limit, "used": used, "remaining": max(0, fake.rate_limit - used), "reset": reset,
-                "resource": "core"}
-        return fake.respond({"resources": {"core": core}, "rate": core})
 
     @app.after_request
     def decorate(resp: Response) -> Response:
