@@ -124,3 +124,20 @@ def test_endpoints_are_routes():
         "/orgs/{}/actions/secrets/{}/repositories"
     assert github_endpoint("/repos/a/b/environments/prod/secrets") == "/repos/{}/{}/environments/{}/secrets"
     assert github_endpoint("/orgs/acme/actions/runner-groups/7/runners") == "/orgs/{}/actions/runner-groups/{}/runners"
+
+
+async def test_gitlab_is_paced_by_its_ratelimit_headers_and_never_answered_429():
+    """GitLab's RateLimit-Remaining/-Reset (40 per 1 s window here): requests wait for the reset
+    instead of being sent into a spent window, so no 429 is met and nothing is lost."""
+    from connectors.gitlab import GitLabConnector
+    from nhitui.sandbox.gitlab import ENV_TOKEN, GitLabFake
+    from nhitui.sandbox.world import World
+
+    world = World(projects=6)
+    with GitLabFake(world, rate_limit=40, rate_window=1.0) as fake:
+        conn = GitLabConnector(fake.source(), lambda ref: {ENV_TOKEN: fake.token}[ref.split(":", 1)[1]])
+        rows = [i async for batch in conn.collect() for i in batch]
+    assert conn.report.requests > 40                  # more than one window's worth: the limit did bind
+    assert conn.report.retries == 0                   # and no 429 (nor anything else) was retried
+    assert conn.report.blind_spots == []
+    assert {(i.kind, i.native_id) for i in rows} == {(e.kind, e.native_id) for e in world.expected_for("gitlab")}

@@ -6,9 +6,13 @@ server says, so it is switched off per request and a `requests.Session` subclass
 most `MAX_RETRIES` retries on 429 / 5xx / connection errors / truncated JSON, waiting `Retry-After`
 (seconds or HTTP date), else `RateLimit-ResetTime` / `RateLimit-Reset`, else exponential backoff with
 jitter, each wait capped at `MAX_SLEEP` and all of one request's waits at `MAX_WAIT`. A POST (rotate)
-is retried only on 429: repeating a rotation that did happen would revoke the new token. When
-`RateLimit-Remaining` falls near zero every worker waits for `RateLimit-Reset` (capped). The same
+is retried only on 429: repeating a rotation that did happen would revoke the new token. The same
 session counts every request and retry on the report.
+
+Pacing (connectors/pacer.py): every attempt first takes a slot from the session's pacer, which
+keeps `RateLimit-Remaining` until `RateLimit-Reset` (a request is not sent into a spent window: it
+waits for the reset, capped) and, on GitLab.com before any header arrived, its documented 2,000
+authenticated requests per minute; the concurrency never exceeds the source's `concurrency`.
 
 Secrets are never kept: every decoded page is scrubbed of `value` (CI variables), `token` (triggers,
 old runner details), `runners_token` and `registration_token` before anything else reads it, and
@@ -34,6 +38,7 @@ import gitlab
 import requests
 from requests.adapters import HTTPAdapter
 
+from connectors import pacer as pacing
 from connectors.base import Report
 
 log = logging.getLogger("nhitui.connectors.gitlab")
@@ -45,6 +50,7 @@ MAX_SLEEP = 60.0          # longest single wait (Retry-After, rate-limit reset, 
 MAX_WAIT = 120.0          # longest total wait for one request across its retries
 MAX_PAGES = 10_000
 MAX_BODY = 50 * 1024 * 1024   # a bigger answer is an error, not memory exhaustion
+GITLAB_COM_PER_MINUTE = 2000   # authenticated API requests per minute per user on GitLab.com (apis.md)
 RETRY_STATUS = {429, 500, 502, 503, 504, 520, 521, 522, 523, 524}
 SECRET_KEYS = ("value", "token", "runners_token", "registration_token", "secret", "private_token")
 
@@ -120,8 +126,11 @@ def path_of(url: Any) -> str:
 class Session(requests.Session):
     """requests.Session with bounded retries, rate-limit pacing and request counting."""
 
-    def __init__(self, report: Report, stop: threading.Event, pool: int, concurrency: int) -> None:
+    def __init__(self, report: Report, stop: threading.Event, pool: int, concurrency: int,
+                 per_minute: float | None = None) -> None:
         super().__init__()
+        self.pacer = pacing.Pacer(pacing.Limits(concurrency=concurrency, server_seconds=None, endpoint_points=None,
+                                                requests_per_window=per_minute, window=60.0, budget_wait=MAX_SLEEP))
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
@@ -151,11 +160,21 @@ class Session(requests.Session):
             self._pace()
             if self.stop.is_set():
                 raise Stopped()
-            self.report.count_request()
             try:
-                resp = super().request(method, url, *args, **{**kwargs, "stream": True})
-                if not kwargs.get("stream"):
-                    self._read_bounded(resp, verb, url)
+                ticket = self.pacer.acquire(path_of(url), 1.0, self.stop)
+            except pacing.BudgetSpent:
+                ticket = None       # a reset beyond MAX_SLEEP: send, and let a 429 say how long to wait
+            self.report.count_request()
+            rt: float | None = None
+            try:
+                try:
+                    resp = super().request(method, url, *args, **{**kwargs, "stream": True})
+                    rt = resp.elapsed.total_seconds()
+                    if not kwargs.get("stream"):
+                        self._read_bounded(resp, verb, url)
+                finally:
+                    if ticket is not None:
+                        self.pacer.release(ticket, rt)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 if isinstance(exc, requests.exceptions.SSLError):
@@ -241,6 +260,10 @@ class Session(requests.Session):
             cap = int(limit) if limit else 0
         except ValueError:
             return
+        self.pacer.budget(left, reset_epoch(headers))
+        if resp.status_code == 429:     # met the limit after all (another client shares it): counted
+            self.pacer.throttled()
+            self.report.facts["rate_limit_hits"] = self.pacer.hits
         low = max(1, min(self.concurrency, cap // 10 if cap else self.concurrency))
         if left <= low:
             reset = reset_epoch(headers)
@@ -283,7 +306,9 @@ def ssl_verify(ca_bundle: Any) -> bool | str:
 def connect(url: str, token: str, report: Report, stop: threading.Event, *, pool: int, concurrency: int,
             timeout: float, ca_bundle: Any) -> Client:
     """A client for one scan or one action; close it with `client.session.close()`."""
-    session = Session(report, stop, pool=pool, concurrency=concurrency)
+    host = (urlsplit(url).hostname or "").lower()
+    session = Session(report, stop, pool=pool, concurrency=concurrency,
+                      per_minute=GITLAB_COM_PER_MINUTE if host == "gitlab.com" else None)
     return Client(url, private_token=token, timeout=timeout, ssl_verify=ssl_verify(ca_bundle),
                   session=session, per_page=PER_PAGE, keep_base_url=True,
                   user_agent=f"nhitui (python-gitlab {gitlab.__version__})")
