@@ -82,6 +82,8 @@ class Pacer:
         self.waits = 0                        # times a request waited for a limit
         self.budget_waits = 0                 # of which for the primary budget's reset
         self.peak = 0                         # most requests in flight at once
+        self.total_time = 0.0                 # response time of every finished request (for bounds)
+        self.finished = 0
         self._cond = threading.Condition()
 
     # --- pure decisions ---------------------------------------------------------------------------
@@ -170,6 +172,8 @@ class Pacer:
         spent = max(0.0, now - ticket.started if response_time is None else response_time)
         self._done.append((now, spent))
         self._spent += spent
+        self.total_time += spent
+        self.finished += 1
         self._mean = 0.8 * self._mean + 0.2 * spent
         lim = self.limits
         if lim.server_seconds is None or self.server_time(now) < lim.server_seconds * lim.safety * 0.8:
