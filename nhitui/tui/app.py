@@ -496,6 +496,7 @@ class NhiApp(App[int]):
     def _update_facets(self) -> None:
         """Count facets over the visible rows; in a thread when there are many of them."""
         self._facet_timer = None
+        self.view.warm()    # input has paused: get the next keystroke's haystacks ready
         generation = self.view.generation
         full = self.view.is_full and not self.view.outdated
         version = self.inventory.version

@@ -385,6 +385,12 @@ class TableView:
         """Every row index in the current sort order (arrival order without a sort key)."""
         return self._view_of(None)
 
+    def warm(self) -> None:
+        """Build what the next filter keystroke needs (the ordered haystacks) ahead of it, at an
+        idle moment, so the first keystroke after a scan or a sort does not pay for it."""
+        if self.inventory.rows:
+            self._ordered_hay()
+
     def _ordered_hay(self) -> list[str]:
         """The haystacks in the forward full order, copied so they also lie in that order in memory."""
         inv = self.inventory
