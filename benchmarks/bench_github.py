@@ -67,7 +67,7 @@ async def run(repos: int, latency: float, concurrency: int, window: float = 0.0)
     try:
         source["concurrency"] = concurrency
         if window:
-            source.update(secondary_window=window, server_seconds=90 * window / 60, endpoint_points=900 * window / 60)
+            source.update(pacing=True, secondary_window=window, server_seconds=90 * window / 60, endpoint_points=900 * window / 60)
         connector = GitHubConnector(source, lambda ref: env[ref.split(":", 1)[1]])
         first = None
         count = 0

@@ -74,6 +74,8 @@ class Pacer:
         self._started: deque[float] = deque()                     # start times (requests per window)
         self._points: dict[str, deque[tuple[float, float]]] = {}  # endpoint -> (time, points)
         self._spent = 0.0                                         # response time in `_done`
+        self._point_sum: dict[str, float] = {}                    # endpoint -> points in `_points`
+        self._swept = float("-inf")
         self._mean = 0.1                                          # EWMA of response time
         self._grow = 0
         self.left: int | None = None          # primary budget left (our estimate)
@@ -94,11 +96,13 @@ class Pacer:
             self._spent -= self._done.popleft()[1]
         while self._started and self._started[0] <= edge:
             self._started.popleft()
-        for key in [k for k, q in self._points.items() if q and q[-1][0] <= edge]:
-            del self._points[key]
-        for q in self._points.values():
-            while q and q[0][0] <= edge:
-                q.popleft()
+        if self._points and now - self._swept >= 0.05:     # endpoints: at most every 50 ms
+            self._swept = now
+            for key, q in list(self._points.items()):
+                while q and q[0][0] <= edge:
+                    self._point_sum[key] -= q.popleft()[1]
+                if not q:
+                    del self._points[key], self._point_sum[key]
 
     def server_time(self, now: float) -> float:
         """Response time spent in the trailing window, counting what in-flight requests spent so far."""
@@ -126,9 +130,12 @@ class Pacer:
         if lim.endpoint_points is not None:
             q = self._points.get(endpoint)
             if q:
+                edge = now - lim.window
+                while q and q[0][0] <= edge:
+                    self._point_sum[endpoint] -= q.popleft()[1]
                 cap = lim.endpoint_points * lim.safety
-                total = sum(p for _, p in q)
-                if total + points > cap:
+                total = self._point_sum.get(endpoint, 0.0)
+                if q and total + points > cap:
                     waits.append(self._until(q, total + points - cap, now))
         if lim.requests_per_window is not None:
             cap = max(1.0, lim.requests_per_window * lim.safety)
@@ -161,6 +168,7 @@ class Pacer:
         self._started.append(now)
         if self.limits.endpoint_points is not None:
             self._points.setdefault(endpoint, deque()).append((now, points))
+            self._point_sum[endpoint] = self._point_sum.get(endpoint, 0.0) + points
         if self.left is not None:
             self.left -= 1
         return ticket

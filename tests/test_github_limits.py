@@ -3,7 +3,8 @@
 The fake's secondary limits are GitHub's scaled from a 60 s window to 2 s (same ratios: 90 s of
 response time per 60 s -> 3 s per 2 s; the per-endpoint points are lowered so a small world
 meets them), with 50 ms of latency so response time matters. The connector is given the same
-window; everything else is its ordinary behaviour.
+window and `pacing = true` (the default only on GitHub's cloud hosts, which the fake's 127.0.0.1
+is not); everything else is its ordinary behaviour.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def truth(world: World) -> set[str]:
 async def test_a_paced_scan_stays_inside_the_secondary_limits_and_is_complete():
     world = World(repos=8)
     with limited_fake(world) as fake:
-        connector = connector_for(fake, **SCALED)
+        connector = connector_for(fake, pacing=True, **SCALED)
         rows = await scan(connector)
         hits = dict(fake.secondary.hits)
     assert hits == {}
@@ -84,7 +85,7 @@ def test_a_spent_budget_stops_at_a_checkpoint_and_resume_completes_it(tmp_path, 
     with fake:
         for k, v in fake.env.items():
             monkeypatch.setenv(k, v)
-        source = fake.source("gh", checkpoint_dir=str(tmp_path), budget_wait=0)
+        source = fake.source("gh", checkpoint_dir=str(tmp_path), budget_wait=0, pacing=True)
         whole = collect([dict(source)])                     # the last complete scan: its size is kept
         assert whole.statuses["gh"].state == "ok"
         single = charged(fake)

@@ -160,13 +160,17 @@ class GitHubClient:
         self.on_budget: Any = None      # called once with (remaining, limit, reset) of the first answer
 
     def _limits(self, settings: Mapping[str, Any]) -> pacing.Limits:
-        """GitHub's documented secondary limits (apis.md §9); GHES has none unless its admin set them.
+        """GitHub's documented secondary limits (apis.md §9) and primary budget, kept by default on
+        GitHub's cloud (api.github.com, GHE.com); GHES has none unless its admin set them, so another
+        host is paced only with `pacing = true`.
 
         `secondary_window`, `server_seconds` and `endpoint_points` exist so the sandbox can scale the
         minute down; `budget_wait` is how long a spent primary budget is waited for before the scan
-        stops at a checkpoint.
+        stops at a checkpoint (unpaced, the 403 that says so stops it).
         """
-        paced = bool(setting(settings, "pacing", not self.prefix.endswith("/api/v3")))
+        host = urlparse(self.api_url).hostname or ""
+        paced = bool(setting(settings, "pacing", host == "api.github.com" or host.endswith(".ghe.com")))
+        self.paced = paced
         return pacing.Limits(
             concurrency=self.concurrency, max_concurrent=100,
             window=float(setting(settings, "secondary_window", 60.0)),
@@ -282,7 +286,8 @@ class GitHubClient:
             return
         r = int(remaining)
         key = int(reset) if reset and reset.isdigit() else 0
-        self.pacer.budget(r, float(key) if key else None)
+        if self.paced:
+            self.pacer.budget(r, float(key) if key else None)
         with self.lock:
             first, self.on_budget = self.on_budget, None
         if first is not None:      # the first answer of the scan: is the budget enough?
@@ -305,7 +310,8 @@ class GitHubClient:
             raise HttpError(0, "refused to follow a URL outside api_url", path)
         cache = self.cache
         key = etag.key(self._cache_origin, *self.canonical(url, params)) if cache is not None else ""
-        rkey = key or etag.key(self._cache_origin, *self.canonical(url, params))
+        rkey = key or (etag.key(self._cache_origin, *self.canonical(url, params))
+                       if self.replay or self.record is not None else "")
         replayed = self.replay.get(rkey)
         if replayed is not None:        # read before a checkpoint: not asked again
             with self.lock:
