@@ -415,6 +415,10 @@ class TableView:
         if key is None:
             order = list(range(n))
         else:
+            # Per-row keys are kept for the current sort only (string keys cost megabytes a column);
+            # other columns keep their compact order and ranks, valid until the data changes.
+            for other in [k for k in self._keys if k != key]:
+                del self._keys[other]
             keys = self._key_list(key)
             if cached is not None:
                 old = cached[1]
