@@ -246,15 +246,21 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
             finally:
                 store.close()
 
-        inventory = reload()
         title = f"{title} (team store)"
     from nhitui.tui.app import run
 
     # Without a store, the newest local snapshot opens at once and the scan refreshes it in place.
-    snapshot = inventory is None and cfg.history_save and not getattr(args, "fresh", False) \
-        and getattr(args, "command", None) != "demo"
+    snapshot = bool(url) or (cfg.history_save and not getattr(args, "fresh", False)
+                             and getattr(args, "command", None) != "demo")
+    reader = None
+    if url:
+        from nhitui import team
+
+        def reader() -> Any:      # the team's inventory streams in at once; local sources refresh after
+            return team.StoreReader(_team_store(url, cfg))
+
     return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory,
-               snapshot=snapshot, reload=reload)
+               snapshot=snapshot, reload=reload, reader=reader)
 
 
 def _team_store(url: str, cfg: Any) -> Any:
@@ -425,6 +431,12 @@ def _print_statuses(statuses: Any) -> None:
         if s.error:
             line += f" - {s.error}"
         print(line, file=sys.stderr)
+        facts = s.facts or {}
+        if facts.get("secondary_limit_hits") or facts.get("rate_limit_hits"):    # the provider throttled us
+            hits = facts.get("secondary_limit_hits") or facts.get("rate_limit_hits")
+            print(f"nhitui:   rate-limited {hits} time(s) (waited as the provider asked)", file=sys.stderr)
+        if facts.get("budget_forecast") and s.state != "ok":
+            print(f"nhitui:   {facts['budget_forecast']}", file=sys.stderr)
         for b in s.blind_spots:
             print(f"nhitui:   not visible: {b.what}: {b.reason}", file=sys.stderr)
 

@@ -43,16 +43,37 @@ def save_scan(store: Any, rows: list[Any], statuses: Mapping[str, SourceStatus])
     return store.save(rows, statuses)
 
 
+def _noted(status: SourceStatus) -> SourceStatus:
+    age = status.facts.get("snapshot_taken_at", "")
+    note = f"team store snapshot of {age[:16].replace('T', ' ')} UTC" if age else "team store"
+    return replace(status, error=f"{status.error}; {note}".strip("; "))
+
+
 def load_inventory(store: Any) -> Inventory:
     """The team's current inventory, each source's status carrying its snapshot's age."""
     rows, statuses = store.load_current()
     inventory = Inventory()
     inventory.add(rows)
     for status in statuses.values():
-        age = status.facts.get("snapshot_taken_at", "")
-        note = f"team store snapshot of {age[:16].replace('T', ' ')} UTC" if age else "team store"
-        inventory.set_status(replace(status, error=f"{status.error}; {note}".strip("; ")))
+        inventory.set_status(_noted(status))
     return inventory
+
+
+class StoreReader:
+    """The team store seen like a local snapshot (nhitui/snapshot_open.py): statuses, then rows in
+    chunks, so the TUI shows the first rows of a 100k inventory at once and the rest streams in."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def statuses(self) -> list[SourceStatus]:
+        return [_noted(s) for s in self.store.statuses().values()]
+
+    def chunks(self, size: int = 4000) -> Any:
+        return self.store.stream_current(size)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def attach_mirror(journal: Journal, url: str, cfg: Any, actor: str = "") -> Any:

@@ -221,6 +221,14 @@ def test_a_scanner_killed_mid_write_leaves_no_half_snapshot(pg: PgServer, store:
     assert len(store.snapshots()) == len(before)
 
 
+def test_the_current_inventory_streams_in_chunks(store: PostgresStore) -> None:
+    rows = make_identities(2500)
+    store.save(rows, statuses_of(rows))
+    chunks = list(store.stream_current(chunk=1000))
+    assert [len(c) for c in chunks] == [1000, 1000, 500]
+    assert sorted(i.uid for c in chunks for i in c) == sorted(i.uid for i in rows)
+
+
 def test_store_down_during_an_action_journal_intact_and_caught_up(pg: PgServer, store: PostgresStore,
                                                                     tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.jsonl")
@@ -324,7 +332,10 @@ async def test_tui_opens_the_team_inventory_and_r_reloads_it(pg: PgServer, store
         with open_store(store.url, password=pg.password) as s:
             return team.load_inventory(s)
 
-    app = NhiApp(Config(path=None), inventory=reload(), reload=reload, collect=False)
+    def reader():
+        return team.StoreReader(open_store(store.url, password=pg.password))
+
+    app = NhiApp(Config(path=None), reload=reload, reader=reader, snapshot=True, collect=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: len(app.view) == len(rows))
         assert "team store snapshot of" in app.inventory.statuses["acme-github"].error

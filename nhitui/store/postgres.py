@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -211,6 +211,20 @@ class PostgresStore:
             texts = [r[0] for r in cur.fetchall()]
         docs = json.loads("[" + ",".join(texts) + "]") if texts else []
         return [from_doc(d) for d in docs]
+
+    def stream_current(self, chunk: int = 4000) -> Iterator[list[Identity]]:
+        """The current rows a chunk at a time (a server-side cursor): the first screen does not wait
+        for 100k rows to be decoded."""
+        ids = [s.id for s in self.current()]
+        if not ids:
+            return
+        with self.conn.transaction(), self.conn.cursor(name="nhitui_current") as cur:
+            cur.execute("SELECT doc::text FROM snapshot_rows WHERE snapshot_id = ANY(%s)", (ids,))
+            while True:
+                texts = [r[0] for r in cur.fetchmany(chunk)]
+                if not texts:
+                    return
+                yield [from_doc(d) for d in json.loads("[" + ",".join(texts) + "]")]
 
     def load_current(self) -> tuple[list[Identity], dict[str, SourceStatus]]:
         """The team's inventory: every source's current rows, and their statuses with ages."""

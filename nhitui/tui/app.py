@@ -112,8 +112,11 @@ class NhiApp(App[int]):
 
     def __init__(self, config: Config, read_only: bool = False, inventory: Inventory | None = None,
                  title: str = "nhitui", collect: bool = True, snapshot: bool = False,
-                 reload: Callable[[], Inventory] | None = None) -> None:
+                 reload: Callable[[], Inventory] | None = None, reader: Callable[[], Any] | None = None) -> None:
         super().__init__()
+        # Where the first rows come from before any scan: the team store (`reader`), else the
+        # newest local snapshot; either streams in chunks (nhitui/snapshot_open.py).
+        self.reader = reader
         # Team mode: `r` reloads the team store's inventory (sources not configured here).
         self.reload = reload
         # Open the newest local snapshot first (then refresh in place): see nhitui/snapshot_open.py.
@@ -243,9 +246,10 @@ class NhiApp(App[int]):
         from nhitui.snapshot_open import SnapshotReader
 
         reader = None
-        configured = {s["name"] for s in self.config.sources}
+        # A local snapshot shows only the sources still configured; the team store shows all of its own.
+        configured = set() if self.reader is not None else {s["name"] for s in self.config.sources}
         try:
-            reader = SnapshotReader.open(self.history_path)
+            reader = self.reader() if self.reader is not None else SnapshotReader.open(self.history_path)
             if reader is not None:
                 statuses = [s for s in reader.statuses() if not configured or s.source in configured]
                 self.call_from_thread(self._snapshot_statuses, statuses)
@@ -924,10 +928,11 @@ def browser_available() -> bool:
 
 
 def run(config: Config, read_only: bool = False, inventory: Inventory | None = None, title: str = "nhitui",
-        collect: bool = True, snapshot: bool = False, reload: Callable[[], Inventory] | None = None) -> int:
+        collect: bool = True, snapshot: bool = False, reload: Callable[[], Inventory] | None = None,
+        reader: Callable[[], Any] | None = None) -> int:
     """Run the dashboard until the user quits; returns the exit code."""
     app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect, snapshot=snapshot,
-                 reload=reload)
+                 reload=reload, reader=reader)
     result = app.run()
     if app.return_code not in (None, 0):
         return int(app.return_code)
