@@ -202,7 +202,9 @@ async def test_the_revoker_contains_a_runner_by_its_group_first_and_undo_restore
     revoker = Revoker(inventory, [fake.source("gh")], Journal(tmp_path / "journal.jsonl"), connectors={"gh": connector})
     plan = revoker.plan([runner.uid, grant.uid])
     assert [(s.action, s.reversible, s.undo) for s in plan.steps] == [("restrict-group", "yes", "restore")]
-    assert plan.skipped == [(grant.uid, "no action")]       # no GitHub App: nothing GitHub would refuse is planned
+    # No GitHub App: nothing GitHub would refuse is planned, and the skip names what is needed.
+    assert [uid for uid, _ in plan.skipped] == [grant.uid]
+    assert plan.skipped[0][1].startswith("no action: ") and "GitHub App" in plan.skipped[0][1]
     before = group_state(fake)
     assert [o.state for o in await revoker.execute(plan)] == ["ok"]
     assert group_state(fake)["deploy"] == ("selected", False, ())
