@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable
@@ -266,8 +267,17 @@ class AwsFake:
         SigV4Auth(Credentials(access_key, secret_key, session_token), service, region).add_auth(req)
         request = urllib.request.Request(req.url, data=body.encode(), method="POST",
                                          headers={**dict(req.headers.items()), SEEDER_HEADER: "1"})
-        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our own local server
-            resp.read()
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our own local server
+                    resp.read()
+                return
+            except urllib.error.HTTPError as exc:
+                # moto's in-memory IAM is not thread-safe: a lookup racing the parallel seeding of other
+                # users can fail with a 500; the request itself is valid, so try it again.
+                if exc.code != 500 or attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     # --- seeding ---------------------------------------------------------------------------------------
 
