@@ -35,7 +35,8 @@ _LIST = (list,)
 COMMON = {"type": _STR, "name": _STR, "token": _STR, "revoke_token": _STR, "timeout": _NUM,
           "concurrency": _INT, "ca_bundle": _STR, "enabled": _BOOL}
 SOURCE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
-    "github": {"org": _STR, "orgs": _LIST, "api_url": _STR, "app_id": (int, str), "app_private_key": _STR,
+    "github": {"org": _STR, "orgs": _LIST, "api_url": _STR, "pacing": _BOOL, "budget_wait": _NUM,
+               "app_id": (int, str), "app_private_key": _STR,
                "app_installation_id": (int, str)},
     "gitlab": {"url": _STR, "groups": _LIST, "instance": _BOOL},
     "aws": {"profile": _STR, "profiles": _LIST, "endpoint_url": _STR, "regions": _LIST, "accounts": _LIST,
@@ -313,6 +314,9 @@ def _check_source(loc: _Locator, index: int, table: Any, seen: dict[str, int]) -
                 f"write {key} = \"env:VARIABLE\"", **where, key=key)
         if key in ("concurrency",) and not 1 <= value <= 100:
             raise loc.error("source.concurrency: must be between 1 and 100", **where, key=key)
+        if key == "budget_wait" and not 0 <= value <= 86_400:
+            raise loc.error("source.budget_wait: must be 0 to 86400 seconds (how long to wait for the rate-limit "
+                            "reset before stopping at a checkpoint)", **where, key=key)
         if key == "timeout" and not 0 < value < math.inf:
             raise loc.error("source.timeout: must be a positive number of seconds", **where, key=key)
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
