@@ -66,11 +66,11 @@ def run(quick: bool = False) -> list[tuple[str, float, float, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         h = History(Path(tmp) / "h.sqlite")
         t = time.perf_counter()
-        first = h.save(rows, statuses)
+        older = h.save(rows, statuses)
         sq_save = time.perf_counter() - t
-        second = h.save(changed, statuses)
+        newer = h.save(changed, statuses)
         t = time.perf_counter()
-        h.diff(first, second)
+        h.diff(older, newer)
         sq_diff = time.perf_counter() - t
         h.close()
     k = f"{n // 1000}k"

@@ -23,7 +23,7 @@ from nhitui.sandbox.synthetic import make_identities
 from nhitui.store import StoreConfigError, check_url, open_store
 from nhitui.store.mirror import JournalMirror
 from nhitui.store.postgres import SCHEMA_VERSION, PostgresStore, StoreError
-from nhitui.store.rows import from_doc, to_doc
+from nhitui.store.rows import Decoder, doc_of, from_doc, to_doc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pgserver import PgServer  # noqa: E402
@@ -73,6 +73,28 @@ def test_rows_round_trip_keeps_columns_and_findings() -> None:
                 back.last_used_at, back.status, back.stale, back.findings, back.actions, back.usage_tracked) == (
             i.uid, i.name, i.owner, i.scopes, i.privilege, i.created_at, i.expires_at, i.last_used_at, i.status,
             i.stale, i.findings, i.actions, i.usage_tracked)
+
+
+def test_stored_document_is_the_json_export_plus_usage_tracking() -> None:
+    from nhitui.export import json_identity
+
+    for i in make_identities(200):
+        assert doc_of(i) == {**json_identity(i), "usage_tracked": i.usage_tracked}
+
+
+def test_decoder_shares_findings_parses_our_timestamps_and_still_sanitises() -> None:
+    dec = Decoder()
+    detail = {"rule": "stale", "severity": "high", "owasp": "NHI7", "explanation": "unused for 400 days"}
+    docs = [{"uid": f"s:k:{n}", "name": "evil\x1b[2Jname", "created_at": "2024-02-03T04:05:06Z",
+             "expires_at": "2024-02-03", "last_used_at": "", "finding_details": [dict(detail)],
+             "usage_tracked": False} for n in range(2)]
+    a, b = (dec.identity(d) for d in docs)
+    assert a.findings == b.findings and a.findings[0] is b.findings[0]
+    assert (a.findings[0].severity, a.findings[0].owasp, a.findings[0].explanation) == ("high", "NHI7",
+                                                                                     "unused for 400 days")
+    assert a.created_at == datetime(2024, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    assert a.expires_at == datetime(2024, 2, 3, tzinfo=timezone.utc) and a.last_used_at is None
+    assert "\x1b" not in a.name and a.usage_tracked is False
 
 
 def test_url_checks() -> None:
@@ -227,6 +249,17 @@ def test_the_current_inventory_streams_in_chunks(store: PostgresStore) -> None:
     chunks = list(store.stream_current(chunk=1000))
     assert [len(c) for c in chunks] == [1000, 1000, 500]
     assert sorted(i.uid for c in chunks for i in c) == sorted(i.uid for i in rows)
+
+
+def test_hostile_uids_and_text_survive_the_copy(store: PostgresStore) -> None:
+    base = make_identities(3)
+    odd = ["s:k:tab\there", "s:k:back\\slash\\N", "s:k:new\nline\r", "s:k:\\x41 quote\" \u00e9\u2603"]
+    rows = [replace(base[n % 3], uid=u, source="s", name=u + " \\ \t name") for n, u in enumerate(odd)]
+    store.save(rows, statuses_of(rows))
+    back = {i.uid: i for i in store.load_current()[0]}
+    assert set(back) == set(odd)
+    for i in rows:
+        assert (back[i.uid].name, back[i.uid].findings) == (i.name, i.findings)
 
 
 def test_store_down_during_an_action_journal_intact_and_caught_up(pg: PgServer, store: PostgresStore,

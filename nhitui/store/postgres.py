@@ -25,7 +25,7 @@ import psycopg
 
 from nhitui.diff import Diff, compare
 from nhitui.model import BlindSpot, Identity, SourceStatus
-from nhitui.store.rows import from_doc, to_doc
+from nhitui.store.rows import Decoder, copy_text
 
 LOCK_ID = 0x6E686974   # "nhit": the advisory lock that serialises migrations
 
@@ -151,9 +151,9 @@ class PostgresStore:
                              scanner or default_scanner(), status.requests))
                 snap = cur.fetchone()[0]
                 with cur.copy("COPY snapshot_rows (snapshot_id, uid, digest, doc) FROM STDIN") as copy:
-                    for identity in rows:
-                        text, digest = to_doc(identity)
-                        copy.write_row((snap, identity.uid, digest, text))
+                    # whole COPY lines, a few thousand per write: no per-value adaptation by psycopg
+                    for start in range(0, len(rows), 2000):
+                        copy.write("".join([copy_text(snap, i) for i in rows[start:start + 2000]]))
             return int(snap)
         except psycopg.Error as exc:
             raise StoreError(f"team store {self.where}: snapshot of {status.source} not saved "
@@ -210,7 +210,8 @@ class PostgresStore:
             cur.execute("SELECT doc::text FROM snapshot_rows WHERE snapshot_id = ANY(%s)", (ids,))
             texts = [r[0] for r in cur.fetchall()]
         docs = json.loads("[" + ",".join(texts) + "]") if texts else []
-        return [from_doc(d) for d in docs]
+        decode = Decoder().identity
+        return [decode(d) for d in docs]
 
     def stream_current(self, chunk: int = 4000) -> Iterator[list[Identity]]:
         """The current rows a chunk at a time (a server-side cursor): the first screen does not wait
@@ -218,13 +219,14 @@ class PostgresStore:
         ids = [s.id for s in self.current()]
         if not ids:
             return
+        decode = Decoder().identity
         with self.conn.transaction(), self.conn.cursor(name="nhitui_current") as cur:
             cur.execute("SELECT doc::text FROM snapshot_rows WHERE snapshot_id = ANY(%s)", (ids,))
             while True:
                 texts = [r[0] for r in cur.fetchmany(chunk)]
                 if not texts:
                     return
-                yield [from_doc(d) for d in json.loads("[" + ",".join(texts) + "]")]
+                yield [decode(d) for d in json.loads("[" + ",".join(texts) + "]")]
 
     def load_current(self) -> tuple[list[Identity], dict[str, SourceStatus]]:
         """The team's inventory: every source's current rows, and their statuses with ages."""

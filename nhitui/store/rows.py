@@ -5,6 +5,12 @@ responder who opens the team inventory sees the same columns, findings and expla
 computed. Provider `details` are not stored: they can be large and carry provider context the
 scanner needed, not the reader. `digest` identifies a version, so a diff compares digests in the
 database and decodes only rows that differ.
+
+Speed matters here (a 100k snapshot is saved and opened in seconds): `to_doc` builds the export
+dict directly (a test keeps it equal to `export.json_identity`), `copy_text` writes whole COPY
+lines without psycopg's per-value adaptation, and `Decoder` shares Finding objects and parses our
+own `YYYY-MM-DDTHH:MM:SSZ` timestamps directly. Decoded text still goes through `Identity`, which
+sanitises it: the stored rows could have been tampered with.
 """
 
 from __future__ import annotations
@@ -12,20 +18,46 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
-from nhitui.export import json_identity
-from nhitui.model import Finding, Identity, utc
+from nhitui.model import Finding, Identity, iso, utc
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+_blake = hashlib.blake2b
+# COPY text format: backslash, newline, carriage return and tab are escaped in each field.
+_COPY_ESCAPE = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def doc_of(identity: Identity) -> dict[str, Any]:
+    """The stored document: `export.json_identity` plus `usage_tracked` (built inline: it is hot)."""
+    findings = identity.findings
+    return {
+        "uid": identity.uid, "source": identity.source, "provider": identity.provider, "kind": identity.kind,
+        "name": identity.name, "owner": identity.owner, "target": identity.target, "scopes": list(identity.scopes),
+        "privilege": identity.privilege, "created_at": iso(identity.created_at),
+        "expires_at": iso(identity.expires_at), "last_used_at": iso(identity.last_used_at),
+        "status": identity.status, "credential": identity.credential, "stale": identity.stale,
+        "findings": [f.rule for f in findings], "actions": list(identity.actions), "url": identity.url,
+        "finding_details": [{"rule": f.rule, "severity": f.severity, "owasp": f.owasp, "explanation": f.explanation}
+                            for f in findings],
+        "usage_tracked": identity.usage_tracked,
+    }
 
 
 def to_doc(identity: Identity) -> tuple[str, bytes]:
     """(the row as JSON text, its digest)."""
-    doc = json_identity(identity)
-    doc["usage_tracked"] = identity.usage_tracked
-    text = _dumps(doc)
-    return text, hashlib.blake2b(text.encode(), digest_size=16).digest()
+    text = _dumps(doc_of(identity))
+    return text, _blake(text.encode(), digest_size=16).digest()
+
+
+def copy_text(snapshot_id: int, identity: Identity) -> str:
+    """One `COPY snapshot_rows (snapshot_id, uid, digest, doc) FROM STDIN` line (text format)."""
+    text = _dumps(doc_of(identity))
+    digest = _blake(text.encode(), digest_size=16).hexdigest()
+    # JSON text holds no raw control characters, only backslashes (from its own escapes).
+    return (f"{snapshot_id}\t{identity.uid.translate(_COPY_ESCAPE)}\t\\\\x{digest}\t"
+            f"{text.replace(chr(92), chr(92) * 2)}\n")
 
 
 def _split(value: Any) -> tuple[str, ...]:
@@ -34,27 +66,81 @@ def _split(value: Any) -> tuple[str, ...]:
     return tuple(v for v in str(value or "").split(";") if v)
 
 
+class Decoder:
+    """Rebuilds Identities from stored rows, sharing what repeats across rows of one load: Finding
+    objects (immutable) and parsed timestamps. The caches are bounded: hostile rows cannot grow them
+    without limit."""
+
+    LIMIT = 50_000
+
+    def __init__(self) -> None:
+        self.findings: dict[tuple[str, str, str, str], Finding] = {}
+        self.times: dict[str, datetime | None] = {"": None}
+
+    def _time(self, value: Any) -> datetime | None:
+        if value.__class__ is not str:
+            return utc(value)
+        times = self.times
+        if value in times:
+            return times[value]
+        parsed: datetime | None = None
+        if len(value) == 20 and value[19] == "Z":     # our own spelling (model.iso)
+            try:
+                parsed = datetime.fromisoformat(value)
+                if parsed.tzinfo is not timezone.utc:
+                    parsed = parsed.astimezone(timezone.utc)
+            except ValueError:
+                parsed = utc(value)
+        else:
+            parsed = utc(value)
+        if len(times) < self.LIMIT:
+            times[value] = parsed
+        return parsed
+
+    def _findings(self, doc: Mapping[str, Any]) -> tuple[Finding, ...]:
+        details = doc.get("finding_details")
+        if details is None and "finding_details" not in doc:
+            return _history_findings(doc)
+        cache = self.findings
+        out = []
+        for f in details or ():
+            key = (str(f.get("rule", "")), str(f.get("severity", "info")), str(f.get("owasp", "")),
+                   str(f.get("explanation", "")))
+            finding = cache.get(key)
+            if finding is None:
+                finding = Finding(*key)
+                if len(cache) < self.LIMIT:
+                    cache[key] = finding
+            out.append(finding)
+        return tuple(out)
+
+    def identity(self, doc: Mapping[str, Any]) -> Identity:
+        """An Identity rebuilt from a stored row (no provider details; usage tracking as recorded)."""
+        get = doc.get
+        time = self._time
+        return Identity(
+            uid=str(doc["uid"]), source=str(get("source", "")), provider=str(get("provider", "")),
+            kind=str(get("kind", "")), name=str(get("name", "")), owner=str(get("owner", "")),
+            target=str(get("target", "")), scopes=_split(get("scopes")),
+            privilege=str(get("privilege") or "none"), created_at=time(get("created_at")),
+            expires_at=time(get("expires_at")), last_used_at=time(get("last_used_at")),
+            status=str(get("status") or "active"), credential=str(get("credential") or "static"),
+            stale=get("stale") in (True, "true", "True"), findings=self._findings(doc),
+            actions=_split(get("actions")), url=str(get("url", "")),
+            usage_tracked=get("usage_tracked", True) is not False, details={"from_store": True},
+        )
+
+
+def _history_findings(doc: Mapping[str, Any]) -> tuple[Finding, ...]:
+    """A history row keeps rule ids only: severity and tag from the rule, its title as the text."""
+    from nhitui.policy import RULES
+
+    return tuple(Finding(rule=r, severity=RULES[r].severity, owasp=RULES[r].owasp,
+                         explanation=f"{RULES[r].title} (as of the saved snapshot)")
+                 if r in RULES else Finding(rule=r, severity="info", owasp="", explanation=r)
+                 for r in _split(doc.get("findings")))
+
+
 def from_doc(doc: Mapping[str, Any]) -> Identity:
     """An Identity rebuilt from a stored row (no provider details; usage tracking as recorded)."""
-    if "finding_details" in doc:
-        findings = tuple(Finding(rule=str(f.get("rule", "")), severity=str(f.get("severity", "info")),
-                                 owasp=str(f.get("owasp", "")), explanation=str(f.get("explanation", "")))
-                         for f in doc.get("finding_details") or ())
-    else:      # a history row keeps rule ids only: severity and tag from the rule, its title as the text
-        from nhitui.policy import RULES
-
-        findings = tuple(Finding(rule=r, severity=RULES[r].severity, owasp=RULES[r].owasp,
-                                 explanation=f"{RULES[r].title} (as of the saved snapshot)")
-                         if r in RULES else Finding(rule=r, severity="info", owasp="", explanation=r)
-                         for r in _split(doc.get("findings")))
-    return Identity(
-        uid=str(doc["uid"]), source=str(doc.get("source", "")), provider=str(doc.get("provider", "")),
-        kind=str(doc.get("kind", "")), name=str(doc.get("name", "")), owner=str(doc.get("owner", "")),
-        target=str(doc.get("target", "")), scopes=_split(doc.get("scopes")),
-        privilege=str(doc.get("privilege") or "none"), created_at=utc(doc.get("created_at")),
-        expires_at=utc(doc.get("expires_at")), last_used_at=utc(doc.get("last_used_at")),
-        status=str(doc.get("status") or "active"), credential=str(doc.get("credential") or "static"),
-        stale=doc.get("stale") in (True, "true", "True"), findings=findings, actions=_split(doc.get("actions")),
-        url=str(doc.get("url", "")), usage_tracked=doc.get("usage_tracked", True) is not False,
-        details={"from_store": True},
-    )
+    return Decoder().identity(doc)
