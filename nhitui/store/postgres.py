@@ -93,6 +93,9 @@ class PostgresStore:
             kwargs["password"] = password
         try:
             self.conn = psycopg.connect(url, **kwargs)
+            # JIT compiling costs ~0.25 s per query, and the planner, before autovacuum has analysed
+            # a fresh snapshot, guesses costs high enough to trigger it on every diff and load.
+            self.conn.execute("SET jit = off")
         except psycopg.Error as exc:
             raise StoreError(f"team store {self.where}: cannot connect ({_reason(exc)})") from None
         self.migrate()
@@ -237,13 +240,20 @@ class PostgresStore:
     def diff(self, old: list[int], new: list[int], old_label: str = "", new_label: str = "") -> Diff:
         """What changed between two sets of snapshots (e.g. the team inventory then and now):
         the database pairs rows by uid and returns only those whose digest differs."""
-        with self.conn.cursor() as cur:
-            cur.execute("""SELECT a.doc::text, b.doc::text FROM
-                             (SELECT uid, digest, doc FROM snapshot_rows WHERE snapshot_id = ANY(%s)) a
-                             FULL OUTER JOIN
-                             (SELECT uid, digest, doc FROM snapshot_rows WHERE snapshot_id = ANY(%s)) b
-                             ON a.uid = b.uid
-                           WHERE a.digest IS DISTINCT FROM b.digest""", (old, new))
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            # The join sees only (uid, digest): documents stay on disk until a row is known to differ,
+            # then each is fetched by its primary key. A bigger work_mem keeps 2 x 100k keys in one hash.
+            cur.execute("SET LOCAL work_mem = '64MB'")
+            cur.execute("""WITH d AS (
+                             SELECT a.snapshot_id AS sa, b.snapshot_id AS sb, coalesce(a.uid, b.uid) AS uid FROM
+                               (SELECT snapshot_id, uid, digest FROM snapshot_rows WHERE snapshot_id = ANY(%s)) a
+                               FULL OUTER JOIN
+                               (SELECT snapshot_id, uid, digest FROM snapshot_rows WHERE snapshot_id = ANY(%s)) b
+                               ON a.uid = b.uid
+                             WHERE a.digest IS DISTINCT FROM b.digest)
+                           SELECT (SELECT r.doc::text FROM snapshot_rows r WHERE r.snapshot_id = d.sa AND r.uid = d.uid),
+                                  (SELECT r.doc::text FROM snapshot_rows r WHERE r.snapshot_id = d.sb AND r.uid = d.uid)
+                           FROM d""", (old, new))
             pairs = cur.fetchall()
             cur.execute("SELECT source, state FROM snapshots WHERE id = ANY(%s)", (new,))
             states = dict(cur.fetchall())
