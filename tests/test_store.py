@@ -116,17 +116,23 @@ def test_migrations_from_empty_and_from_the_previous_schema(pg: PgServer) -> Non
     with psycopg.connect(url, password=pg.password, autocommit=True) as conn:
         PostgresStore.migrate(type("Old", (), {"conn": conn, "where": "x"})(), target=1)   # a schema-1 store
         conn.execute("INSERT INTO snapshots (source, provider, state, taken_at, count) "
-                     "VALUES ('old-src', 'github', 'ok', now(), 0)")
+                     "VALUES ('old-src', 'github', 'ok', now(), 1)")
+        old = make_identities(1)[0]
+        text, digest = to_doc(old)
+        conn.execute("INSERT INTO snapshot_rows SELECT id, %s, %s, %s::jsonb FROM snapshots",
+                     (old.uid, digest, text))
     s = open_store(url, password=pg.password)
     try:
-        assert s.version() == SCHEMA_VERSION == 2
+        assert s.version() == SCHEMA_VERSION == 3
         assert [x.source for x in s.snapshots()] == ["old-src"]       # data kept across the migration
+        back = s.load_current()[0]
+        assert [(i.uid, i.name, i.findings) for i in back] == [(old.uid, old.name, old.findings)]
         s.migrate()                                                     # idempotent
-        assert s.version() == 2
+        assert s.version() == 3
     finally:
         s.close()
     fresh = open_store(pg.create_db(f"fresh_{os.getpid()}"), password=pg.password)
-    assert fresh.version() == 2 and fresh.snapshots() == []
+    assert fresh.version() == 3 and fresh.snapshots() == []
     fresh.close()
 
 

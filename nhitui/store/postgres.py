@@ -55,6 +55,12 @@ MIGRATIONS: tuple[str, ...] = (
         source text NOT NULL, url text NOT NULL, etag text NOT NULL, body bytea NOT NULL,
         stored_at timestamptz NOT NULL, PRIMARY KEY (source, url));
     """,
+    # 3: documents as json, not jsonb: nothing queries inside them, and jsonb's binary conversion was
+    # half the server's time in a save; json keeps the text as written (still validated), so reads
+    # return it without re-serialising
+    """
+    ALTER TABLE snapshot_rows ALTER COLUMN doc TYPE json USING doc::json;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
