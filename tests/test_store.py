@@ -23,7 +23,7 @@ from nhitui.sandbox.synthetic import make_identities
 from nhitui.store import StoreConfigError, check_url, open_store
 from nhitui.store.mirror import JournalMirror
 from nhitui.store.postgres import SCHEMA_VERSION, PostgresStore, StoreError
-from nhitui.store.rows import Decoder, doc_of, from_doc, to_doc
+from nhitui.store.rows import Decoder, doc_of, doc_text, from_doc, to_doc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pgserver import PgServer  # noqa: E402
@@ -80,6 +80,22 @@ def test_stored_document_is_the_json_export_plus_usage_tracking() -> None:
 
     for i in make_identities(200):
         assert doc_of(i) == {**json_identity(i), "usage_tracked": i.usage_tracked}
+
+
+def test_the_direct_document_writer_matches_the_json_encoder() -> None:
+    import json
+
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+    rows = make_identities(300)
+    hostile = 'q"uo\\te \x00\x1b[31m \u2028 \u00e9\u2603 \U0001f600 </script>'
+    base = rows[0]
+    rows += [replace(base, uid="s:k:" + hostile, name=hostile, owner=hostile, target=hostile, scopes=(hostile, ""),
+                     url=hostile, actions=(hostile,), privilege=hostile, status=hostile, credential=hostile,
+                     usage_tracked=False, stale=True, findings=(replace(base.findings[0], explanation=hostile,
+                                                                        owasp=hostile),) if base.findings else ()),
+             replace(base, stale=1, findings=())]        # not a bool: the general path
+    for i in rows:
+        assert doc_text(i) == encode(doc_of(i))
 
 
 def test_decoder_shares_findings_parses_our_timestamps_and_still_sanitises() -> None:
