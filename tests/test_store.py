@@ -113,6 +113,23 @@ def test_decoder_shares_findings_parses_our_timestamps_and_still_sanitises() -> 
     assert "\x1b" not in a.name and a.usage_tracked is False
 
 
+def test_the_decoders_fast_path_equals_its_general_one() -> None:
+    import json
+
+    docs = [json.loads(to_doc(i)[0]) for i in make_identities(300)]
+    d0 = docs[0]
+    odd = [{**d0, "stale": "true"}, {**d0, "scopes": "a;b"}, {**d0, "actions": None},
+           {k: v for k, v in d0.items() if k != "owner"}, {**d0, "privilege": None, "status": ""},
+           {**d0, "finding_details": [{"rule": 7, "severity": "high", "owasp": "", "explanation": ["x"]}]},
+           {**d0, "finding_details": [{"rule": "r"}]}, {**d0, "usage_tracked": "no"}, {**d0, "name": 12}]
+    fast, general = Decoder(), Decoder()
+    for doc in docs + odd:
+        a, b = fast.identity(doc), general.general(doc)
+        assert (a, a.usage_tracked, a.findings) == (b, b.usage_tracked, b.findings)
+    assert fast.identity(odd[0]).stale is True and fast.identity(odd[1]).scopes == ("a", "b")
+    assert fast.identity(odd[5]).findings[0].rule == "7" and fast.identity(odd[6]).findings[0].severity == "info"
+
+
 def test_url_checks() -> None:
     assert check_url("postgresql://u@h/db?sslmode=require")
     with pytest.raises(StoreConfigError, match="password in the URL"):

@@ -146,7 +146,41 @@ class Decoder:
         return tuple(out)
 
     def identity(self, doc: Mapping[str, Any]) -> Identity:
-        """An Identity rebuilt from a stored row (no provider details; usage tracking as recorded)."""
+        """An Identity rebuilt from a stored row (no provider details; usage tracking as recorded).
+        Rows as this module writes them take the fast path; anything else the general one."""
+        try:
+            return self._fast(doc)
+        except (KeyError, TypeError, AttributeError):
+            return self.general(doc)
+
+    def _fast(self, doc: Mapping[str, Any]) -> Identity:
+        """Every key present, lists as lists, booleans as booleans (else KeyError/TypeError)."""
+        stale, scopes, actions = doc["stale"], doc["scopes"], doc["actions"]
+        if stale.__class__ is not bool or scopes.__class__ is not list or actions.__class__ is not list:
+            raise TypeError
+        cache = self.findings
+        findings = []
+        for f in doc["finding_details"]:
+            key = (f["rule"], f["severity"], f["owasp"], f["explanation"])
+            finding = cache.get(key)
+            if finding is None:
+                if not all(k.__class__ is str for k in key) or len(cache) >= self.LIMIT:
+                    raise TypeError
+                finding = cache[key] = Finding(*key)
+            findings.append(finding)
+        time = self._time
+        return Identity(
+            uid=str(doc["uid"]), source=str(doc["source"]), provider=str(doc["provider"]), kind=str(doc["kind"]),
+            name=str(doc["name"]), owner=str(doc["owner"]), target=str(doc["target"]), scopes=tuple(map(str, scopes)),
+            privilege=str(doc["privilege"] or "none"), created_at=time(doc["created_at"]),
+            expires_at=time(doc["expires_at"]), last_used_at=time(doc["last_used_at"]),
+            status=str(doc["status"] or "active"), credential=str(doc["credential"] or "static"), stale=stale,
+            findings=tuple(findings), actions=tuple(map(str, actions)), url=str(doc["url"]),
+            usage_tracked=doc["usage_tracked"] is not False, details={"from_store": True},
+        )
+
+    def general(self, doc: Mapping[str, Any]) -> Identity:
+        """Any stored or history row: missing keys take their defaults, `;`-joined lists are split."""
         get = doc.get
         time = self._time
         return Identity(
