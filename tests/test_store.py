@@ -23,7 +23,7 @@ from nhitui.sandbox.synthetic import make_identities
 from nhitui.store import StoreConfigError, check_url, open_store
 from nhitui.store.mirror import JournalMirror
 from nhitui.store.postgres import SCHEMA_VERSION, PostgresStore, StoreError
-from nhitui.store.rows import Decoder, doc_of, doc_text, from_doc, to_doc
+from nhitui.store.rows import Decoder, doc_of, doc_text, from_doc, paused_gc, to_doc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pgserver import PgServer  # noqa: E402
@@ -128,6 +128,23 @@ def test_the_decoders_fast_path_equals_its_general_one() -> None:
         assert (a, a.usage_tracked, a.findings) == (b, b.usage_tracked, b.findings)
     assert fast.identity(odd[0]).stale is True and fast.identity(odd[1]).scopes == ("a", "b")
     assert fast.identity(odd[5]).findings[0].rule == "7" and fast.identity(odd[6]).findings[0].severity == "info"
+
+
+def test_paused_gc_restores_the_collectors_state_even_on_error() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError), paused_gc():
+        assert not gc.isenabled()
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()          # a caller's own pause is left alone
+    finally:
+        gc.enable()
 
 
 def test_url_checks() -> None:

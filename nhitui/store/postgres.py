@@ -25,7 +25,7 @@ import psycopg
 
 from nhitui.diff import Diff, compare
 from nhitui.model import BlindSpot, Identity, SourceStatus
-from nhitui.store.rows import Decoder, copy_text
+from nhitui.store.rows import Decoder, copy_text, paused_gc
 
 LOCK_ID = 0x6E686974   # "nhit": the advisory lock that serialises migrations
 
@@ -218,9 +218,9 @@ class PostgresStore:
         with self.conn.cursor() as cur:
             cur.execute("SELECT doc::text FROM snapshot_rows WHERE snapshot_id = ANY(%s)", (ids,))
             texts = [r[0] for r in cur.fetchall()]
-        docs = json.loads("[" + ",".join(texts) + "]") if texts else []
         decode = Decoder().identity
-        return [decode(d) for d in docs]
+        with paused_gc():
+            return [decode(d) for d in json.loads("[" + ",".join(texts) + "]")] if texts else []
 
     def stream_current(self, chunk: int = 4000) -> Iterator[list[Identity]]:
         """The current rows a chunk at a time (a server-side cursor): the first screen does not wait
@@ -235,7 +235,9 @@ class PostgresStore:
                 texts = [r[0] for r in cur.fetchmany(chunk)]
                 if not texts:
                     return
-                yield [decode(d) for d in json.loads("[" + ",".join(texts) + "]")]
+                with paused_gc():
+                    batch = [decode(d) for d in json.loads("[" + ",".join(texts) + "]")]
+                yield batch
 
     def load_current(self) -> tuple[list[Identity], dict[str, SourceStatus]]:
         """The team's inventory: every source's current rows, and their statuses with ages."""
