@@ -3,7 +3,7 @@
 Vault has no bulk token lookup: an inventory is 1 `LIST auth/token/accessors` plus one
 `lookup-accessor` per token (reference/vault.md §1.5). This prints the wall time, the requests
 against that minimum (1 + N, plus a constant handful for mounts and policies), and lookups per
-second at the connector's default concurrency (16). The reference measured 4.2k lookups/s with
+second at the connector's default concurrency (8). The reference measured 4.2k lookups/s with
 16 raw threads of http.client on this machine class: the target is half that through httpx async.
 
     python -m benchmarks vault [--quick]          # --quick: 2,000 tokens
