@@ -25,7 +25,7 @@ import psycopg
 
 from nhitui.diff import Diff, compare
 from nhitui.model import BlindSpot, Identity, SourceStatus
-from nhitui.store.rows import Decoder, copy_text, paused_gc
+from nhitui.store.rows import Decoder, copy_text, decode_texts, paused_gc
 
 LOCK_ID = 0x6E686974   # "nhit": the advisory lock that serialises migrations
 
@@ -215,12 +215,10 @@ class PostgresStore:
         ids = list(snapshot_ids)
         if not ids:
             return []
-        with self.conn.cursor() as cur:
+        with self.conn.cursor() as cur, paused_gc():      # 100k fresh tuples: no collector passes
             cur.execute("SELECT doc::text FROM snapshot_rows WHERE snapshot_id = ANY(%s)", (ids,))
             texts = [r[0] for r in cur.fetchall()]
-        decode = Decoder().identity
-        with paused_gc():
-            return [decode(d) for d in json.loads("[" + ",".join(texts) + "]")] if texts else []
+        return decode_texts(texts)
 
     def stream_current(self, chunk: int = 4000) -> Iterator[list[Identity]]:
         """The current rows a chunk at a time (a server-side cursor): the first screen does not wait
@@ -228,16 +226,14 @@ class PostgresStore:
         ids = [s.id for s in self.current()]
         if not ids:
             return
-        decode = Decoder().identity
+        decoder = Decoder()
         with self.conn.transaction(), self.conn.cursor(name="nhitui_current") as cur:
             cur.execute("SELECT doc::text FROM snapshot_rows WHERE snapshot_id = ANY(%s)", (ids,))
             while True:
                 texts = [r[0] for r in cur.fetchmany(chunk)]
                 if not texts:
                     return
-                with paused_gc():
-                    batch = [decode(d) for d in json.loads("[" + ",".join(texts) + "]")]
-                yield batch
+                yield decode_texts(texts, decoder)
 
     def load_current(self) -> tuple[list[Identity], dict[str, SourceStatus]]:
         """The team's inventory: every source's current rows, and their statuses with ages."""
