@@ -210,5 +210,6 @@ async def test_slash_then_a_letter_in_one_burst_never_acts(tmp_path):
         await pilot.pause()
         await pilot.pause()
         assert not isinstance(app.screen, ActScreen) and app.focused is app.filter_input
-        await pilot.press(*"deploy")
+        assert app.filter_input.value == "de"            # the burst's letters are typed, not lost
+        await pilot.press(*"ploy")
         assert [i.name for i in app.view.identities()] == ["deploy-key"]

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -88,7 +88,9 @@ class NhiApp(App[int]):
     TITLE = "nhitui"
 
     BINDINGS = [
-        Binding("slash", "filter", "Filter", id="filter"),
+        # A priority binding: the app handles `/` before it forwards the next keys of a burst, so
+        # `/stale` typed fast (or sent by tmux) lands in the filter box; see action_filter.
+        Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("S", "sort_reverse", "Reverse", id="sort_reverse"),
         Binding("space", "mark", "Mark", id="mark"),
@@ -673,6 +675,15 @@ class NhiApp(App[int]):
     def action_filter(self) -> None:
         # Focus now, not after the queued events (Widget.focus defers it): `/d` typed fast, or
         # pasted, must put `d` in the filter box, not run `d` (act) on the table's row.
+        focused = self.focused
+        if isinstance(focused, Input):
+            # The binding has priority, so it also sees a `/` typed into any text box (the filter's
+            # `reaches:acme/api`, an export path): that `/` is text. It joins the box's own queue,
+            # behind the keys typed before it, so the order of a burst is kept.
+            focused._forward_event(events.Key("slash", "/"))
+            return
+        if self.screen is not self.screen_stack[0]:
+            return          # a dialog is open: `/` means nothing there
         box = self.filter_input
         if box.screen is self.screen:
             self.screen.set_focus(box)
