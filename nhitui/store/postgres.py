@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
 from nhitui.diff import Diff, compare
 from nhitui.model import BlindSpot, Identity, SourceStatus
@@ -159,8 +160,10 @@ class PostgresStore:
                             (status.source, status.provider, status.state, status.error, spots, taken, len(rows),
                              scanner or default_scanner(), status.requests))
                 snap = cur.fetchone()[0]
-                with cur.copy("COPY snapshot_rows (snapshot_id, uid, digest, doc) FROM STDIN") as copy:
-                    # whole COPY lines, a few thousand per write: no per-value adaptation by psycopg
+                # a writer thread sends each batch while the next is encoded (the server and this
+                # process work at once); whole COPY lines: no per-value adaptation by psycopg
+                with cur.copy("COPY snapshot_rows (snapshot_id, uid, digest, doc) FROM STDIN",
+                              writer=QueuedLibpqWriter(cur)) as copy:
                     for start in range(0, len(rows), 2000):
                         copy.write("".join([copy_text(snap, i) for i in rows[start:start + 2000]]))
             return int(snap)
