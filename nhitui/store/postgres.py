@@ -249,8 +249,11 @@ class PostgresStore:
         the database pairs rows by uid and returns only those whose digest differs."""
         with self.conn.transaction(), self.conn.cursor() as cur:
             # The join sees only (uid, digest): documents stay on disk until a row is known to differ,
-            # then each is fetched by its primary key. A bigger work_mem keeps 2 x 100k keys in one hash.
+            # then each is fetched by its primary key. A hash join in a bigger work_mem (2 x 100k keys
+            # in one batch) takes half the time of the merge join that unanalysed fresh rows lead the
+            # planner to (two sorts of 100k text keys).
             cur.execute("SET LOCAL work_mem = '64MB'")
+            cur.execute("SET LOCAL enable_mergejoin = off")
             cur.execute("""WITH d AS (
                              SELECT a.snapshot_id AS sa, b.snapshot_id AS sb, coalesce(a.uid, b.uid) AS uid FROM
                                (SELECT snapshot_id, uid, digest FROM snapshot_rows WHERE snapshot_id = ANY(%s)) a
