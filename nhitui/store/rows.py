@@ -89,7 +89,10 @@ def copy_text(snapshot_id: int, identity: Identity) -> str:
     text = doc_text(identity)
     digest = _blake(text.encode(), digest_size=16).hexdigest()
     # JSON text holds no raw control characters, only backslashes (from its own escapes).
-    return (f"{snapshot_id}\t{identity.uid.translate(_COPY_ESCAPE)}\t\\\\x{digest}\t"
+    uid = identity.uid
+    if "\\" in uid or "\t" in uid or "\n" in uid or "\r" in uid:    # translate() is slow: only when needed
+        uid = uid.translate(_COPY_ESCAPE)
+    return (f"{snapshot_id}\t{uid}\t\\\\x{digest}\t"
             f"{text.replace(chr(92), chr(92) * 2)}\n")
 
 
