@@ -197,6 +197,7 @@ class Collector:
         if status.error:
             status = replace(status, error=REDACTOR.scrub(status.error))
         self._save_cache(http, cache, complete=status.state == "ok")
+        status = self._note_kept(status, state == "ok" or bool(rows))
         if state == "ok" or rows:
             # A failed source keeps what an earlier scan saw, flagged by its status, rather than
             # showing an empty, clean-looking list.
@@ -215,10 +216,18 @@ class Collector:
             self._changed(name)
 
         rows, status = await collect_in_process(settings, self.policy, self.timeout, self.cache_path, on_batch)
+        status = self._note_kept(status, status.state == "ok" or bool(rows))
         if status.state == "ok" or rows:
             self.inventory.replace_source(name, rows, since=since)
         self.inventory.set_status(status)
         self._changed(name)
+
+    def _note_kept(self, status: SourceStatus, replaced: bool) -> SourceStatus:
+        """A source that failed outright keeps its earlier rows: its status says how many are shown."""
+        kept = 0 if replaced else len(self.inventory.by_source(status.source))
+        if not kept:
+            return status
+        return replace(status, error=f"{status.error}; showing the {kept} rows of an earlier scan".lstrip("; "))
 
     async def _drain(self, connector: Any, name: str, rows: list[Identity], since: int | None = None) -> None:
         async for batch in connector.collect():

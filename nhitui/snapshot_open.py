@@ -61,10 +61,9 @@ class SnapshotReader:
                 (self.snap.id,)):
             note = f"rows from the snapshot of {self.taken_at:%Y-%m-%d %H:%M} UTC ({self.age} old)"
             blind = tuple(BlindSpot(b["what"], b["reason"]) for b in json.loads(spots or "[]"))
-            out.append(SourceStatus(source=name, provider=provider, state=state or "ok",
-                                    error=f"{error}; {note}" if error else note, count=count or 0,
-                                    blind_spots=blind, finished_at=self.taken_at,
-                                    facts={"snapshot_taken_at": self.taken_at.isoformat()}))
+            out.append(SourceStatus(source=name, provider=provider, state=state or "ok", error=error or "",
+                                    count=count or 0, blind_spots=blind, finished_at=self.taken_at,
+                                    facts={"snapshot_taken_at": self.taken_at.isoformat(), "note": note}))
         return out
 
     def chunks(self, size: int = CHUNK) -> Iterator[list[Identity]]:

@@ -46,7 +46,7 @@ def save_scan(store: Any, rows: list[Any], statuses: Mapping[str, SourceStatus])
 def _noted(status: SourceStatus) -> SourceStatus:
     age = status.facts.get("snapshot_taken_at", "")
     note = f"team store snapshot of {age[:16].replace('T', ' ')} UTC" if age else "team store"
-    return replace(status, error=f"{status.error}; {note}".strip("; "))
+    return replace(status, facts={**status.facts, "note": note})
 
 
 def load_inventory(store: Any) -> Inventory:

@@ -427,7 +427,7 @@ async def test_tui_opens_the_team_inventory_and_r_reloads_it(pg: PgServer, store
     app = NhiApp(Config(path=None), reload=reload, reader=reader, snapshot=True, collect=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: len(app.view) == len(rows))
-        assert "team store snapshot of" in app.inventory.statuses["acme-github"].error
+        assert "team store snapshot of" in app.inventory.statuses["acme-github"].facts["note"]
         newer = [i for i in rows if i.source == "acme-github"][:7]
         store.save_source(statuses_of(newer)["acme-github"], newer)
         await pilot.press("r")

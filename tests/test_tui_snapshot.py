@@ -36,7 +36,8 @@ def test_reader_gives_rows_in_chunks_with_findings_and_statuses(tmp_path) -> Non
     for i in rows:
         assert got[i.uid].finding_ids == i.finding_ids and got[i.uid].privilege == i.privilege
         assert all(f.severity == g.severity for f, g in zip(got[i.uid].findings, i.findings))
-    assert statuses[0].state == "ok" and "rows from the snapshot of" in statuses[0].error
+    assert statuses[0].state == "ok" and "rows from the snapshot of" in statuses[0].facts["note"]
+    assert not statuses[0].error          # a note, not an error
     assert SnapshotReader.open(tmp_path / "absent.sqlite") is None
 
 
@@ -67,3 +68,4 @@ async def test_a_failed_refresh_keeps_the_snapshot_rows_marked_failed(tmp_path, 
         await settle(pilot)
         assert len(app.inventory) == 12
         assert "401" in app.inventory.statuses["acme-aws"].error
+        assert "showing the 12 rows of an earlier scan" in app.inventory.statuses["acme-aws"].error

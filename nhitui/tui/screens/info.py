@@ -140,6 +140,9 @@ def sources_content(statuses: Mapping[str, SourceStatus]) -> Content:
         lines.append(Content(facts))
         if s.error:
             lines.append(Content.assemble("  ", ("error: ", "bold $text-error"), sanitize(s.error)))
+        note = s.facts.get("note") if isinstance(s.facts, Mapping) else None
+        if note:
+            lines.append(Content.assemble("  ", ("note: ", "bold $text-muted"), sanitize(note)))
         if s.blind_spots:
             lines.append(Content.styled(f"  blind spots ({len(s.blind_spots)}): not visible, so not shown as clean",
                                         "$text-warning"))

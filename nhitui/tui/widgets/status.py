@@ -38,11 +38,13 @@ def source_chip(status: SourceStatus, frame: int = 0) -> Content:
     if status.blind_spots:
         n = len(status.blind_spots)
         parts += [" \u00b7 ", (f"{n} blind spot{'s' if n != 1 else ''}", "$text-warning")]
-    if status.error:
-        error = sanitize(status.error)
-        if len(error) > ERROR_WIDTH:
-            error = error[: ERROR_WIDTH - 1] + "\u2026"
-        parts += [": ", (error, "$text-error")]
+    note = status.facts.get("note") if isinstance(status.facts, Mapping) else None
+    if status.error or note:
+        # An error reads as one; a note (rows shown from a snapshot, their age) is plain information.
+        text = sanitize(status.error or note)
+        if len(text) > ERROR_WIDTH:
+            text = text[: ERROR_WIDTH - 1] + "\u2026"
+        parts += [": ", (text, "$text-error" if status.error else "$text-muted")]
     return Content.assemble(*parts)
 
 
