@@ -76,7 +76,8 @@ class VaultConnector:
         reply = await root.call("GET", "auth/token/lookup-self")
         if reply.status == 403:
             raise AuthError("authentication failed: Vault refused the token on auth/token/lookup-self "
-                            f"({errors_of(reply) or 'permission denied'}); it is invalid, expired or revoked")
+                            f"({errors_of(reply) or 'permission denied'}); it is invalid, expired or revoked, "
+                            "or was made without the default policy (grant read on auth/token/lookup-self)")
 
     async def _namespaces(self, root: VaultClient) -> AsyncIterator[str]:
         """The configured namespace, then its descendants as far as the token may list them."""
