@@ -129,8 +129,31 @@ def _sandbox_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--page-size", type=int, default=None, help="largest page the fakes serve")
 
 
+def _exit_on_hangup() -> None:
+    """A closed terminal (SIGHUP) ends nhitui through its exit handlers, so the sandbox's OpenBao
+    server stops with it: OpenBao treats SIGHUP as "reload" and would outlive a demo whose terminal
+    went away. The terminal is gone, so nothing is restored on it; the exit is immediate."""
+    import atexit
+    import signal
+
+    sig = getattr(signal, "SIGHUP", None)
+    if sig is None or signal.getsignal(sig) not in (signal.SIG_DFL, None):
+        return
+
+    def leave(signum: int, _frame: Any) -> None:
+        atexit._run_exitfuncs()
+        os._exit(128 + signum)
+
+    try:
+        signal.signal(sig, leave)
+    except ValueError:      # not the main thread (embedded use): leave signals alone
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("demo", "scan", "trust") or args.command is None:
+        _exit_on_hangup()
     try:
         return _dispatch(args)
     except KeyboardInterrupt:

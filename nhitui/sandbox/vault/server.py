@@ -4,15 +4,17 @@ Why a real server rather than a fake: Vault's semantics (LIST as 404 when empty,
 accessor list, cascading revocation, entity disable, policy matching) are exactly what the
 connector must get right, and OpenBao installs from PyPI. The dev server keeps everything in
 memory, binds PORT and PORT+1 (its cluster listener), and becomes ready in well under a second.
-It runs with a private HOME so it never writes the caller's `~/.vault-token`.
+It runs with a private HOME so it never writes the caller's `~/.vault-token`, in the caller's
+process group (a terminal hang-up or `tmux kill-server` reaches it too) and is stopped at exit, so
+a demo that dies does not leave a server behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -75,9 +77,10 @@ class BaoServer:
             self.proc = subprocess.Popen(   # noqa: S603 - our own argument list, no shell
                 [self.binary, "server", "-dev", f"-dev-root-token-id={self.root_token}",
                  f"-dev-listen-address=127.0.0.1:{self.port}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self._home.name,
-                start_new_session=True)
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env,
+                cwd=self._home.name)
             if self._wait_ready(timeout):
+                atexit.register(self.stop)
                 return self.url
             self._kill()
             if attempt == 2:
@@ -103,16 +106,17 @@ class BaoServer:
         if proc is None:
             return
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
+            proc.terminate()
         except (ProcessLookupError, PermissionError):
             pass
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait(timeout=5)
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         self._kill()
         if self._home is not None:
             self._home.cleanup()
