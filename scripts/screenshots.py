@@ -28,7 +28,9 @@ from nhitui.tui.app import NhiApp  # noqa: E402
 from nhitui.tui.screens.act import ActScreen  # noqa: E402
 
 SIZE = (160, 45)
-STALE_ADMIN = "stale privilege>=admin"
+# AWS access key ids are identifiers, not secrets, but they are shaped like credentials: the pictures
+# committed to the repository show the other stale admin identities.
+STALE_ADMIN = "stale privilege>=admin !kind:access_key"
 
 
 class PictureConnector:
