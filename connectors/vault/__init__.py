@@ -108,7 +108,7 @@ class VaultConnector:
     async def _collect_namespace(self, scan: Scan) -> AsyncIterator[list[Identity]]:
         async for batch in tokens.collect(scan):
             yield batch
-        mounts = await self._auth_mounts(scan)
+        mounts = await self._mounts_at(scan, "sys/auth")
         for path, kind in mounts:
             if kind == "approle":
                 async for batch in approle.collect(scan, path):
@@ -119,7 +119,7 @@ class VaultConnector:
             elif kind in ("userpass", "cert", "ldap"):
                 scan.report.facts.setdefault("other_auth_mounts", []).append(f"{path} ({kind})")
         leases: dict[str, Any] = {}
-        for path, kind in await self._secret_mounts(scan):
+        for path, kind in await self._mounts_at(scan, "sys/mounts"):
             if kind in static_roles.STATIC_ENGINES:
                 async for batch in static_roles.collect(scan, path):
                     yield batch
@@ -130,19 +130,13 @@ class VaultConnector:
             key = f"leases ({scan.namespace})" if scan.namespace else "leases"
             self.report.facts[key] = leases
 
-    async def _auth_mounts(self, scan: Scan) -> list[tuple[str, str]]:
+    @staticmethod
+    async def _mounts_at(scan: Scan, path: str) -> list[tuple[str, str]]:
+        """`sys/auth` or `sys/mounts`: (path, type) of each mount; a denial is a blind spot."""
         try:
-            data = await scan.client.read("sys/auth")
+            data = await scan.client.read(path)
         except Denied as exc:
-            scan.blind("sys/auth", exc)
-            return []
-        return _mounts(data)
-
-    async def _secret_mounts(self, scan: Scan) -> list[tuple[str, str]]:
-        try:
-            data = await scan.client.read("sys/mounts")
-        except Denied as exc:
-            scan.blind("sys/mounts", exc)
+            scan.blind(path, exc)
             return []
         return _mounts(data)
 
