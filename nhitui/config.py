@@ -49,7 +49,7 @@ SOURCE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "azure": {"tenant_id": _STR, "subscriptions": _LIST, "client_id": _STR, "client_secret": _STR,
               "client_certificate": _STR, "arm_token": _STR, "revoke_client_id": _STR,
               "revoke_client_secret": _STR, "revoke_arm_token": _STR, "graph_url": _STR, "arm_url": _STR,
-              "authority_host": _STR},
+              "authority_host": _STR, "pacing": _BOOL, "graph_tenant_size": _STR},
     "kubernetes": {"kubeconfig": _STR, "contexts": _LIST, "namespaces": _LIST, "revoke_context": _STR},
     "vault": {"url": _STR, "namespace": _STR, "mounts": _LIST},
 }

@@ -165,6 +165,8 @@ CHECKS: dict[tuple[str, str], Callable[[Any], str | None]] = {
     ("azure", "client_id"): _CLIENT,
     ("azure", "revoke_client_id"): _CLIENT,
     ("azure", "subscriptions"): _nonblank,
+    ("azure", "graph_tenant_size"): _pattern(re.compile(r"^[SsMmLl]$"),
+                                             "S (under 50 users), M (50-500) or L (over 500): Graph's throttling budget"),
     ("kubernetes", "kubeconfig"): _path_problem,
     ("kubernetes", "contexts"): _nonblank,
     ("kubernetes", "revoke_context"): _nonblank,

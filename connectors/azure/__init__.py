@@ -25,7 +25,7 @@ from connectors.azure.applications import (
     collect_apps,
 )
 from connectors.azure.arm import collect_arm
-from connectors.azure.client import GRAPH_URL, Api, Tokens, creds_for
+from connectors.azure.client import GRAPH_URL, Api, Tokens, creds_for, pacing_facts
 from connectors.azure.federated import app_fic_identity, uami_fic_identity
 from connectors.azure.permissions import (
     collect_assignments,
@@ -89,6 +89,7 @@ class AzureConnector:
                     collect_assignments(graph, tenant, self.report, missing, self.concurrency),
                     collect_app_fics_per_app(graph, tenant, self.report, self.concurrency) if tenant.fic_fallback
                     else asyncio.sleep(0))
+                pacing_facts(self.report, "graph", graph.pacer)
         finally:
             tokens.close()
         rows = self.build(tenant, datetime.now(timezone.utc))
@@ -100,6 +101,7 @@ class AzureConnector:
         try:
             async with Api("arm", tokens, self.report, self.settings) as arm:
                 await collect_arm(arm, tenant, self.report, self.subscriptions, self.concurrency)
+                pacing_facts(self.report, "arm", arm.pacer)
         except ConnectorError as exc:        # refused token, unreachable ARM: Graph's inventory stands
             tenant.arm_known = False
             self.report.blind_spot(what, f"{exc}; Azure roles (Owner, Contributor...) are not counted in privilege")

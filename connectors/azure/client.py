@@ -11,7 +11,9 @@ MSAL's instance discovery, which only knows Microsoft's hosts. Graph and ARM eac
 token (CLI and managed identity take one scope per request).
 
 Transport is `connectors._http.Session` (httpx: retries with Retry-After on 429/503, counted, body
-bounds, TLS always verified). Graph pages follow `@odata.nextLink` verbatim, ARM pages `nextLink`;
+bounds, TLS always verified); `PacedSession` first takes a slot from the API's pacer (`pacing`:
+Graph's resource units per app and tenant, the reports' 5 requests per 10 s, ARM's 250 reads per
+10 s) for every attempt and tells it what the answer said. Graph pages follow `@odata.nextLink` verbatim, ARM pages `nextLink`;
 `Session.pages` stops on a link back to a page already read or to another host.
 """
 
@@ -21,11 +23,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from connectors._http import GaveUp, Reply, Session, TooLarge, clean
+from connectors.azure import pacing
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 
 GRAPH_URL = "https://graph.microsoft.com"
@@ -200,6 +205,72 @@ class Tokens:
                     pass
 
 
+class PacedSession(Session):
+    """A Session whose every attempt (retries included) waits for the pacer first, and reports what
+    the answer said of the budget; a 429 is counted in the source's facts as it happens."""
+
+    def __init__(self, report: Report, settings: Mapping[str, Any], pacer: pacing.Pacer, kind: str) -> None:
+        super().__init__(report, settings, provider="azure")
+        self.pacer = pacer
+        self.kind = kind
+
+    async def _send(self, method: str, url: str, json_body: Any,
+                    headers: Mapping[str, str] | None) -> tuple[int, httpx.Headers, bytearray]:
+        ticket = await self.pacer.acquire(method, url)
+        status: int | None = None
+        answer: httpx.Headers | None = None
+        try:
+            status, answer, body = await super()._send(method, url, json_body, headers)
+            return status, answer, body
+        finally:
+            hits = self.pacer.hits
+            self.pacer.release(ticket, method, url, status, answer)
+            if self.pacer.hits != hits:
+                facts = self.report.facts
+                facts[f"{self.kind}_throttled"] = self.pacer.hits
+                facts["rate_limit_hits"] = int(facts.get("graph_throttled", 0)) + int(facts.get("arm_throttled", 0))
+
+
+def limits_for(kind: str, settings: Mapping[str, Any], concurrency: int) -> pacing.Limits | None:
+    """The API's documented limits, or None when it is not paced.
+
+    Pacing is on by default for Microsoft's own hosts (public and national clouds); `pacing = true`
+    turns it on for another host. `graph_tenant_size` (S, M, L) picks Graph's budget (S, the smallest,
+    by default); `graph_ru_budget` and `graph_ru_window` scale it down for the sandbox.
+    """
+    url = str(setting(settings, "graph_url" if kind == "graph" else "arm_url", GRAPH_URL if kind == "graph" else ARM_URL))
+    host = (urlsplit(url).hostname or "").lower()
+    if not setting(settings, "pacing", host in pacing.MICROSOFT_HOSTS):
+        return None
+    # A 429 holds the API's other requests as long as the session would wait for it, no longer.
+    pause = float(setting(settings, "max_retry_wait", 60.0))
+    if kind == "arm":
+        return replace(pacing.arm_limits(concurrency), max_pause=pause)
+    budget = setting(settings, "graph_ru_budget")
+    size = str(setting(settings, "graph_tenant_size", "S")).upper()
+    if size not in pacing.TENANT_BUDGET:
+        raise ConnectorError(f"graph_tenant_size: {size!r} is not valid (allowed: S, M, L)")
+    return replace(pacing.graph_limits(size, concurrency, float(budget) if budget is not None else None,
+                                       float(setting(settings, "graph_ru_window", pacing.WINDOW))), max_pause=pause)
+
+
+def pacing_facts(report: Report, kind: str, pacer: pacing.Pacer | None) -> None:
+    """What the pacer saw, in the source's facts: `rate_limit_hits` (429s, zero when pacing works) is
+    the count every provider shows; the rest says how close the scan came to the limit."""
+    if pacer is None:
+        return
+    facts = report.facts
+    facts[f"{kind}_throttled"] = pacer.hits
+    facts["rate_limit_hits"] = int(facts.get("graph_throttled", 0)) + int(facts.get("arm_throttled", 0))
+    facts[f"{kind}_pacer_waits"] = pacer.waits
+    facts[f"{kind}_peak_concurrency"] = pacer.peak
+    if kind == "graph":
+        facts["graph_resource_units"] = round(pacer.charged)
+        facts["graph_throttle_warnings"] = pacer.warnings
+        if pacer.max_percentage:
+            facts["graph_throttle_max_percentage"] = round(pacer.max_percentage, 2)
+
+
 class Api:
     """One API (Graph or ARM) over one `Session`, with a token renewed on 401."""
 
@@ -207,7 +278,11 @@ class Api:
         self.kind = kind
         self.tokens = tokens
         self.base = tokens.graph_url if kind == "graph" else tokens.arm_url
-        self.session = Session(report, settings, provider="azure")
+        concurrency = max(1, min(64, int(setting(settings, "concurrency", 16))))
+        limits = limits_for(kind, settings, concurrency)
+        self.pacer = pacing.Pacer(limits) if limits is not None else None
+        self.session = Session(report, settings, provider="azure") if self.pacer is None else \
+            PacedSession(report, settings, self.pacer, kind)
         self.next_key = "@odata.nextLink" if kind == "graph" else "nextLink"
 
         async def reauth() -> bool:

@@ -11,7 +11,9 @@ and application lists refuse `$expand` of app-role assignments and federated cre
 expiry time), `deny` / `arm_deny` (path prefixes answering 403 `Authorization_RequestDenied` /
 `AuthorizationFailed`), `cycle_next` ("first": the last page of every collection links back to the
 first; "self": to itself), `throttle(n, seconds, prefix)` (the next n Graph GETs under
-`prefix` answer 429 with Retry-After), plus the shared `Knobs` faults.
+`prefix` answer 429 with Retry-After), `ru_limit(budget, window)` (Graph's resource-unit token
+bucket per app and tenant, and the reports' 5 requests per window, enforced with Graph's headers
+and 429s: throttle.py; off by default), plus the shared `Knobs` faults.
 Token values contain `CANARY` so tests can prove none reaches an output.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 from nhitui.sandbox.azure.arm import make_arm_app
 from nhitui.sandbox.azure.graph import make_graph_app
 from nhitui.sandbox.azure.state import AzureState
+from nhitui.sandbox.azure.throttle import Bucket
 from nhitui.sandbox.server import FakeServer, Knobs
 from nhitui.sandbox.world import World
 
@@ -53,6 +56,8 @@ class AzureFake:
         self.throttle_seconds = 1
         self.throttle_prefix = "/"
         self.throttled = 0
+        self.ru_bucket: Bucket | None = None     # `ru_limit`: Graph's RU bucket (None: not enforced)
+        self.reports_bucket: Bucket | None = None
         self.token_requests = 0
         seed = world.seed
         # `token` / `readonly_token` (as the other fakes take them) seed the write / read tokens.
@@ -115,6 +120,13 @@ class AzureFake:
             self.throttle_left = n
             self.throttle_seconds = seconds
             self.throttle_prefix = prefix
+
+    def ru_limit(self, budget: float | None, window: float = 10.0, reports: float = 5.0) -> None:
+        """Enforce Graph's RU bucket (`budget` RU per `window` s; Graph: 3,500 for a small tenant per
+        10 s) and the reports' limit (`reports` requests per window); None turns both off."""
+        with self.lock:
+            self.ru_bucket = Bucket(budget, window) if budget else None
+            self.reports_bucket = Bucket(reports, window) if budget else None
 
     @property
     def env(self) -> dict[str, str]:

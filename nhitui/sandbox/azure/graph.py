@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
+
+from nhitui.sandbox.azure.throttle import graph_cost, retry_after
 
 if TYPE_CHECKING:
     from nhitui.sandbox.azure import AzureFake
@@ -119,7 +121,38 @@ def make_graph_app(fake: AzureFake) -> Flask:
             resp.headers["x-ms-throttle-scope"] = f"Tenant_Application/ReadWrite/x/{s.tenant_id}"
             resp.headers["x-ms-throttle-information"] = "ResourceUnitLimitExceeded"
             return resp
+        return charge(path)
+
+    def charge(path: str) -> Response | None:
+        """The `ru_limit` knob: pay the request from Graph's RU bucket (or the reports' own), or 429."""
+        bucket, reports = fake.ru_bucket, fake.reports_bucket
+        if bucket is None or reports is None:
+            return None
+        report = "/reports/" in path or "/auditLogs/" in path
+        units = 1 if report else graph_cost(request.method, path, dict(request.args))
+        paid, used, wait = (reports if report else bucket).take(units)
+        if not paid:
+            with fake.lock:
+                fake.throttled += 1
+            resp = graph_error(429, "TooManyRequests", "Too many requests.")
+            resp.headers["Retry-After"] = retry_after(wait)
+            resp.headers["x-ms-throttle-scope"] = f"Tenant_Application/ReadWrite/{fake.client_id}/{s.tenant_id}"
+            if not report:     # the reports' own limit: Graph documents no information value for it
+                resp.headers["x-ms-throttle-information"] = "ResourceUnitLimitExceeded"
+            return resp
+        if not report:
+            g.ru = (units, used)
         return None
+
+    @app.after_request
+    def ru_headers(resp: Response) -> Response:
+        charged = g.pop("ru", None)
+        if charged is not None:
+            units, used = charged
+            resp.headers["x-ms-resource-unit"] = str(units)
+            if used >= 0.8:
+                resp.headers["x-ms-throttle-limit-percentage"] = f"{used:.2f}"
+        return resp
 
     def app_by_id(oid: str) -> dict[str, Any] | None:
         return s.apps.get(oid)
