@@ -3,7 +3,8 @@
 botocore's adaptive retry mode (`max_attempts=10`) retries throttling (`Throttling: Rate exceeded`)
 and 5xx with backoff itself. Every attempt is counted through the client's event hooks
 (`before-send`), retries as the attempts beyond the first of a call, and every throttled answer in
-`report.facts["throttled"]`. A body cut short (unparseable) is retried here, a little.
+`report.facts["throttled"]` (and `rate_limit_hits`, the name every source's throttling is shown
+under). A body cut short (unparseable) is retried here, a little.
 
 Accounts: the standard credential chain (or `profile`), several `profiles`, an explicit list of
 `accounts` with `role_name` to assume in each, or `organization = true` (Organizations
@@ -192,6 +193,8 @@ class AwsClient:
         if code in THROTTLE_CODES or getattr(http, "status_code", None) == 429:
             with self._lock:
                 self.report.facts["throttled"] = int(self.report.facts.get("throttled", 0)) + 1
+                # the name every provider's throttling is shown under (`nhitui scan` prints it)
+                self.report.facts["rate_limit_hits"] = self.report.facts["throttled"]
 
     def _retry_unparseable(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Call `fn`, again (up to 3 times) when the answer could not be parsed (a truncated body)."""

@@ -33,6 +33,31 @@ from nhitui.sandbox.aws.seed import seed_world
 from nhitui.sandbox.server import Knobs
 from nhitui.sandbox.world import World
 
+
+class RateBucket:
+    """A token bucket of `burst` calls refilled at `rate` per second, for one service (thread-safe)."""
+
+    def __init__(self, rate: float, burst: float, service: str) -> None:
+        self.rate, self.burst, self.service = float(rate), max(1.0, float(burst)), service
+        self.level = self.burst
+        self.at = time.monotonic()
+        self.paid = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self.level = min(self.burst, self.level + (now - self.at) * self.rate)
+            self.at = now
+            if self.level >= 1.0:
+                self.level -= 1.0
+                self.paid += 1
+                return True
+            self.refused += 1
+            return False
+
+
 _ACTIVE_LOCK = threading.Lock()
 _ACTIVE: list[AwsFake] = []
 
@@ -93,6 +118,9 @@ class AwsFake:
     - `readonly_key`: an access key id (any secret) that may read but is denied every write.
     - `fail`: {"service:Action": 500 or 503} answered on every call (an endpoint down for good).
     - `throttle_next(n)`: the next n reads answer `Throttling: Rate exceeded` (besides `knobs.throttle_rate`).
+    - `rate_limit(rate, burst)`: IAM's throttling as a rate: a token bucket of `burst` calls refilled at
+      `rate` per second; a call it cannot pay answers HTTP 400 `Throttling: Rate exceeded` (AWS
+      publishes no number for IAM; the bucket is what makes botocore's adaptive mode adapt).
     - `expired_keys`: access key ids whose requests answer ExpiredToken; `expire_after(n)` expires
       every credential after n more requests (credentials expiring mid-scan).
     """
@@ -110,6 +138,7 @@ class AwsFake:
         self._expire_after: int | None = None
         self._throttle_next = 0
         self._throttle_after = 0
+        self.rate_bucket: RateBucket | None = None   # `rate_limit`: IAM calls beyond it are throttled
         self.seeding = False
         self.front: _Front | None = None
         self._server: Any = None
@@ -150,6 +179,10 @@ class AwsFake:
         """Answer `requests` reads with `Throttling: Rate exceeded`, once `after` more reads went through."""
         self._throttle_next = requests
         self._throttle_after = after
+
+    def rate_limit(self, rate: float | None, burst: float = 5.0, service: str = "iam") -> None:
+        """Throttle `service` calls beyond `rate` per second (bursts of `burst`); None: no limit."""
+        self.rate_bucket = RateBucket(rate, burst, service) if rate else None
 
     def start(self, background: bool = False) -> str:
         """Start moto and seed it; with `background`, return once it listens and seed in a thread

@@ -175,6 +175,12 @@ class _Front(FaultDice):
                 return err(start_response, 403 if not json_protocol else 400,
                            "ExpiredTokenException" if json_protocol else "ExpiredToken",
                            "The security token included in the request is expired")
+            bucket = fake.rate_bucket
+            if bucket is not None and service == bucket.service and not bucket.take():
+                with self._lock:
+                    self.faults["rate"] += 1
+                return err(start_response, 400, "ThrottlingException" if json_protocol else "Throttling",
+                           "Rate exceeded")
         key_account, key = (None, None)
         if akid and akid not in (fake.access_key, fake.readonly_key):
             key_account, key = _find_key(akid)
