@@ -131,11 +131,12 @@ def test_a_429_holds_every_request_for_retry_after_and_is_counted() -> None:
     t = p.start(1, False, clock.t)
     p.finish(t, clock.t, units=None, throttled=True, retry_after=7)
     assert p.hits == 1 and p.delay(1, False, clock.t) == pytest.approx(7)
-    assert p.delay(1, True, clock.t + 3) == pytest.approx(4)   # reports too: the app is throttled
+    assert p.delay(1, True, clock.t + 3) == 0                  # the reports' limit is another bucket
     assert p.delay(1, False, clock.t + 7) == 0
+    assert p.cwnd == 8 and p.share == 0.5
     long, c2 = pacer(budget=1000, max_pause=60)
     long.finish(long.start(1, False, c2.t), c2.t, throttled=True, retry_after=3600)
-    assert long.delay(1, False, c2.t) == pytest.approx(60)    # never longer than the session would wait
+    assert long.hits == 1 and long.delay(1, False, c2.t) == 0  # the session gives up on that one: no wait
 
 
 def test_reports_are_limited_to_four_of_five_per_window() -> None:
@@ -151,7 +152,11 @@ def test_reports_are_limited_to_four_of_five_per_window() -> None:
 def test_limits_from_the_settings() -> None:
     assert limits_for("graph", {}, 16).budget == 3500               # graph.microsoft.com: paced, S
     assert limits_for("graph", {"graph_tenant_size": "l"}, 16).budget == 8000
-    assert limits_for("arm", {}, 16).budget == 250
+    arm = limits_for("arm", {}, 16)
+    assert arm is not None and arm.budget == 250
+    arm_pacer = Pacer(arm)
+    assert arm_pacer.allowance() == pytest.approx(225)
+    assert arm_pacer.estimate("GET", "https://management.azure.com/subscriptions?api-version=2022-12-01") == 1
     assert limits_for("graph", {"graph_url": "http://127.0.0.1:1"}, 16) is None   # another host: opt in
     assert limits_for("graph", {"graph_url": "http://127.0.0.1:1", "pacing": True}, 16) is not None
     assert limits_for("graph", {"pacing": False}, 16) is None
@@ -231,6 +236,24 @@ def test_unpaced_the_same_bucket_throttles(fake: AzureFake, unpaced: tuple[set[s
     assert fake.throttled - before == fake.ru_bucket.refused + (fake.reports_bucket.refused if fake.reports_bucket else 0)
     assert c.report.retries >= fake.ru_bucket.refused
     assert {i.uid for i in rows} == uids
+
+
+def test_a_throttle_longer_than_the_retry_budget_is_a_blind_spot_not_a_stall(
+        fake: AzureFake, unpaced: tuple[set[str], float]) -> None:
+    uids, _ = unpaced
+    fake.ru_limit(None)
+    fake.throttle(1000, 3600, prefix="/beta/reports/")
+    try:
+        c = connector(fake, pacing=True)
+        t = time.monotonic()
+        rows = asyncio.run(scan(c))
+        elapsed = time.monotonic() - t
+    finally:
+        fake.throttle(0)
+    reason = {b.what: b.reason for b in c.report.blind_spots}["last use (sign-in activity reports)"]
+    assert "rate limited" in reason and "3600" in reason
+    assert {i.uid for i in rows} == uids and c.report.facts["rate_limit_hits"] >= 1
+    assert elapsed < 30
 
 
 def test_a_429_waits_retry_after_and_is_counted(fake: AzureFake, unpaced: tuple[set[str], float]) -> None:

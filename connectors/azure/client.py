@@ -242,7 +242,7 @@ def limits_for(kind: str, settings: Mapping[str, Any], concurrency: int) -> paci
     host = (urlsplit(url).hostname or "").lower()
     if not setting(settings, "pacing", host in pacing.MICROSOFT_HOSTS):
         return None
-    # A 429 holds the API's other requests as long as the session would wait for it, no longer.
+    # A 429 holds the API's other requests while the session waits for it; a longer wait it gives up.
     pause = float(setting(settings, "max_retry_wait", 60.0))
     if kind == "arm":
         return replace(pacing.arm_limits(concurrency), max_pause=pause)

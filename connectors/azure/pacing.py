@@ -13,7 +13,8 @@ where Graph starts sending `x-ms-throttle-limit-percentage`). The header is then
 someone else shares our bucket (another tool with the same app): the pacer halves its window (the
 requests in flight, `cwnd`) and its share of the budget, at most once per round trip, and grows
 them back additively while the server stays quiet. A 429 still waits `Retry-After` (the session
-retries it); until then no request of this source starts, and the hit is counted.
+retries it); until then no request of the same family (RU-charged or reports) starts, and the hit
+is counted.
 
 The decisions (`delay`, `start`, `finish`, `signal`) are pure functions of the state and an
 explicit `now`, unit-tested without a loop; `acquire`/`release` wrap them for asyncio tasks.
@@ -52,7 +53,7 @@ class Limits:
     safety: float = 0.75                   # share of the budget used (below Graph's 80 % warning)
     fixed_cost: float | None = None        # ARM: every request costs 1 (no RU table)
     min_share: float = 1 / 16              # the share never halves below this
-    max_pause: float = 60.0                # a 429's Retry-After holds every request at most this long
+    max_pause: float = 60.0                # a longer Retry-After is not waited for (the session gives up)
 
 
 def graph_limits(size: str = "S", concurrency: int = 16, budget: float | None = None,
@@ -63,7 +64,9 @@ def graph_limits(size: str = "S", concurrency: int = 16, budget: float | None = 
 
 
 def arm_limits(concurrency: int = 16) -> Limits:
-    return Limits(budget=ARM_READS, window=WINDOW, reports=None, concurrency=concurrency, fixed_cost=1.0)
+    # ARM sends no early warning to stay below: 90 % of the bucket leaves room for the portal's reads.
+    return Limits(budget=ARM_READS, window=WINDOW, reports=None, concurrency=concurrency, fixed_cost=1.0,
+                  safety=0.9)
 
 
 def is_report(path: str) -> bool:
@@ -143,7 +146,7 @@ class Pacer:
         self._calm_since: float | None = None  # last signal (or start): the share grows back after a window
         self._grow = 0
         self._mean = 0.05
-        self.pause_until = 0.0                 # a 429's Retry-After: nothing starts before
+        self.pause_until = [0.0, 0.0]          # a 429's Retry-After, [RU requests, reports]: none starts before
         self.hits = 0                          # 429s the server answered
         self.warnings = 0                      # answers with x-ms-throttle-limit-percentage >= 0.8
         self.backoffs = 0
@@ -188,8 +191,8 @@ class Pacer:
         """Seconds to wait before a request costing `units` may start (0: now)."""
         self._expire(now)
         waits = [0.0]
-        if now < self.pause_until:
-            waits.append(self.pause_until - now)
+        if now < self.pause_until[report]:
+            waits.append(self.pause_until[report] - now)
         if self.in_flight >= max(1, min(int(self.cwnd), self.cap)):
             waits.append(self._mean / 2)           # woken earlier by a finish
         if report and self.limits.reports is not None:
@@ -242,8 +245,10 @@ class Pacer:
         if throttled:
             self.hits += 1
             wait = retry_after if retry_after is not None and retry_after > 0 else 1.0
-            self.pause_until = max(self.pause_until, now + min(wait, self.limits.max_pause))
-            self.signal(ticket, now, force=True)
+            if wait <= self.limits.max_pause:     # else the session gives up on it: nothing to wait for
+                kind = int(ticket.report)
+                self.pause_until[kind] = max(self.pause_until[kind], now + wait)
+            self.signal(ticket, now)
         elif percentage is not None and percentage >= WARN_AT:
             self.warnings += 1
             self.signal(ticket, now)
@@ -256,10 +261,10 @@ class Pacer:
                 self.share = min(1.0, self.share + 0.25)
                 self._calm_since = now
 
-    def signal(self, ticket: Ticket, now: float, force: bool = False) -> None:
+    def signal(self, ticket: Ticket, now: float) -> None:
         """The server is near (or at) the limit: halve the window and the share, once per round trip
         (a signal from a request that started before the last backoff says nothing new)."""
-        if ticket.seq <= self._epoch and not force:
+        if ticket.seq <= self._epoch:
             return
         self._epoch = self._seq
         self.cwnd = max(1.0, self.cwnd / 2)
