@@ -57,7 +57,7 @@ def test_documented_costs() -> None:
     assert is_report("/beta/reports/servicePrincipalSignInActivities") and not is_report("/v1.0/applications")
 
 
-def test_the_window_never_holds_more_than_the_allowance_and_the_bucket_never_refuses() -> None:
+def test_graphs_bucket_never_refuses_nor_warns_and_is_used() -> None:
     """A simulated scan (8 in flight, 20 ms each, costs 1-3) against an independent token bucket."""
     p, clock = pacer(budget=100, window=10, concurrency=8)
     bucket = Bucket(100, 10, clock=clock)
@@ -69,21 +69,24 @@ def test_the_window_never_holds_more_than_the_allowance_and_the_bucket_never_ref
         units = float(rng.choice((1, 2, 2, 3)))
         while len(running) < 8 and p.delay(units, False, clock.t) == 0:
             ticket = p.start(units, False, clock.t)
-            assert bucket.take(units)[0], f"refused at {clock.t - 1000:.2f} s"
+            paid, used, _ = bucket.take(units)
+            assert paid, f"refused at {clock.t - 1000:.2f} s"
+            assert used < 0.8                                  # Graph would not even warn
             log.append((clock.t, units))
             running.append((clock.t + 0.02, ticket, units))
             total += units
             units = float(rng.choice((1, 2, 2, 3)))
-        assert p.used(clock.t) <= 75 + 1e-9                  # 0.75 x 100: below Graph's 80 % warning
+        assert p.used(clock.t) <= 75 + 3 + 1e-9              # our bucket: 0.75 x 100 (and one request)
         running.sort(key=lambda r: r[0])
         clock.t = running[0][0] if running else clock.t + p.delay(units, False, clock.t)
         for r in [r for r in running if r[0] <= clock.t]:
             running.remove(r)
             p.finish(r[1], clock.t, units=r[2])
     assert bucket.refused == 0
-    # and it used what it may: ~75 RU per 10 s over two minutes
-    assert 0.9 * 75 * 12 <= total <= 75 * 13
-    assert max(sum(u for t2, u in log if t <= t2 < t + 10) for t, _ in log) <= 75
+    # and it used what it may: 75 RU at once, then 7.5 RU/s, over two minutes
+    assert 0.95 * (75 + 7.5 * 120) <= total <= 75 + 7.5 * 120 + 3
+    # steadily: no second of the run without a request once the first 75 RU are spent
+    assert {int(t - 1000) for t, _ in log} == set(range(120))
 
 
 def test_the_answer_corrects_the_estimate_and_is_learned() -> None:
@@ -100,12 +103,15 @@ def test_the_answer_corrects_the_estimate_and_is_learned() -> None:
     assert p.used(clock.t) == 0                                # out of the window
 
 
-def test_a_charge_waits_until_enough_leaves_the_window() -> None:
-    p, clock = pacer(budget=10, window=10, safety=1.0)
-    for i in range(5):
-        p.finish(p.start(2, False, clock.t + i), clock.t + i, units=2)
-    assert p.delay(1, False, clock.t + 4) == pytest.approx(6)   # the first 2 RU leave at t+10
-    assert p.delay(3, False, clock.t + 4) == pytest.approx(7)   # 3 RU: the first two charges must go
+def test_a_charge_waits_until_the_bucket_refills_enough() -> None:
+    p, clock = pacer(budget=10, window=10, safety=1.0)         # 10 RU, refilled at 1 RU/s
+    for _ in range(5):
+        assert p.delay(2, False, clock.t) == 0
+        p.finish(p.start(2, False, clock.t), clock.t, units=2)
+    assert p.delay(1, False, clock.t) == pytest.approx(1)
+    assert p.delay(3, False, clock.t) == pytest.approx(3)
+    assert p.delay(3, False, clock.t + 2) == pytest.approx(1)
+    assert p.delay(50, False, clock.t + 9) == pytest.approx(1)  # dearer than the bucket: when it is full
 
 
 def test_throttle_percentage_halves_the_window_once_per_round_trip() -> None:

@@ -7,9 +7,11 @@ request costs what `x-ms-resource-unit` says; before the answer we estimate it f
 table (`cost`). The usage reports allow 5 requests per 10 s per app and tenant. ARM keeps a bucket
 of 250 reads refilled at 25/s per principal (250 per 10 s).
 
-A trailing-window sum of at most C per W never empties a token bucket of capacity C refilled in W,
-so the pacer keeps the RU charged in the last window under `safety` x budget (0.75: below the 80 %
-where Graph starts sending `x-ms-throttle-limit-percentage`). The header is then a signal that
+The pacer keeps its own token bucket of `safety` x the budget (0.75), refilled in the same window.
+Whatever it lets through, Graph's bucket (started full, refilled faster) holds at least a quarter of
+its budget more than ours: it never refuses, and never reaches the 80 % where it starts sending
+`x-ms-throttle-limit-percentage`. Unlike a fixed window, a bucket lets requests through at a steady
+rate, so chains of pages keep moving instead of stalling until the next window. The header is then a signal that
 someone else shares our bucket (another tool with the same app): the pacer halves its window (the
 requests in flight, `cwnd`) and its share of the budget, at most once per round trip, and grows
 them back additively while the server stays quiet. A 429 still waits `Retry-After` (the session
@@ -120,7 +122,8 @@ def cost(method: str, url: str) -> float:
 
 @dataclass
 class Ticket:
-    entry: list[float]       # [started at, RU charged, 1 while in the window]: corrected by the answer
+    started: float
+    units: float             # RU taken from the bucket (the estimate), corrected by the answer
     report: bool
     seq: int
 
@@ -137,8 +140,8 @@ class Pacer:
         self.cwnd = float(self.cap)
         self.share = 1.0                       # of the budget x safety; halves on a signal
         self.in_flight = 0
-        self._charges: deque[list[float]] = deque()   # [started at, RU] in the trailing window
-        self._used = 0.0
+        self.level = self.allowance()                 # RU in our bucket (negative: owed)
+        self._at: float | None = None                 # its last refill
         self._reports: deque[float] = deque()         # starts of report requests in the window
         self._learned: dict[str, float] = {}          # route -> RU the server last charged
         self._seq = 0
@@ -172,20 +175,19 @@ class Pacer:
         return learned if learned is not None else cost(method, url)
 
     def _expire(self, now: float) -> None:
+        cap = self.allowance()
+        if self._at is not None and now > self._at:
+            self.level = min(cap, self.level + (now - self._at) * cap / self.limits.window)
+        self.level = min(cap, self.level)
+        self._at = now if self._at is None else max(self._at, now)
         edge = now - self.limits.window
-        while self._charges and self._charges[0][0] <= edge:
-            gone = self._charges.popleft()
-            gone[2] = 0.0
-            self._used -= gone[1]
         while self._reports and self._reports[0] <= edge:
             self._reports.popleft()
-        if not self._charges:
-            self._used = 0.0           # no float drift
 
     def used(self, now: float) -> float:
-        """RU charged in the trailing window (in-flight requests at their estimate)."""
+        """RU drawn from our bucket and not yet refilled (in-flight requests at their estimate)."""
         self._expire(now)
-        return max(0.0, self._used)
+        return self.allowance() - self.level
 
     def delay(self, units: float, report: bool, now: float) -> float:
         """Seconds to wait before a request costing `units` may start (0: now)."""
@@ -199,47 +201,39 @@ class Pacer:
             if len(self._reports) + 1 > self.reports_allowance():
                 waits.append(self._reports[0] + self.limits.window - now)
         elif not report:
-            allow = self.allowance()
-            excess = self._used + units - allow
-            if excess > 1e-9 and self._charges:
-                freed = 0.0
-                for at, ru, _ in self._charges:
-                    freed += ru
-                    if freed >= excess - 1e-9:
-                        waits.append(at + self.limits.window - now)
-                        break
-                else:
-                    waits.append(self.limits.window)
+            cap = self.allowance()
+            need = min(units, cap)           # a request dearer than the whole bucket goes when it is full
+            if self.level + 1e-9 < need:
+                waits.append((need - self.level) * self.limits.window / cap)
         return max(0.0, max(waits))
 
     def start(self, units: float, report: bool, now: float) -> Ticket:
         self._seq += 1
-        entry = [now, 0.0 if report else units, 0.0 if report else 1.0]
+        self._expire(now)
         if report:
             self._reports.append(now)
+            units = 0.0
         else:
-            self._charges.append(entry)
-            self._used += units
+            self.level -= units
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         if self._calm_since is None:
             self._calm_since = now
-        return Ticket(entry, report, self._seq)
+        return Ticket(now, units, report, self._seq)
 
     def finish(self, ticket: Ticket, now: float, *, units: float | None = None, percentage: float | None = None,
                retry_after: float | None = None, throttled: bool = False, route_key: str = "") -> None:
         """A request ended. `units`: x-ms-resource-unit; `percentage`: x-ms-throttle-limit-percentage;
         `throttled`: a 429, with `retry_after` seconds asked."""
         self.in_flight = max(0, self.in_flight - 1)
-        self._mean = 0.8 * self._mean + 0.2 * max(0.0, now - ticket.entry[0])
+        self._mean = 0.8 * self._mean + 0.2 * max(0.0, now - ticket.started)
         if units is not None and units >= 0 and not ticket.report:
-            if ticket.entry[2]:
-                self._used += units - ticket.entry[1]
-                ticket.entry[1] = units
+            self.level -= units - ticket.units       # the answer says what it really cost
+            ticket.units = units
             if route_key:
                 self._learned[route_key] = max(1.0, units)
         if not throttled:
-            self.charged += units if units is not None else ticket.entry[1]
+            self.charged += units if units is not None else ticket.units
         if percentage is not None:
             self.max_percentage = max(self.max_percentage, percentage)
         if throttled:
@@ -269,6 +263,7 @@ class Pacer:
         self._epoch = self._seq
         self.cwnd = max(1.0, self.cwnd / 2)
         self.share = max(self.limits.min_share, self.share / 2)
+        self.level = min(self.level, self.allowance())
         self._grow = 0
         self._calm_since = now
         self.backoffs += 1
