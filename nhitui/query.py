@@ -17,12 +17,14 @@ show it inline and the CLI can exit 2.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import operator
 import re
 import shlex
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from nhitui.model import PRIVILEGES, Identity
 
@@ -139,9 +141,28 @@ def _value_matcher(values: list[str]) -> Callable[[str], bool]:
     return lambda s: s.casefold() in exact
 
 
+def reads(predicate: Predicate, field: str, test: Callable[[Any], Any] | None = None) -> Predicate:
+    """Mark `predicate` as `test(identity.<field>)` (None: the field's truth), so a caller that
+    keeps that field of every row in a list (the TUI's view) can filter 100k rows at C speed
+    (`map(test, values)`) instead of calling the predicate row by row. The predicate itself is
+    unchanged, and stays the reference: the two must agree (tests compare them)."""
+    predicate.column = (field, test)  # type: ignore[attr-defined]
+    return predicate
+
+
+def column_of(predicate: Predicate) -> tuple[str, Callable[[Any], Any] | None] | None:
+    """(field, test) of a predicate marked by `reads`, else None."""
+    return getattr(predicate, "column", None)
+
+
+def word_of(predicate: Predicate) -> str | None:
+    """The free word a predicate looks for in the haystack, else None."""
+    return getattr(predicate, "word", None)
+
+
 def _flag(name: str, term: str, now: datetime, ctx: Context) -> Predicate:
     if name == "stale":
-        return lambda i, h: i.stale
+        return reads(lambda i, h: i.stale, "stale")
     if name == "never-used":
         return lambda i, h: i.usage_tracked and i.last_used_at is None
     if name == "no-expiry":
@@ -150,11 +171,11 @@ def _flag(name: str, term: str, now: datetime, ctx: Context) -> Predicate:
         return lambda i, h: i.status == "expired" or (i.expires_at is not None and i.expires_at <= now)
     if name == "new":
         new = ctx.new_uids
-        return lambda i, h: i.uid in new
+        return reads(lambda i, h: i.uid in new, "uid", new.__contains__)
     if name == "marked":
         marked = ctx.marked
-        return lambda i, h: i.uid in marked
-    return lambda i, h: i.credential == name
+        return reads(lambda i, h: i.uid in marked, "uid", marked.__contains__)
+    return reads(lambda i, h: i.credential == name, "credential", functools.partial(operator.eq, name))
 
 
 def _comparison(key: str, op: str, value: str, term: str, now: datetime) -> Predicate:
@@ -166,12 +187,14 @@ def _comparison(key: str, op: str, value: str, term: str, now: datetime) -> Pred
         if level not in PRIVILEGES:
             raise QueryError(term, f"privilege is one of {', '.join(PRIVILEGES)}")
         rank = RANK[level]
-        return lambda i, h: cmp(RANK.get(i.privilege, 0), rank)
+        return reads(lambda i, h: cmp(RANK.get(i.privilege, 0), rank), "privilege",
+                     lambda p: cmp(RANK.get(p, 0), rank))
     span = parse_duration(value, term)
     # Compare datetimes against a fixed cut-off: no arithmetic per row.
     if key == "age":
         cut = now - span      # age > span  <=>  created_at < now - span
-        return lambda i, h: i.created_at is not None and cmp(cut, i.created_at)
+        return reads(lambda i, h: i.created_at is not None and cmp(cut, i.created_at), "created_at",
+                     lambda c: c is not None and cmp(cut, c))
     if key == "unused":
         cut = now - span
 
@@ -185,7 +208,8 @@ def _comparison(key: str, op: str, value: str, term: str, now: datetime) -> Pred
         return unused
     # expires: time left until expiry (negative once expired) compared with span.
     cut = now + span
-    return lambda i, h: i.expires_at is not None and cmp(i.expires_at, cut)
+    return reads(lambda i, h: i.expires_at is not None and cmp(i.expires_at, cut), "expires_at",
+                 lambda e: e is not None and cmp(e, cut))
 
 
 GRAPH_TERMS = ("reaches", "assumable-by")
@@ -219,22 +243,22 @@ def _term(term: str, now: datetime, ctx: Context) -> tuple[Predicate, str | None
                 if lookup is None:
                     raise QueryError(term, "assumable-by: needs the delivery-chain graph (not available here)")
                 allowed = set().union(*(set(lookup(v.strip())) for v in values))
-                return (lambda i, h: i.uid in allowed), None
+                return reads(lambda i, h: i.uid in allowed, "uid", allowed.__contains__), None
             if key == "reaches":
                 if ctx.reaches is None:
                     raise QueryError(term, "reaches: needs the delivery-chain graph (not available here)")
                 sets = [set(ctx.reaches(v.strip())) for v in values]
                 allowed = set().union(*sets)
-                return (lambda i, h: i.uid in allowed), None
+                return reads(lambda i, h: i.uid in allowed, "uid", allowed.__contains__), None
             if key in CANONICAL and not any(ch in value for ch in "*?["):
                 exact = {v.strip().lower() for v in values}
                 attr = key
-                return (lambda i, h: getattr(i, attr) in exact), None
+                return reads(lambda i, h: getattr(i, attr) in exact, attr, exact.__contains__), None
             getter = TEXT_FIELDS[key]
             match = _value_matcher([v.strip() for v in values])
             if key in SINGLE:
                 attr = key
-                return (lambda i, h: match(getattr(i, attr))), None
+                return reads(lambda i, h: match(getattr(i, attr)), attr, match), None
             return (lambda i, h: any(match(x) for x in getter(i))), None
         if key.isidentifier() or "-" in key:
             known = ", ".join(sorted([*TEXT_FIELDS, *GRAPH_TERMS, *COMPARABLE]))
@@ -245,7 +269,9 @@ def _term(term: str, now: datetime, ctx: Context) -> tuple[Predicate, str | None
         key = re.split(r"[<>=]", term, maxsplit=1)[0]
         raise QueryError(term, f"{key!r} cannot be compared (comparable: {', '.join(COMPARABLE)})")
     word = term.casefold()
-    return (lambda i, h: word in h), word
+    predicate = lambda i, h: word in h  # noqa: E731
+    predicate.word = word  # type: ignore[attr-defined]
+    return predicate, word
 
 
 def parse(text: str, now: datetime | None = None, context: Context | None = None) -> Query:
@@ -264,7 +290,12 @@ def parse(text: str, now: datetime | None = None, context: Context | None = None
             raise QueryError(term, "'!' needs a term to negate")
         predicate, word = _term(body, now, ctx)
         if negate:
-            predicates.append(lambda i, h, p=predicate: not p(i, h))
+            negated: Predicate = lambda i, h, p=predicate: not p(i, h)  # noqa: E731
+            column = column_of(predicate)
+            if column is not None:
+                test = column[1]
+                reads(negated, column[0], operator.not_ if test is None else (lambda v, t=test: not t(v)))
+            predicates.append(negated)
         else:
             predicates.append(predicate)
             if word:

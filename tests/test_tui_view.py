@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from nhitui.inventory import Inventory
 from nhitui.model import Finding
-from nhitui.query import parse
+from nhitui.query import Context, parse
 from nhitui.sandbox.synthetic import make_identities
 from nhitui.tui.view import ATTENTION, SORT_CYCLE, SORT_KEYS, TableView, attention_key
 from nhitui.tui.widgets.facets import LABEL, FacetList, count_facets, count_width, facet_cells, sidebar_width
@@ -126,6 +126,65 @@ def test_filters_walk_the_sorted_order_and_escape_restores_it():
         assert view.view == [i for i in full if view.query(inventory.rows[i], inventory.haystacks[i])]
         view.set_query(None)
         assert view.view == full and view.view is not full
+
+
+TERMS = ("provider:github", "provider:gitlab,aws", "kind:deploy_key", "status:active", "credential:static",
+         "source:*git*", "owner:alice", "name:*key*", "stale", "federated", "static", "never-used", "no-expiry",
+         "expired", "privilege>=write", "privilege<admin", "age>90d", "age<30d", "expires<30d", "unused>30d",
+         "finding:*", "target:*-1*", "marked", "new", "acme", "key", "zz-none")
+
+
+@pytest.mark.parametrize("sort", [ATTENTION, "name", "last_used"])
+def test_every_term_filters_like_its_predicate_in_every_order(sort):
+    """The view reads columns at C speed for most terms; the predicate is the reference."""
+    inventory = Inventory()
+    inventory.add(make_identities(2500, seed=6))
+    rows = inventory.rows
+    view = TableView(inventory)
+    view.set_sort(sort, reverse=(sort == "name"))
+    view.marked.update(r.uid for r in rows[::7])
+    view.set_new({r.uid for r in rows[::11]})
+    context = Context(new_uids=view.new_uids, marked=view.marked)
+    rng = random.Random(2)
+    texts = [*TERMS, *(f"!{t}" for t in TERMS)]
+    texts += [" ".join(rng.sample(texts, 3)) for _ in range(40)]
+    proper = 0
+    for text in texts:
+        query = parse(text, NOW, context)
+        view.set_query(query)
+        expected = [i for i in view.full_order() if query(rows[i], inventory.haystacks[i])]
+        assert view.view == expected, text
+        proper += 0 < len(expected) < len(rows)
+    assert proper > len(texts) * 3 // 4      # the data makes most terms pick a real subset
+    # narrowing keeps the same answer as a fresh filter
+    for steps in (["provider:github", "provider:github stale", "provider:github stale privilege>=write"],
+                  ["k", "ke", "key", "key !stale"]):
+        for text in steps:
+            query = parse(text, NOW, context)
+            view.set_query(query)
+            assert view.view == [i for i in view.full_order() if query(rows[i], inventory.haystacks[i])], text
+
+
+def test_backspace_recalls_a_recent_filter_only_while_the_rows_are_the_same():
+    pool = make_identities(1500, seed=8)
+    inventory = Inventory()
+    inventory.add(pool[:1000])
+    view = TableView(inventory)
+    rows = inventory.rows
+
+    def reference(text):
+        query = parse(text, NOW)
+        return [i for i in view.full_order() if query(rows[i], inventory.haystacks[i])]
+
+    for text in ("k", "ke", "key", "ke", "k"):
+        view.set_query(parse(text, NOW))
+        assert view.view == reference(text), text
+    inventory.add(pool[1000:])            # new rows: "k" must be filtered again, not recalled
+    view.sync()
+    for text in ("ke", "k"):
+        view.set_query(parse(text, NOW))
+        assert view.view == reference(text), text
+    assert any(i >= 1000 for i in view.view)
 
 
 # --- facet labels -------------------------------------------------------------------------------------

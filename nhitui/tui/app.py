@@ -54,9 +54,10 @@ from nhitui.tui.screens.export import ExportScreen, default_path
 from nhitui.tui.screens.history import HistoryScreen
 from nhitui.tui.screens.info import HelpScreen, SecretScreen, SourcesScreen
 from nhitui.tui.snapshots import ScanRecord, record_scan, scan_finished
-from nhitui.tui.view import ATTENTION, COLUMNS, SORT_CYCLE, TITLES, TableView
+from nhitui.tui.view import ATTENTION, COLUMNS, SORT_CYCLE, TITLES, ColumnJob, TableView
 from nhitui.tui.widgets.detail import DetailPane, describe
-from nhitui.tui.widgets.facets import FacetList, count_facets
+from nhitui.tui.widgets.facets import FacetList, count_columns, count_facets
+from nhitui.tui.widgets.filterbox import FilterInput
 from nhitui.tui.widgets.footer import KeyFooter
 from nhitui.tui.widgets.status import StatusHeader
 from nhitui.tui.widgets.table import IdentityTable
@@ -137,6 +138,7 @@ class NhiApp(App[int]):
         self.collecting = False
         self._flush_timer: Timer | None = None
         self._facet_timer: Timer | None = None
+        self._detail_timer: Timer | None = None
         self.facets_generation = -1     # the view generation the facet counts describe
         self._full_facets: tuple[int, dict[str, Any]] | None = None   # (inventory version, counts of every row)
         self._applied_filter: str | None = None
@@ -170,7 +172,7 @@ class NhiApp(App[int]):
             with Vertical(id="main"):
                 with Horizontal(id="filterbar"):
                     yield Static(Content.styled("/", "bold $text-accent"), id="filter-label")
-                    yield Input(id="filter", compact=True,
+                    yield FilterInput(id="filter", compact=True, on_change=self.apply_filter,
                                 placeholder="filter: words, provider:github, stale, unused>90d, "
                                             "privilege>=admin \u2026  (/ to type, esc clears)")
                     yield Static(id="sortinfo")
@@ -500,26 +502,38 @@ class NhiApp(App[int]):
         self._facet_timer = self.set_timer(max(delay, 0.005), self._update_facets)
 
     def _update_facets(self) -> None:
-        """Count facets over the visible rows; in a thread when there are many of them."""
+        """Count facets over the visible rows; in a thread when there are many of them, which
+        also lays out the columns and haystacks the next keystroke's filter reads."""
         self._facet_timer = None
-        self.view.warm()    # input has paused: get the next keystroke's haystacks ready
         generation = self.view.generation
         full = self.view.is_full and not self.view.outdated
         version = self.inventory.version
         if full and self._full_facets is not None and self._full_facets[0] == version:
             self._facets_counted(self._full_facets[1], generation)    # escape: every row, counted before
             return
-        identities = self.view.matching()
-        if len(identities) < THREAD_ROWS:
-            self._facets_counted(count_facets(identities), generation, version if full else None)
-            return
+        job = self.view.column_job() if len(self.inventory) >= THREAD_ROWS else None
+        if job is not None:
+            def count() -> None:
+                counts = count_columns(job.run())
+                self.call_from_thread(self._columns_laid_out, job, counts, generation, version if full else None)
+        else:
+            self.view.warm()    # input has paused: get the next keystroke's haystacks ready
+            identities = self.view.matching()
+            if len(identities) < THREAD_ROWS:
+                self._facets_counted(count_facets(identities), generation, version if full else None)
+                return
 
-        def count() -> None:
-            counts = count_facets(identities)
-            self.call_from_thread(self._facets_counted, counts, generation, version if full else None)
+            def count() -> None:
+                counts = count_facets(identities)
+                self.call_from_thread(self._facets_counted, counts, generation, version if full else None)
 
         self.run_worker(count, thread=True, exclusive=True, group="facets", description="count facets",
                         exit_on_error=False)
+
+    def _columns_laid_out(self, job: ColumnJob, counts: dict[str, Any], generation: int,
+                          full_version: int | None) -> None:
+        self.view.install(job)
+        self._facets_counted(counts, generation, full_version)
 
     def _facets_counted(self, counts: dict[str, Any], generation: int, full_version: int | None = None) -> None:
         if full_version is not None:
@@ -598,9 +612,21 @@ class NhiApp(App[int]):
         actions = [] if self.read_only else self.revoker.available(identity)
         pane.show(*describe(identity, datetime.now(timezone.utc), links, actions, self.read_only, new=new))
 
+    def _schedule_detail(self) -> None:
+        """Show the cursor's identity once typing pauses: the pane's new height is a layout pass
+        (10-30 ms), which must not sit between a keystroke and its filtered table."""
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(FACET_DELAY, self._detail_after_typing)
+
+    def _detail_after_typing(self) -> None:
+        self._detail_timer = None
+        self._update_detail()
+
     @on(IdentityTable.CursorMoved)
     def _cursor_moved(self, event: IdentityTable.CursorMoved) -> None:
-        self._update_detail()
+        if self._detail_timer is None:   # else the filter is being typed: the timer shows it
+            self._update_detail()
 
     @on(IdentityTable.HeaderClicked)
     def _header_clicked(self, event: IdentityTable.HeaderClicked) -> None:
@@ -637,7 +663,7 @@ class NhiApp(App[int]):
         self._schedule_gc()
         self.table.data_changed()
         self._update_header()
-        self._update_detail()
+        self._schedule_detail()
         self._schedule_facets(FACET_DELAY)
         return True
 

@@ -13,13 +13,13 @@ import array
 import itertools
 import operator
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from nhitui.inventory import Inventory
 from nhitui.model import SEVERITIES, Identity, privilege_rank, sanitize
-from nhitui.query import FLAGS, Query
+from nhitui.query import FLAGS, Query, column_of, word_of
 
 NEVER_USED = "never"
 UNKNOWN = "?"
@@ -198,6 +198,53 @@ def narrows(old: str, new: str) -> bool:
     return False
 
 
+def _cost(predicate: Any) -> int:
+    """Terms that read one list at C speed first: later, per-row terms then see fewer rows."""
+    if column_of(predicate) is not None:
+        return 0
+    return 1 if word_of(predicate) is not None else 2
+
+
+COLUMN_FIELDS = ("provider", "kind", "status", "findings", "stale", "credential", "privilege")
+
+
+def ordered_values(rows: list[Identity], order: list[int], field: str) -> list[Any]:
+    """Every row's `field`, laid out in `order`. The rows are read in storage order (where they
+    lie in memory), then the values permuted: several times faster than reading rows in order."""
+    stored = list(map(operator.attrgetter(field), rows))
+    return list(map(stored.__getitem__, order))
+
+
+@dataclass
+class ColumnJob:
+    """Columns to lay out off the UI thread, from copies taken on it (see `TableView.column_job`)."""
+
+    key: Any
+    rows: list[Identity]
+    order: list[int]
+    hay: list[str] | None                 # storage-order haystacks, when the ordered copy is missing
+    positions: list[int] | None           # the view's matches (None: every row)
+    have: dict[str, list[Any]]            # columns already laid out
+    fields: tuple[str, ...]               # columns to lay out
+    built: dict[str, list[Any]] = field(default_factory=dict)
+    ordered_hay: list[str] | None = None
+
+    def run(self) -> ColumnJob:
+        for name in self.fields:
+            self.built[name] = ordered_values(self.rows, self.order, name)
+        if self.hay is not None and self.order:
+            self.ordered_hay = "\x01".join(map(self.hay.__getitem__, self.order)).split("\x01")
+        return self
+
+    def column(self, name: str) -> list[Any]:
+        return self.built[name] if name in self.built else self.have[name]
+
+    def values(self, name: str) -> Iterable[Any]:
+        """The column's values for the view's matches only."""
+        values = self.column(name)
+        return values if self.positions is None else map(values.__getitem__, self.positions)
+
+
 def select(rows: list[Identity], hay: list[str], candidates: Iterable[int], query: Query | None) -> list[int]:
     """Indexes among `candidates` that match `query`, one predicate at a time (fast path for words)."""
     idx = list(candidates)
@@ -239,6 +286,11 @@ class TableView:
         self._rows_ref: list[Identity] | None = None
         self._positions: list[int] | None = None   # matches, as positions in the forward full order
         self._hay: tuple[Any, list[str]] = (None, [])
+        self._columns_key: Any = None
+        self._order_copy: tuple[Any, list[int]] = (None, [])
+        self._recent_key: Any = None
+        self._recent: dict[str, list[int]] = {}
+        self._columns: dict[str, list[Any]] = {}
         self._seen = 0
         self._version = -1
         # Per sort key: (rows the keys were computed for, keys), and (version, full order, ranks).
@@ -302,12 +354,39 @@ class TableView:
         narrowing = (not force and self.query is not None and query is not None and not self._changed()
                      and self._positions is not None and narrows(self.query_text, text))
         self.query, self.query_text = query, text
-        if narrowing:
-            self._positions = self._filter(self._positions)
+        recent = self._recall(query) if not force and not self._changed() else None
+        if narrowing or recent is not None:
+            self._positions = recent if recent is not None else self._filter(self._positions)
+            self._remember(query)
             self.view = self._view_of(self._positions)
             self.generation += 1
             return
         self.recompute()
+        self._remember(query)
+
+    # Backspace widens the filter to one just shown: its matches are kept (for free-word filters,
+    # whose answer depends on nothing but the rows) while the order and the data stay the same.
+    RECENT = 4
+
+    def _recall(self, query: Query | None) -> list[int] | None:
+        if query is None or self._recent_key != self._columns_key_now():
+            return None
+        return self._recent.get(query.text)
+
+    def _remember(self, query: Query | None) -> None:
+        if query is None or self._positions is None or len(query.words) != len(query.predicates):
+            return
+        key = self._columns_key_now()
+        if self._recent_key != key:
+            self._recent_key, self._recent = key, {}
+        self._recent.pop(query.text, None)
+        self._recent[query.text] = self._positions
+        while len(self._recent) > self.RECENT:
+            del self._recent[next(iter(self._recent))]
+
+    def _columns_key_now(self) -> tuple[Any, ...]:
+        inv = self.inventory
+        return (self.sort_key, inv.version, len(inv.rows))
 
     def set_sort(self, key: str | None, reverse: bool = False) -> None:
         self.sort_key, self.reverse = key, reverse
@@ -346,36 +425,39 @@ class TableView:
     # --- filter and order -------------------------------------------------------------------------
     #
     # At 100k rows, where a row sits in memory matters more than how many rows a filter reads:
-    # reading the haystacks in sorted order misses the CPU cache on almost every row (3-4x slower
-    # than in storage order). So matches are kept as positions in the forward full order, word
-    # filters read a copy of the haystacks laid out in that order, and order and ranks are
-    # arrays (reading them yields fresh ints instead of chasing pointers to scattered ones).
+    # reading rows in sorted order misses the CPU cache on almost every row (3-4x slower than
+    # in storage order), and a Python call per row costs more than the test itself. So matches
+    # are kept as positions in the forward full order, and the filter reads lists laid out in
+    # that order: the haystacks for free words, and the field a term tests (`query.reads`) for
+    # the rest, both tested with C-level `map`/`compress`. Only terms that read several fields
+    # (`unused>`, `finding:`) call their predicate per row.
 
     def _filter(self, positions: list[int] | None) -> list[int]:
         """Positions (in the forward full order) among `positions` (None: all) matching the query."""
         query = self.query
         assert query is not None
-        if len(query.words) == len(query.predicates):
-            hay = self._ordered_hay()
-            found: Iterable[int] = range(len(hay)) if positions is None else positions
-            for word in query.words:
-                found = [j for j in found if word in hay[j]]
-            return list(found)
-        inv = self.inventory
-        n = len(inv.rows)
-        order = self._order(self.sort_key)[1]
-        member = bytearray(n)
-        for i in select(inv.rows, inv.haystacks, range(n), query):
-            member[i] = 1
-        if positions is not None:     # (narrowing) keep only the current matches
-            keep = bytearray(n)
-            for j in positions:
-                keep[order[j]] = 1
-            member = bytearray(a & b for a, b in zip(member, keep))
-        return list(itertools.compress(range(n), map(member.__getitem__, order)))
+        hay = self._ordered_hay()
+        found: Iterable[int] | None = positions
+        for predicate in sorted(query.predicates, key=_cost):
+            word, column = word_of(predicate), column_of(predicate)
+            if word is not None or column is not None:
+                values: list[Any] = hay if column is None else self._ordered_column(column[0])
+                read = values if found is None else map(values.__getitem__, found)
+                if column is None:
+                    kept: Iterable[Any] = map(operator.contains, read, itertools.repeat(word))
+                else:
+                    kept = read if column[1] is None else map(column[1], read)
+                found = list(itertools.compress(range(len(values)) if found is None else found, kept))
+            else:
+                rows, order = self.inventory.rows, self._order_list()
+                found = [j for j in (range(len(hay)) if found is None else found)
+                         if predicate(rows[order[j]], hay[j])]
+            if not found:
+                break
+        return list(range(len(hay))) if found is None else list(found)
 
     def _view_of(self, positions: list[int] | None) -> list[int]:
-        order = self._order(self.sort_key)[1]
+        order = self._order_list()
         view = list(order) if positions is None else list(map(order.__getitem__, positions))
         if self.reverse:
             view.reverse()
@@ -390,6 +472,50 @@ class TableView:
         idle moment, so the first keystroke after a scan or a sort does not pay for it."""
         if self.inventory.rows:
             self._ordered_hay()
+
+    def _order_list(self) -> list[int]:
+        """The current order as a list (indexing a list is twice as fast as an array; only the
+        current order is kept as one, the others stay compact arrays)."""
+        entry = self._order(self.sort_key)
+        if self._order_copy[0] is not entry:
+            self._order_copy = (entry, entry[1].tolist())
+        return self._order_copy[1]
+
+    def _columns_for_now(self) -> dict[str, list[Any]]:
+        key = self._columns_key_now()
+        if self._columns_key != key:
+            self._columns_key, self._columns = key, {}
+        return self._columns
+
+    def _ordered_column(self, field: str) -> list[Any]:
+        """Every row's `field` in the forward full order (kept for the current order and data)."""
+        columns = self._columns_for_now()
+        values = columns.get(field)
+        if values is None:
+            values = columns[field] = ordered_values(self.inventory.rows, self._order_list(), field)
+        return values
+
+    def column_job(self, fields: Iterable[str] = COLUMN_FIELDS) -> ColumnJob | None:
+        """What a worker thread needs to lay out the columns (and haystacks) the next keystroke
+        and the facet counts read, copied here on the UI thread so the worker reads no live state.
+        None when the view is behind the inventory (it is recomputed first)."""
+        if self._changed():
+            return None
+        columns = self._columns_for_now()
+        inv = self.inventory
+        hay_ready = self._hay[0] == self._columns_key
+        return ColumnJob(key=self._columns_key, rows=list(inv.rows), order=self._order_list(),
+                         hay=None if hay_ready else list(inv.haystacks), positions=self._positions,
+                         have=dict(columns), fields=tuple(f for f in fields if f not in columns))
+
+    def install(self, job: ColumnJob) -> None:
+        """Keep what a worker laid out, if the order and data it was made for are still current."""
+        self._columns_for_now()
+        if self._columns_key == job.key:
+            for field, values in job.built.items():
+                self._columns.setdefault(field, values)
+            if job.ordered_hay is not None and self._hay[0] != job.key:
+                self._hay = (job.key, job.ordered_hay)
 
     def _ordered_hay(self) -> list[str]:
         """The haystacks in the forward full order, copied so they also lie in that order in memory."""

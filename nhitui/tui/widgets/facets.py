@@ -13,11 +13,14 @@ from itertools import chain
 from operator import attrgetter
 
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from nhitui.model import Identity, sanitize
+from nhitui.tui.view import ColumnJob
 from nhitui.tui.widgets.table import fit
 
 FACETS = ("provider", "kind", "status", "finding")
@@ -41,6 +44,13 @@ def count_facets(identities: Iterable[Identity]) -> dict[str, Counter[str]]:
     findings = chain.from_iterable(map(_FINDINGS, rows))
     return {"provider": Counter(map(_PROVIDER, rows)), "kind": Counter(map(_KIND, rows)),
             "status": Counter(map(_STATUS, rows)), "finding": Counter(map(_RULE, findings))}
+
+
+def count_columns(job: ColumnJob) -> dict[str, Counter[str]]:
+    """`count_facets` over a view's laid-out columns (its matches only): no row object is read."""
+    findings = chain.from_iterable(job.values("findings"))
+    return {"provider": Counter(job.values("provider")), "kind": Counter(job.values("kind")),
+            "status": Counter(job.values("status")), "finding": Counter(map(_RULE, findings))}
 
 
 _PROVIDER, _KIND, _STATUS, _FINDINGS, _RULE = (attrgetter(n) for n in ("provider", "kind", "status", "findings",
@@ -84,6 +94,11 @@ class FacetList(OptionList):
         def __init__(self, term: str) -> None:
             super().__init__()
             self.term = term
+
+    # New counts change the number of lines, hence the virtual size, a layout change by default
+    # (the whole screen re-rendered after every keystroke's count). The scrollbar is always shown
+    # and OptionList updates it itself, so a repaint of the list is enough.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(markup=False, id=id)

@@ -17,6 +17,7 @@ from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -64,6 +65,7 @@ class IdentityTable(ScrollView, can_focus=True):
     IdentityTable {
         background: $surface;
         scrollbar-size-vertical: 1;
+        overflow-y: scroll;   /* always there: see `virtual_size` */
         color: $foreground;
         & > .identity-table--header { background: $panel; color: $text-accent; text-style: bold; }
         & > .identity-table--header-sorted { background: $panel; color: $text-accent; text-style: bold underline; }
@@ -108,12 +110,19 @@ class IdentityTable(ScrollView, can_focus=True):
             super().__init__()
             self.key = key
 
+    # A filter keystroke changes the row count, hence the virtual size, which Textual treats as a
+    # layout change: the whole screen re-laid out and every widget re-rendered (15-25 ms at 100k).
+    # The scrollbar is always shown (CSS), so only the scrollbar and this widget need updating:
+    # `_set_virtual_size` does that, and asks for a layout only if a scrollbar appears or goes.
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
     def __init__(self, model: TableView, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.model = model
         self.cursor = 0
         self.cursor_uid: str | None = None
         self._cells: dict[int, tuple[Identity, tuple[str, ...]]] = {}
+        self._styles: dict[str, Style] = {}
         self._now: datetime = now_utc()
         self._widths = [c.width for c in COLUMNS]
         self._width = MARK_WIDTH + sum(w + 1 for w in self._widths)
@@ -134,7 +143,7 @@ class IdentityTable(ScrollView, can_focus=True):
             found = False
         else:
             found = True
-        self.virtual_size = Size(self._width, len(model) + 1)
+        self._set_virtual_size(Size(self._width, len(model) + 1))
         self._set_cursor(position, post=True)
         if found and 0 <= old_screen_row < self._page_height():
             # Keep the cursor row where the eye was, while rows stream in above it.
@@ -152,8 +161,17 @@ class IdentityTable(ScrollView, can_focus=True):
         if widths != self._widths:
             self._widths = widths
             self._width = MARK_WIDTH + sum(w + 1 for w in widths)
-            self.virtual_size = Size(self._width, len(self.model) + 1)
+            self._set_virtual_size(Size(self._width, len(self.model) + 1))
             self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        if size == self.virtual_size:
+            return
+        shown = (self.show_horizontal_scrollbar, self.show_vertical_scrollbar)
+        self.virtual_size = size
+        self._scroll_update(size)
+        if (self.show_horizontal_scrollbar, self.show_vertical_scrollbar) != shown:
+            self.refresh(layout=True)
 
     def invalidate_rows(self) -> None:
         """Identities changed in place (marks, a revocation): redraw without moving anything."""
@@ -238,6 +256,7 @@ class IdentityTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cells.clear()
+        self._styles.clear()
 
     def _row_cells(self, identity: Identity) -> tuple[str, ...]:
         key = id(identity)
@@ -249,7 +268,14 @@ class IdentityTable(ScrollView, can_focus=True):
         return texts
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"identity-table--{name}", partial=True)
+        # Textual computes these (and `rich_style`) afresh on every call, walking the ancestors:
+        # a third of a table repaint. They change only when styles do (`notify_style_update`).
+        style = self._styles.get(name)
+        if style is None:
+            style = self.rich_style if name == "" else self.get_component_rich_style(
+                f"identity-table--{name}", partial=True)
+            self._styles[name] = style
+        return style
 
     def _header_strip(self, base: Style) -> Strip:
         header = base + self._style("header")
@@ -302,7 +328,7 @@ class IdentityTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width or self.size.width
-        base = self.rich_style
+        base = self._style("")
         if y == 0:
             strip = self._header_strip(base)
         else:
