@@ -270,11 +270,17 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
                 store.close()
 
         title = f"{title} (team store)"
-    from nhitui.tui.app import run
-
     # Without a store, the newest local snapshot opens at once and the scan refreshes it in place.
     snapshot = bool(url) or (cfg.history_save and not getattr(args, "fresh", False)
                              and getattr(args, "command", None) != "demo")
+    if snapshot and not url:
+        # SQLite picks the first rows while the interpreter imports the UI (nhitui/snapshot_open.py).
+        from nhitui.history_db import default_path
+        from nhitui.snapshot_open import prefetch
+
+        prefetch(cfg.history_path or default_path())
+    from nhitui.tui.app import run
+
     reader = None
     if url:
         from nhitui import team

@@ -26,7 +26,7 @@ def test_reader_gives_rows_in_chunks_with_findings_and_statuses(tmp_path) -> Non
     reader = SnapshotReader.open(path)
     assert reader is not None
     try:
-        chunks = list(reader.chunks(size=20))
+        chunks = list(reader.chunks(size=20, first=20))
         statuses = reader.statuses()
     finally:
         reader.close()

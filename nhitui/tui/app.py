@@ -256,8 +256,11 @@ class NhiApp(App[int]):
             reader = self.reader() if self.reader is not None else SnapshotReader.open(self.history_path)
             if reader is not None:
                 statuses = [s for s in reader.statuses() if not configured or s.source in configured]
-                self.call_from_thread(self._snapshot_statuses, statuses)
-                for rows in reader.chunks():
+                chunks = iter(reader.chunks())
+                # The statuses and the first (most urgent) rows are painted together, at once.
+                first = [r for r in next(chunks, []) if not configured or r.source in configured]
+                self.call_from_thread(self._snapshot_statuses, statuses, first)
+                for rows in chunks:
                     rows = [r for r in rows if not configured or r.source in configured]
                     self.call_from_thread(self._snapshot_rows, rows)
         except Exception as exc:  # noqa: BLE001 - a history problem is a notification, never a crash
@@ -289,9 +292,11 @@ class NhiApp(App[int]):
         self._schedule_flush(0)
         self.notify(f"Team store reloaded: {len(fresh)} identities.", markup=False)
 
-    def _snapshot_statuses(self, statuses: list[SourceStatus]) -> None:
+    def _snapshot_statuses(self, statuses: list[SourceStatus], first: list[Identity] | None = None) -> None:
         for status in statuses:
             self.inventory.set_status(status)
+        if first and not self.collecting:
+            self.inventory.add(first)
         self._schedule_flush(0)
 
     def _snapshot_rows(self, rows: list[Identity]) -> None:
