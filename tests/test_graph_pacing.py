@@ -155,6 +155,33 @@ def test_reports_are_limited_to_four_of_five_per_window() -> None:
     assert p.used(clock.t + 4) == 0
 
 
+def test_a_dear_request_is_not_starved_by_cheap_ones() -> None:
+    """Requests take the bucket in arrival order: a 4 RU read waiting for a full bucket is not
+    overtaken forever by 1 RU reads that each find just enough."""
+    p = Pacer(Limits(budget=4, window=0.2, safety=1.0, concurrency=8))
+    cheap = "https://graph.microsoft.com/v1.0/servicePrincipals?$top=999"
+    dear = "https://graph.microsoft.com/v1.0/groups/g/transitiveMembers"
+
+    async def hog(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            p.release(await p.acquire("GET", cheap), "GET", cheap, 200, {"x-ms-resource-unit": "1"})
+            await asyncio.sleep(0)
+
+    async def run() -> float:
+        stop = asyncio.Event()
+        hogs = [asyncio.ensure_future(hog(stop)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        t = time.monotonic()
+        ticket = await asyncio.wait_for(p.acquire("GET", dear), 3.0)
+        took = time.monotonic() - t
+        stop.set()
+        await asyncio.gather(*hogs)
+        assert ticket.units == 5                   # more than the whole bucket: it went when it was full
+        return took
+
+    assert asyncio.run(run()) < 1.0
+
+
 def test_limits_from_the_settings() -> None:
     assert limits_for("graph", {}, 16).budget == 3500               # graph.microsoft.com: paced, S
     assert limits_for("graph", {"graph_tenant_size": "l"}, 16).budget == 8000

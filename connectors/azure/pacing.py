@@ -52,7 +52,7 @@ class Limits:
     window: float = WINDOW
     reports: float | None = REPORTS_PER_WINDOW
     concurrency: int = 16                  # our own ceiling (the source's `concurrency`)
-    safety: float = 0.75                   # share of the budget used (below Graph's 80 % warning)
+    safety: float = 0.75                   # our bucket's share of the budget (below Graph's 80 % warning)
     fixed_cost: float | None = None        # ARM: every request costs 1 (no RU table)
     min_share: float = 1 / 16              # the share never halves below this
     max_pause: float = 60.0                # a longer Retry-After is not waited for (the session gives up)
@@ -66,7 +66,7 @@ def graph_limits(size: str = "S", concurrency: int = 16, budget: float | None = 
 
 
 def arm_limits(concurrency: int = 16) -> Limits:
-    # ARM sends no early warning to stay below: 90 % of the bucket leaves room for the portal's reads.
+    # ARM sends no early warning to stay below: 90 % leaves room for other tools as the same principal.
     return Limits(budget=ARM_READS, window=WINDOW, reports=None, concurrency=concurrency, fixed_cost=1.0,
                   safety=0.9)
 
@@ -143,6 +143,7 @@ class Pacer:
         self.level = self.allowance()                 # RU in our bucket (negative: owed)
         self._at: float | None = None                 # its last refill
         self._reports: deque[float] = deque()         # starts of report requests in the window
+        self._line: deque[object] = deque()           # RU requests waiting, in arrival order
         self._learned: dict[str, float] = {}          # route -> RU the server last charged
         self._seq = 0
         self._epoch = 0                        # a signal from a request started before this is stale
@@ -275,15 +276,25 @@ class Pacer:
         report = self.limits.reports is not None and is_report(urlsplit(url).path)
         units = self.estimate(method, url)
         waited = False
-        while True:
-            now = self.clock()
-            wait = self.delay(units, report, now)
-            if wait <= 0:
-                return self.start(units, report, now)
-            if not waited:
-                waited = True
-                self.waits += 1
-            await asyncio.sleep(min(wait, 1.0))
+        place = object()          # RU requests go in arrival order: a dear one is not starved by cheap ones
+        if not report:
+            self._line.append(place)
+        try:
+            while True:
+                now = self.clock()
+                if report or self._line[0] is place:
+                    wait = self.delay(units, report, now)
+                else:
+                    wait = max(0.005, self._mean / 2)
+                if wait <= 0:
+                    return self.start(units, report, now)
+                if not waited:
+                    waited = True
+                    self.waits += 1
+                await asyncio.sleep(min(wait, 1.0))
+        finally:
+            if not report:
+                self._line.remove(place)
 
     def release(self, ticket: Ticket, method: str, url: str, status: int | None,
                 headers: Mapping[str, str] | None) -> None:
