@@ -13,8 +13,9 @@ token (CLI and managed identity take one scope per request).
 Transport is `connectors._http.Session` (httpx: retries with Retry-After on 429/503, counted, body
 bounds, TLS always verified); `PacedSession` first takes a slot from the API's pacer (`pacing`:
 Graph's resource units per app and tenant, the reports' 5 requests per 10 s, ARM's 250 reads per
-10 s) for every attempt and tells it what the answer said. Graph pages follow `@odata.nextLink` verbatim, ARM pages `nextLink`;
-`Session.pages` stops on a link back to a page already read or to another host.
+10 s) for every attempt and tells it what the answer said. Graph pages follow `@odata.nextLink`
+verbatim, ARM pages `nextLink`; `Session.pages` stops on a link back to a page already read or to
+another host.
 """
 
 from __future__ import annotations
@@ -238,7 +239,8 @@ def limits_for(kind: str, settings: Mapping[str, Any], concurrency: int) -> paci
     turns it on for another host. `graph_tenant_size` (S, M, L) picks Graph's budget (S, the smallest,
     by default); `graph_ru_budget` and `graph_ru_window` scale it down for the sandbox.
     """
-    url = str(setting(settings, "graph_url" if kind == "graph" else "arm_url", GRAPH_URL if kind == "graph" else ARM_URL))
+    graph = kind == "graph"
+    url = str(setting(settings, "graph_url" if graph else "arm_url", GRAPH_URL if graph else ARM_URL))
     host = (urlsplit(url).hostname or "").lower()
     if not setting(settings, "pacing", host in pacing.MICROSOFT_HOSTS):
         return None
