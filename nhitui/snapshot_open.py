@@ -36,7 +36,10 @@ from typing import Any
 from nhitui.model import COLUMNS, BlindSpot, Finding, Identity, SourceStatus, utc
 
 FIRST = 200      # the first chunk: more rows than the tallest screen shows
-CHUNK = 5000     # later chunks: big enough to amortise a repaint, small enough to keep keys flowing
+START = 2000     # the second chunk; each later one doubles, up to CHUNK
+CHUNK = 25_000   # the largest: the TUI adds a chunk in one go (~50 ms at this size) and then
+                 # repaints and recounts facets over every row, so few large chunks cost far less
+                 # than many small ones (20 chunks of 5,000 took 3x the CPU of the decode itself)
 _TIMES_LIMIT = 50_000    # bounded caches: hostile rows cannot grow them without limit
 
 
@@ -118,26 +121,34 @@ class SnapshotReader:
         return self._first_rows
 
     def chunks(self, size: int = CHUNK, first: int = FIRST) -> Iterator[list[Identity]]:
-        """The most urgent `first` rows, then every other row `size` at a time: each row once."""
+        """The most urgent `first` rows, then every other row in chunks that double from START up
+        to `size` rows: each row once."""
         head = self.first_rows(first)
         if head:
             yield head
         done = set(self.first_keys(first))
         rest = list(itertools.filterfalse(done.__contains__, dict.fromkeys(self.members)))
-        for n in range(0, len(rest), size):
-            yield self._decode(rest[n:n + size])
+        n, step = 0, min(START, size)
+        while n < len(rest):
+            yield self._decode(rest[n:n + step])
+            n, step = n + step, min(step * 2, size)
 
     def _decode(self, keys: list[int]) -> list[Identity]:
-        """Identities of `keys`, in the order given."""
-        from nhitui.history import _gc_paused, _select_rows
+        """Identities of `keys`, in the order given. One statement, one result row: each row a
+        statement returns is a GIL hand-over between the loading thread and the one painting the UI,
+        and those hand-overs cost more than the reading."""
+        from nhitui.history import _gc_paused
 
-        by_key: dict[int, Identity] = {}
+        if not keys:
+            return []
+        ids, blob = self.db.execute(
+            f"SELECT group_concat(id), '[' || group_concat(CAST(data AS TEXT), ',') || ']' FROM rows "
+            f"WHERE {_MEMBERS}", (str(keys),)).fetchone()
+        if ids is None:
+            return []
         decode = self._decoder.identity
         with _gc_paused():
-            for fetched in _select_rows(self.db, "id, data", keys):
-                blob = b"[" + b",".join(d if isinstance(d, bytes) else str(d).encode() for _, d in fetched) + b"]"
-                for (k, _), values in zip(fetched, json.loads(blob)):
-                    by_key[k] = decode(values)
+            by_key = dict(zip(map(int, ids.split(",")), map(decode, json.loads(blob))))
         return [by_key[k] for k in keys if k in by_key]
 
     def close(self) -> None:
@@ -168,8 +179,10 @@ def _urgent(db: sqlite3.Connection, members: Any, size: int) -> list[int]:
     if size <= 0 or not len(members):
         return []
     keys = str(members.tolist())       # a JSON array of integers, for json_each
-    groups = db.execute(f"SELECT coalesce(findings, ''), count(*) FROM rows WHERE {_MEMBERS} "
-                        "GROUP BY coalesce(findings, '')", (keys,)).fetchall()
+    # One result row per statement (json_group_array): see `SnapshotReader._decode`.
+    groups = json.loads(db.execute(
+        f"SELECT json_group_array(json_array(f, n)) FROM (SELECT coalesce(findings, '') AS f, count(*) AS n "
+        f"FROM rows WHERE {_MEMBERS} GROUP BY f)", (keys,)).fetchone()[0])
     ranked = sorted(((_rank(f), f, n) for f, n in groups), key=lambda g: g[0], reverse=True)
     classes: dict[tuple[int, int], int] = {}
     chosen: list[tuple[str, int]] = []
@@ -181,17 +194,19 @@ def _urgent(db: sqlite3.Connection, members: Any, size: int) -> list[int]:
         chosen.append((findings, classes[rank]))
         total += n
     # Within a class: the oldest last use first; never used ('' or NULL) sorts before any time.
-    order = []
+    order: list[tuple[int, str, int]] = []
     for start in range(0, len(chosen), 400):       # older SQLite builds cap a statement at 999 parameters
         part = chosen[start:start + 400]
         case = " ".join("WHEN ? THEN ?" for _ in part)
         params: list[Any] = [*itertools.chain.from_iterable(part), keys, *(f for f, _ in part), size]
-        order += db.execute(
-            f"SELECT id, CASE coalesce(findings, '') {case} END AS class, coalesce(last_used_at, '') AS used "
-            f"FROM rows WHERE {_MEMBERS} AND coalesce(findings, '') IN ({','.join('?' * len(part))}) "
-            "ORDER BY class, used, id LIMIT ?", params).fetchall()
-    order.sort(key=lambda r: (r[1], r[2], r[0]))
-    return [k for k, _, _ in order[:size]]
+        found = db.execute(
+            f"SELECT json_group_array(json_array(class, used, id)) FROM (SELECT id, CASE coalesce(findings, '') "
+            f"{case} END AS class, coalesce(last_used_at, '') AS used FROM rows WHERE {_MEMBERS} "
+            f"AND coalesce(findings, '') IN ({','.join('?' * len(part))}) ORDER BY class, used, id LIMIT ?)",
+            params).fetchone()[0]
+        order += [tuple(r) for r in json.loads(found)]
+    order.sort()
+    return [k for _, _, k in order[:size]]
 
 
 # --- decoding ---------------------------------------------------------------------------------------

@@ -247,6 +247,8 @@ class NhiApp(App[int]):
 
     def _load_snapshot(self) -> None:
         """Thread worker: statuses, then rows a chunk at a time; the scan starts when it is done."""
+        import threading
+
         from nhitui.snapshot_open import SnapshotReader
 
         reader = None
@@ -257,9 +259,13 @@ class NhiApp(App[int]):
             if reader is not None:
                 statuses = [s for s in reader.statuses() if not configured or s.source in configured]
                 chunks = iter(reader.chunks())
-                # The statuses and the first (most urgent) rows are painted together, at once.
+                # The statuses and the first (most urgent) rows are painted together, at once; the
+                # next chunk is decoded only after that paint, so it does not share the GIL with it.
                 first = [r for r in next(chunks, []) if not configured or r.source in configured]
+                painted = threading.Event()
                 self.call_from_thread(self._snapshot_statuses, statuses, first)
+                self.call_from_thread(self.call_after_refresh, painted.set)
+                painted.wait(5.0)
                 for rows in chunks:
                     rows = [r for r in rows if not configured or r.source in configured]
                     self.call_from_thread(self._snapshot_rows, rows)
@@ -297,6 +303,7 @@ class NhiApp(App[int]):
             self.inventory.set_status(status)
         if first and not self.collecting:
             self.inventory.add(first)
+            self._sync_data()       # now, not on the next timer: these are the first rows on screen
         self._schedule_flush(0)
 
     def _snapshot_rows(self, rows: list[Identity]) -> None:
