@@ -54,7 +54,7 @@ from nhitui.tui.screens.export import ExportScreen, default_path
 from nhitui.tui.screens.history import HistoryScreen
 from nhitui.tui.screens.info import HelpScreen, SecretScreen, SourcesScreen
 from nhitui.tui.snapshots import ScanRecord, record_scan, scan_finished
-from nhitui.tui.view import ATTENTION, COLUMNS, SORT_CYCLE, TITLES, ColumnJob, TableView
+from nhitui.tui.view import ATTENTION, COLUMNS, SORT_CYCLE, TITLES, TableView
 from nhitui.tui.widgets.detail import DetailPane, describe
 from nhitui.tui.widgets.facets import FacetList, count_columns, count_facets
 from nhitui.tui.widgets.filterbox import FilterInput
@@ -527,7 +527,7 @@ class NhiApp(App[int]):
         if job is not None:
             def count() -> None:
                 counts = count_columns(job.run())
-                self.call_from_thread(self._columns_laid_out, job, counts, generation, version if full else None)
+                self.call_from_thread(self._facets_counted, counts, generation, version if full else None)
         else:
             self.view.warm()    # input has paused: get the next keystroke's haystacks ready
             identities = self.view.matching()
@@ -541,11 +541,6 @@ class NhiApp(App[int]):
 
         self.run_worker(count, thread=True, exclusive=True, group="facets", description="count facets",
                         exit_on_error=False)
-
-    def _columns_laid_out(self, job: ColumnJob, counts: dict[str, Any], generation: int,
-                          full_version: int | None) -> None:
-        self.view.install(job)
-        self._facets_counted(counts, generation, full_version)
 
     def _facets_counted(self, counts: dict[str, Any], generation: int, full_version: int | None = None) -> None:
         if full_version is not None:

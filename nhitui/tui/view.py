@@ -12,8 +12,9 @@ from __future__ import annotations
 import array
 import itertools
 import operator
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -215,34 +216,46 @@ def ordered_values(rows: list[Identity], order: list[int], field: str) -> list[A
     return list(map(stored.__getitem__, order))
 
 
+HAY = "\x00haystacks"     # the ordered haystacks, kept with the columns under this name
+_BUILDING = threading.Lock()   # one worker lays out columns at a time: each holds ~35 MB while it works
+
+
 @dataclass
 class ColumnJob:
-    """Columns to lay out off the UI thread, from copies taken on it (see `TableView.column_job`)."""
+    """Columns to lay out off the UI thread, from copies taken on it (see `TableView.column_job`).
 
-    key: Any
+    The worker writes each finished column into `store`, the view's dict for this very order and
+    data (a dict item set is atomic): the UI thread uses it from then on, and a store the view has
+    moved past is garbage. Workers take turns, so a burst of keystrokes never lays out the same
+    columns several times at once."""
+
     rows: list[Identity]
+    hay: list[str]
     order: list[int]
-    hay: list[str] | None                 # storage-order haystacks, when the ordered copy is missing
     positions: list[int] | None           # the view's matches (None: every row)
-    have: dict[str, list[Any]]            # columns already laid out
-    fields: tuple[str, ...]               # columns to lay out
-    built: dict[str, list[Any]] = field(default_factory=dict)
-    ordered_hay: list[str] | None = None
+    store: dict[str, list[Any]]
+    fields: tuple[str, ...]
 
     def run(self) -> ColumnJob:
-        for name in self.fields:
-            self.built[name] = ordered_values(self.rows, self.order, name)
-        if self.hay is not None and self.order:
-            self.ordered_hay = "\x01".join(map(self.hay.__getitem__, self.order)).split("\x01")
+        with _BUILDING:
+            for name in self.fields:
+                if name not in self.store:
+                    self.store[name] = ordered_values(self.rows, self.order, name)
+            if HAY not in self.store:
+                self.store[HAY] = ordered_haystacks(self.hay, self.order)
+        self.rows = self.hay = []     # the copies are done with, whoever still holds the job
         return self
-
-    def column(self, name: str) -> list[Any]:
-        return self.built[name] if name in self.built else self.have[name]
 
     def values(self, name: str) -> Iterable[Any]:
         """The column's values for the view's matches only."""
-        values = self.column(name)
+        values = self.store[name]
         return values if self.positions is None else map(values.__getitem__, self.positions)
+
+
+def ordered_haystacks(hay: list[str], order: list[int]) -> list[str]:
+    """The haystacks in `order`, copied so they also lie in that order in memory: one join and
+    one split allocate every string anew, one after another (C speed)."""
+    return "\x01".join(map(hay.__getitem__, order)).split("\x01") if order else []
 
 
 def select(rows: list[Identity], hay: list[str], candidates: Iterable[int], query: Query | None) -> list[int]:
@@ -285,10 +298,10 @@ class TableView:
         self.new_uids: set[str] = set()
         self._rows_ref: list[Identity] | None = None
         self._positions: list[int] | None = None   # matches, as positions in the forward full order
-        self._hay: tuple[Any, list[str]] = (None, [])
         self._columns_key: Any = None
         self._order_copy: tuple[Any, list[int]] = (None, [])
         self._recent_key: Any = None
+        self._range: list[int] = []
         self._recent: dict[str, list[int]] = {}
         self._columns: dict[str, list[Any]] = {}
         self._seen = 0
@@ -437,6 +450,7 @@ class TableView:
         query = self.query
         assert query is not None
         hay = self._ordered_hay()
+        everything = self._indexes(len(hay))
         found: Iterable[int] | None = positions
         for predicate in sorted(query.predicates, key=_cost):
             word, column = word_of(predicate), column_of(predicate)
@@ -447,14 +461,21 @@ class TableView:
                     kept: Iterable[Any] = map(operator.contains, read, itertools.repeat(word))
                 else:
                     kept = read if column[1] is None else map(column[1], read)
-                found = list(itertools.compress(range(len(values)) if found is None else found, kept))
+                found = list(itertools.compress(everything if found is None else found, kept))
             else:
                 rows, order = self.inventory.rows, self._order_list()
-                found = [j for j in (range(len(hay)) if found is None else found)
-                         if predicate(rows[order[j]], hay[j])]
+                found = [j for j in (everything if found is None else found) if predicate(rows[order[j]], hay[j])]
             if not found:
                 break
-        return list(range(len(hay))) if found is None else list(found)
+        return list(everything) if found is None else list(found)
+
+    def _indexes(self, n: int) -> list[int]:
+        """0 .. n-1, kept: matches are picked from this list, so every list of positions shares
+        its int objects instead of allocating 32 bytes per match (at 100k rows, megabytes per
+        keystroke that fragment the heap)."""
+        if len(self._range) != n:
+            self._range = list(range(n))
+        return self._range
 
     def _view_of(self, positions: list[int] | None) -> list[int]:
         order = self._order_list()
@@ -482,6 +503,7 @@ class TableView:
         return self._order_copy[1]
 
     def _columns_for_now(self) -> dict[str, list[Any]]:
+        """The columns (and haystacks) laid out for the current order and data."""
         key = self._columns_key_now()
         if self._columns_key != key:
             self._columns_key, self._columns = key, {}
@@ -495,39 +517,24 @@ class TableView:
             values = columns[field] = ordered_values(self.inventory.rows, self._order_list(), field)
         return values
 
+    def _ordered_hay(self) -> list[str]:
+        """The haystacks in the forward full order."""
+        columns = self._columns_for_now()
+        hay = columns.get(HAY)
+        if hay is None:
+            hay = columns[HAY] = ordered_haystacks(self.inventory.haystacks, self._order_list())
+        return hay
+
     def column_job(self, fields: Iterable[str] = COLUMN_FIELDS) -> ColumnJob | None:
         """What a worker thread needs to lay out the columns (and haystacks) the next keystroke
         and the facet counts read, copied here on the UI thread so the worker reads no live state.
         None when the view is behind the inventory (it is recomputed first)."""
         if self._changed():
             return None
-        columns = self._columns_for_now()
-        inv = self.inventory
-        hay_ready = self._hay[0] == self._columns_key
-        return ColumnJob(key=self._columns_key, rows=list(inv.rows), order=self._order_list(),
-                         hay=None if hay_ready else list(inv.haystacks), positions=self._positions,
-                         have=dict(columns), fields=tuple(f for f in fields if f not in columns))
-
-    def install(self, job: ColumnJob) -> None:
-        """Keep what a worker laid out, if the order and data it was made for are still current."""
-        self._columns_for_now()
-        if self._columns_key == job.key:
-            for field, values in job.built.items():
-                self._columns.setdefault(field, values)
-            if job.ordered_hay is not None and self._hay[0] != job.key:
-                self._hay = (job.key, job.ordered_hay)
-
-    def _ordered_hay(self) -> list[str]:
-        """The haystacks in the forward full order, copied so they also lie in that order in memory."""
-        inv = self.inventory
-        key = (self.sort_key, inv.version, len(inv.rows))
-        if self._hay[0] != key:
-            order = self._order(self.sort_key)[1]
-            hay = inv.haystacks
-            # One join and one split allocate every string anew, one after another (C speed).
-            copies = "\x01".join(map(hay.__getitem__, order)).split("\x01") if order else []
-            self._hay = (key, copies)
-        return self._hay[1]
+        inv, store = self.inventory, self._columns_for_now()
+        ready = HAY in store and all(f in store for f in fields)     # then the copies are not needed
+        return ColumnJob(rows=[] if ready else list(inv.rows), hay=[] if ready else list(inv.haystacks),
+                         order=self._order_list(), positions=self._positions, store=store, fields=tuple(fields))
 
     def _order(self, key: str | None) -> tuple[int, array.array, array.array]:
         """(version, forward order of every row, rank of each row) for `key` (None: arrival), kept
