@@ -41,8 +41,13 @@ CONCURRENCY = 16
 SEQUENTIAL = {"npm", "jfrog"}       # connectors that page one request at a time (a handful of pages)
 
 
+PROCESSES = "--processes" in sys.argv     # each source in its own process, as `nhitui scan --processes`
+
+
 def child(config: Path, out: Path, *extra: str) -> dict[str, Any]:
     """Run one scan in a child; its JSON plus the wall seen from here (interpreter start included)."""
+    if PROCESSES and "--sequential" not in extra:
+        extra = (*extra, "--processes")
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "benchmarks.scan_child", str(config), str(out), *extra],
                           capture_output=True, text=True, env=os.environ.copy(), timeout=7200)

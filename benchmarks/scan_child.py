@@ -1,11 +1,12 @@
 """The scan of the collection benchmark, run as a child process: `nhitui scan` minus the export.
 
-    python -m benchmarks.scan_child CONFIG OUT.json [--cache] [--sequential]
+    python -m benchmarks.scan_child CONFIG OUT.json [--cache] [--sequential] [--processes]
 
 Loads the config as `nhitui scan` does and runs the same `Collector` (with the HTTP cache in the
 history database when `--cache`), then writes per-source figures (state, count, requests, retries,
 seconds, rate-limit units) and the process's own wall, CPU and peak RSS to OUT.json.
-`--sequential` scans one source after another (the naive baseline, with concurrency 1 in CONFIG).
+`--sequential` scans one source after another (the naive baseline, with concurrency 1 in CONFIG);
+`--processes` runs each source in its own process (`nhitui scan --processes`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def main(argv: list[str]) -> int:
     cfg = config.load(cfg_path)
     cache = cfg.history_path if "--cache" in argv else None
     inventory = Inventory()
-    collector = Collector(inventory, list(cfg.sources), cfg.policy, cfg.scan_timeout, cache_path=cache)
+    collector = Collector(inventory, list(cfg.sources), cfg.policy, cfg.scan_timeout, cache_path=cache,
+                          processes="--processes" in argv)
     ready = time.perf_counter()
     seconds: dict[str, float] = {}
     if "--sequential" in argv:

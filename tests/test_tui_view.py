@@ -272,3 +272,16 @@ async def test_slash_then_a_letter_in_one_burst_never_acts(tmp_path):
         assert app.filter_input.value == "de"            # the burst's letters are typed, not lost
         await pilot.press(*"ploy")
         assert [i.name for i in app.view.identities()] == ["deploy-key"]
+
+
+def test_sources_screen_shows_throttling_and_the_budget_forecast():
+    from nhitui.model import SourceStatus
+    from nhitui.tui.screens.info import sources_content
+
+    paced = SourceStatus("acme-github", "github", state="partial", count=5, requests=9,
+                         facts={"secondary_limit_hits": 2, "budget_forecast": "stops at a checkpoint\x1b[2J"})
+    quiet = SourceStatus("acme-entra", "azure", state="ok", count=3, requests=4, facts={"rate_limit_hits": 0})
+    text = sources_content({"a": paced, "b": quiet}).plain
+    first, second = text.split("acme-entra")
+    assert "throttled 2 time(s)" in first and "budget: stops at a checkpoint" in first
+    assert "throttled" not in second and "\x1b" not in text

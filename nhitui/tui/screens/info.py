@@ -133,6 +133,12 @@ def sources_content(statuses: Mapping[str, SourceStatus]) -> Content:
             facts += f", rate-limit budget {s.rate_limit_remaining}"
             if s.rate_limit_limit:
                 facts += f"/{s.rate_limit_limit}"
+        known = s.facts if isinstance(s.facts, Mapping) else {}
+        hits = known.get("secondary_limit_hits") or known.get("rate_limit_hits")
+        if hits:    # the provider throttled us: the pacer waited as asked
+            facts += f", throttled {hits} time(s)"
+        if known.get("budget_forecast"):
+            facts += f", budget: {sanitize(str(known['budget_forecast']))}"
         if s.started_at:
             facts += f", started {iso(s.started_at)}"
         if s.finished_at:
