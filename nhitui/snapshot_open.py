@@ -120,9 +120,10 @@ class SnapshotReader:
             self._first_rows = self._decode(keys)
         return self._first_rows
 
-    def chunks(self, size: int = CHUNK, first: int = FIRST) -> Iterator[list[Identity]]:
+    def chunks(self, size: int | None = None, first: int = FIRST) -> Iterator[list[Identity]]:
         """The most urgent `first` rows, then every other row in chunks that double from START up
-        to `size` rows: each row once."""
+        to `size` (default CHUNK) rows: each row once."""
+        size = size or CHUNK
         head = self.first_rows(first)
         if head:
             yield head

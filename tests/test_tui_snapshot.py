@@ -69,3 +69,27 @@ async def test_a_failed_refresh_keeps_the_snapshot_rows_marked_failed(tmp_path, 
         assert len(app.inventory) == 12
         assert "401" in app.inventory.statuses["acme-aws"].error
         assert "showing the 12 rows of an earlier scan" in app.inventory.statuses["acme-aws"].error
+
+
+async def test_a_large_snapshot_streams_in_whole_most_urgent_rows_on_top(tmp_path, monkeypatch) -> None:
+    """Many chunks (made small here): every row arrives once, the statuses say how old the rows
+    are, and the table's top rows are the snapshot's most urgent ones."""
+    from nhitui import snapshot_open
+    from nhitui.sandbox.synthetic import make_identities
+    from nhitui.tui.view import attention_key
+
+    monkeypatch.setattr(snapshot_open, "START", 50)
+    monkeypatch.setattr(snapshot_open, "CHUNK", 400)
+    path = tmp_path / "history.sqlite"
+    rows = [i for i in make_identities(1500, seed=4) if i.source == "acme-aws"]
+    h = History(path)
+    h.save(rows, {"acme-aws": SourceStatus("acme-aws", "aws", state="ok", count=len(rows))})
+    h.close()
+    app = NhiApp(config(tmp_path, history_path=path), snapshot=True, collect=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(app.view) == len(rows))
+        await settle(pilot)
+        assert sorted(i.uid for i in app.inventory) == sorted(i.uid for i in rows)
+        assert "min old)" in app.inventory.statuses["acme-aws"].facts["note"]
+        top = [app.view.identity(n) for n in range(20)]
+        assert [attention_key(i) for i in top] == sorted(attention_key(i) for i in app.inventory)[:20]
