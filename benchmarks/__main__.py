@@ -1,6 +1,6 @@
 """Run every benchmark on the sandbox and print figures and ratios: `python -m benchmarks [--quick] [SUITE...]`.
 
-A suite is `core`, `collect`, `tui`, `demo` or a provider's (`vault`, ...) (or its module name, `bench_core`).
+A suite is `core`, `collect`, `tui`, `demo`, `open` or a provider's (`vault`, ...) (or its module name, `bench_core`).
 
 `--quick` shrinks the worlds so the whole run stays around a minute.
 """
@@ -14,7 +14,7 @@ import time
 from benchmarks.report import print_rows
 
 SUITES = ("bench_core", "bench_collect", "bench_tui", "bench_demo", "bench_vault", "bench_azure", "bench_gcp",
-          "bench_kubernetes", "bench_store")
+          "bench_kubernetes", "bench_store", "bench_open")
 
 
 def main(argv: list[str]) -> int:
