@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -138,18 +139,27 @@ class SnapshotReader:
         """Identities of `keys`, in the order given. One statement, one result row: each row a
         statement returns is a GIL hand-over between the loading thread and the one painting the UI,
         and those hand-overs cost more than the reading."""
-        from nhitui.history import _gc_paused
+        from nhitui.history import _gc_paused, _select_rows
 
         if not keys:
             return []
-        ids, blob = self.db.execute(
-            f"SELECT group_concat(id), '[' || group_concat(CAST(data AS TEXT), ',') || ']' FROM rows "
-            f"WHERE {_MEMBERS}", (str(keys),)).fetchone()
-        if ids is None:
-            return []
         decode = self._decoder.identity
+        try:
+            ids, blob = self.db.execute(
+                f"SELECT group_concat(id), '[' || group_concat(CAST(data AS TEXT), ',') || ']' FROM rows "
+                f"WHERE {_MEMBERS}", (str(keys),)).fetchone()
+            fetched = [] if ids is None else [(map(int, ids.split(",")), json.loads(blob))]
+        except (sqlite3.OperationalError, sqlite3.DataError):
+            # A chunk longer than SQLite's string limit (huge rows), or an SQLite without its JSON
+            # functions: the rows one statement of 900 keys at a time, as the history reads them.
+            fetched = [(map(operator.itemgetter(0), part),
+                        json.loads(b"[" + b",".join(d if isinstance(d, bytes) else str(d).encode()
+                                                    for _, d in part) + b"]"))
+                       for part in _select_rows(self.db, "id, data", keys)]
+        by_key: dict[int, Identity] = {}
         with _gc_paused():
-            by_key = dict(zip(map(int, ids.split(",")), map(decode, json.loads(blob))))
+            for ids_of, values in fetched:
+                by_key.update(zip(ids_of, map(decode, values)))
         return [by_key[k] for k in keys if k in by_key]
 
     def close(self) -> None:
@@ -179,6 +189,14 @@ def _urgent(db: sqlite3.Connection, members: Any, size: int) -> list[int]:
     value (few distinct values), rank those in Python, then order only the rows of the top classes."""
     if size <= 0 or not len(members):
         return []
+    try:
+        return _ranked(db, members, size)
+    except (sqlite3.OperationalError, sqlite3.DataError):
+        # An SQLite without its JSON functions, or a string limit below the key list: key order.
+        return list(dict.fromkeys(members))[:size]
+
+
+def _ranked(db: sqlite3.Connection, members: Any, size: int) -> list[int]:
     keys = str(members.tolist())       # a JSON array of integers, for json_each
     # One result row per statement (json_group_array): see `SnapshotReader._decode`.
     groups = json.loads(db.execute(

@@ -166,3 +166,20 @@ def test_a_damaged_file_fails_the_open_with_the_reason(tmp_path) -> None:
     with pytest.raises(sqlite3.DatabaseError):
         SnapshotReader.open(path)
     assert path.read_bytes().startswith(b"not a database")   # left for the next save to move aside
+
+
+def test_a_chunk_beyond_sqlites_string_limit_is_read_in_parts(history) -> None:
+    """SQLite refuses a string longer than its limit (huge rows); the reader then reads the chunk
+    the way the history does, a statement per 900 keys, and still delivers every row once."""
+    path, rows = history
+    reader = SnapshotReader.open(path)
+    assert reader is not None
+    try:
+        reader.db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 200_000)   # a few hundred rows' worth
+        with pytest.raises(sqlite3.DataError):
+            reader.db.execute("SELECT group_concat(CAST(data AS TEXT)) FROM rows").fetchone()
+        chunks = list(reader.chunks(size=2000, first=10))
+    finally:
+        reader.close()
+    got = [i.uid for c in chunks for i in c]
+    assert len(got) == len(set(got)) == ROWS and set(got) == {i.uid for i in rows}
