@@ -15,8 +15,14 @@ What makes it fast (issue 19: first rows < 0.5 s after launch at 100k rows):
   the final one; later rows sort in below it. The order is computed inside SQLite from the stored
   `findings` and `last_used_at` columns (staleness is read from the findings, as the policy sets it).
 - Rows are decoded straight from the stored JSON arrays with shared Finding objects and parsed
-  times: two to three times faster than the general store decoder, and still through `Identity`,
-  which sanitises the text (the file could have been tampered with).
+  times: about twice as fast as the general store decoder, and still through `Identity`, which
+  sanitises the text (the file could have been tampered with).
+- Each statement returns one row (json_group_array, group_concat): every returned row is a GIL
+  hand-over with the thread importing or painting the UI. Later chunks double in size (few
+  repaints and facet recounts over the whole table), and the TUI decodes the second chunk only
+  after the first rows are on screen.
+What remains of the launch is the UI's own start (Textual and nhitui imports, first paint):
+benchmarks/bench_open.py prints it as "first frame, --fresh" beside the first rows.
 
 Rows come back as the exported columns (the history does not keep provider details), so their
 findings carry the rule's title, not the scan-time explanation, until the refresh rescores them.
