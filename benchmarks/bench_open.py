@@ -10,7 +10,9 @@ number of identities (it is painted in the same frame as the table's rows), "all
 it counts every saved row. The clock starts before the child's interpreter does, so imports count.
 The child's CPU time (user+sys) is printed too, and the machine's load average: other processes
 on the same cores stretch every wall-clock figure. `--fresh` (no snapshot) gives the floor: the
-first frame of an empty table. Figures are the median of the runs.
+first frame of an empty table. A third set of launches types into the filter while the rows stream
+in (`/` then a letter every 0.4 s) and times each letter's echo: the UI must stay responsive.
+Figures are the median of the runs.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ import termios
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 Row = tuple[str, float, float, str]
 TARGET_FIRST = 0.5      # issue 19
 TARGET_ALL = 5.0        # our own bar for the whole 100k snapshot (scaled to the row count)
+TARGET_ECHO = 0.1       # our own bar for a keystroke while rows stream in (the max gets 3x)
 _ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][0-9A-B]|[=>NOM78])")
 _COUNT = re.compile(rb"([\d,]+) identities")
 
@@ -57,9 +61,14 @@ def make_history(path: Path, rows: int) -> None:
         history.close()
 
 
-def launch(config: Path, rows: int, fresh: bool = False, timeout: float = 120.0) -> dict[str, float]:
+PROBE = b"zqxjkvwy"   # typed into the filter while rows stream in: no row matches, each echo is findable
+
+
+def launch(config: Path, rows: int, fresh: bool = False, timeout: float = 120.0,
+           probe: bool = False) -> dict[str, Any]:
     """One launch in a pseudo-terminal: seconds to the first frame, the first rows and all rows, and
-    the child's CPU seconds until all rows were in."""
+    the child's CPU seconds until all rows were in. `probe`: from the first rows on, type `/` and then
+    one letter every 0.4 s, and record how long each takes to show in the filter box."""
     master, slave = pty.openpty()
     termios_size = struct.pack("HHHH", 50, 200, 0, 0)
     import fcntl
@@ -73,11 +82,16 @@ def launch(config: Path, rows: int, fresh: bool = False, timeout: float = 120.0)
                             start_new_session=True)
     os.close(slave)
     seen = b""
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {"echo": []}
     want = f"{rows:,}".encode()
+    typed, sent_at, echoed, after = b"", 0.0, b"", b""
     try:
         while time.perf_counter() - started < timeout:
-            ready, _, _ = select.select([master], [], [], 0.05)
+            now = time.perf_counter() - started
+            if probe and "first" in out and len(typed) < len(PROBE) and now - sent_at > 0.4 and typed == echoed:
+                os.write(master, (b"/" if not typed else b"") + PROBE[len(typed):len(typed) + 1])
+                typed, sent_at, after = PROBE[:len(typed) + 1], time.perf_counter() - started, b""
+            ready, _, _ = select.select([master], [], [], 0.01 if probe else 0.05)
             if not ready:
                 if proc.poll() is not None:
                     break
@@ -87,6 +101,11 @@ def launch(config: Path, rows: int, fresh: bool = False, timeout: float = 120.0)
             except OSError:
                 break
             now = time.perf_counter() - started
+            if typed != echoed:
+                after += data
+                if typed in _ANSI.sub(b"", after):
+                    out["echo"].append(now - sent_at)
+                    echoed = typed
             seen = (seen + data)[-(1 << 20):]
             text = _ANSI.sub(b"", seen[-(1 << 16):])
             counts = _COUNT.findall(text)
@@ -138,6 +157,7 @@ def measure(rows: int, runs: int) -> list[Row]:
         print(f"  (a {rows:,}-row history saved in {time.perf_counter() - t:.1f} s)", file=sys.stderr)
         floor = [launch(config, rows, fresh=True) for _ in range(runs)]
         opened = [launch(config, rows) for _ in range(runs)]
+        probed = [launch(config, rows, probe=True) for _ in range(runs)]
     load_after = os.getloadavg()
     k = f"{rows // 1000}k"
 
@@ -145,6 +165,8 @@ def measure(rows: int, runs: int) -> list[Row]:
         values = [r[key] for r in results if key in r]
         return statistics.median(values) if values else float("nan")
 
+    nan = float("nan")
+    echoes = [e for r in probed for e in r["echo"]]
     cores = os.cpu_count() or 1
     load = f"load {load_before[0]:.1f}->{load_after[0]:.1f} on {cores} cores"
     print(f"  machine: {load}; {runs} run(s) each, medians", file=sys.stderr)
@@ -153,6 +175,9 @@ def measure(rows: int, runs: int) -> list[Row]:
         (f"launch -> first rows of a saved {k} snapshot", median(opened, "first"), TARGET_FIRST, "s"),
         (f"launch -> all {k} rows in", median(opened, "all"), TARGET_ALL * rows / 100_000, "s"),
         (f"  child CPU time (user+sys) to all {k} rows", median(opened, "cpu"), TARGET_ALL * rows / 100_000, "s"),
+        ("filter keystroke -> echo while rows stream in, median", statistics.median(echoes) if echoes else nan,
+         TARGET_ECHO, "s"),
+        ("filter keystroke -> echo while rows stream in, max", max(echoes) if echoes else nan, TARGET_ECHO * 3, "s"),
         (f"  ({load})", load_after[0], float(cores), ""),
     ]
 
