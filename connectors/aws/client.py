@@ -1,7 +1,9 @@
 """boto3 plumbing: sessions, profiles, assume-role, Organizations account discovery, retries, counting.
 
-botocore's adaptive retry mode (`max_attempts=10`) retries throttling (`Throttling: Rate exceeded`)
-and 5xx with backoff itself. Every attempt is counted through the client's event hooks
+botocore's standard retry mode (`max_attempts=10`) retries throttling (`Throttling: Rate exceeded`)
+and 5xx with its own backoff. Each client's calls go through an AIMD limiter (pacing.py) hooked on
+botocore's events: unpaced until a throttle, then paced just under the rate the account accepted
+(`pacing = false`: botocore's adaptive mode instead, as before). Every attempt is counted through the client's event hooks
 (`before-send`), retries as the attempts beyond the first of a call, and every throttled answer in
 `report.facts["throttled"]` (and `rate_limit_hits`, the name every source's throttling is shown
 under). A body cut short (unparseable) is retried here, a little.
@@ -31,6 +33,7 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.parsers import ResponseParserError
 
+from connectors.aws.pacing import AimdLimiter, Ticket
 from connectors.base import AuthError, ConnectorError, Report, setting
 from nhitui.model import utc
 
@@ -129,16 +132,19 @@ class AwsClient:
         self.revoke_profile = setting(settings, "revoke_profile")
         self.concurrency = max(1, min(int(setting(settings, "concurrency", 16)), 100))
         self.timeout = float(setting(settings, "timeout", 30))
+        self.pacing = bool(setting(settings, "pacing", True))
         self.verify = setting(settings, "ca_bundle") or None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._clients: list[tuple[str, Any]] = []  # (owner, client): closed when their scan / action ends
+        self.limiters: list[AimdLimiter] = []     # one per client when pacing
         self.report.facts["throttled"] = 0
 
     # --- botocore plumbing ------------------------------------------------------------------------
 
     def _config(self) -> Config:
-        return Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts}, connect_timeout=self.timeout,
+        mode = "standard" if self.pacing else "adaptive"
+        return Config(retries={"mode": mode, "max_attempts": self.max_attempts}, connect_timeout=self.timeout,
                       read_timeout=self.timeout, max_pool_connections=max(10, self.concurrency),
                       user_agent_extra="nhitui")
 
@@ -151,7 +157,27 @@ class AwsClient:
         events.register("before-call", self._before_call)
         events.register("before-send", self._before_send)
         events.register("needs-retry", self._needs_retry)
+        if self.pacing:
+            limiter = AimdLimiter(concurrency=self.concurrency)
+            with self._lock:
+                self.limiters.append(limiter)
+            events.register("before-send", lambda **_: self._pace(limiter))
+            events.register("after-call", self._unpace)
+            events.register("after-call-error", self._unpace)
         return client
+
+    def _pace(self, limiter: AimdLimiter) -> None:
+        """Before an attempt is sent: wait for the client's limiter; the ticket ends in `_needs_retry`."""
+        self._unpace()
+        ticket = limiter.acquire()
+        self._local.ticket = (limiter, ticket)
+
+    def _unpace(self, throttled: bool = False, answered: bool = False, **_: Any) -> None:
+        """An attempt ended (or its call did, without an answer the limiter saw): free its place."""
+        held: tuple[AimdLimiter, Ticket] | None = getattr(self._local, "ticket", None)
+        if held is not None:
+            self._local.ticket = None
+            held[0].release(held[1], throttled=throttled, answered=answered)
 
     def _close_clients(self, owner: str) -> None:
         with self._lock:
@@ -182,15 +208,15 @@ class AwsClient:
             self.report.count_retry()
 
     def _needs_retry(self, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        http, parsed = response if response else (None, None)
+        code = ((parsed or {}).get("Error") or {}).get("Code") if isinstance(parsed, dict) else None
+        throttled = code in THROTTLE_CODES or getattr(http, "status_code", None) == 429
+        self._unpace(throttled=throttled, answered=http is not None and not throttled)
         if isinstance(caught_exception, bx.SSLError):
             # botocore would retry a certificate failure up to max_attempts times, with backoff: it
             # never heals by itself, so fail now with botocore's own (clear) message.
             raise caught_exception
-        if not response:
-            return
-        http, parsed = response
-        code = ((parsed or {}).get("Error") or {}).get("Code") if isinstance(parsed, dict) else None
-        if code in THROTTLE_CODES or getattr(http, "status_code", None) == 429:
+        if throttled:
             with self._lock:
                 self.report.facts["throttled"] = int(self.report.facts.get("throttled", 0)) + 1
                 # the name every provider's throttling is shown under (`nhitui scan` prints it)

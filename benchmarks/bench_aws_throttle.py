@@ -1,0 +1,93 @@
+"""Benchmark: an AWS scan against IAM throttled at 20 / 50 / 100 calls per second (the sandbox's
+`rate_limit` knob: a token bucket; calls beyond it answer `Throttling: Rate exceeded`).
+
+Prints, for the connector's own AIMD pacing (connectors/aws/pacing.py) and for botocore's adaptive
+mode (`pacing = false`, what the connector did before): throttles (and their share of the IAM calls),
+wall time, and the ratio of the wall time to what the limit allows, which is the larger of
+(IAM calls - burst) / rate and the unthrottled scan's wall time. Also the unthrottled wall time of
+both, to show that pacing costs nothing when nothing throttles. Prints, never asserts.
+
+    .venv/bin/python benchmarks/bench_aws_throttle.py [--users 60 --keys 120 --roles 40 --rates 20,50,100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from connectors.aws import AwsConnector  # noqa: E402
+from nhitui.sandbox.aws import AwsFake, ground_truth_diff  # noqa: E402
+from nhitui.sandbox.world import World  # noqa: E402
+
+SOURCE = "bench-aws"
+BURST = 5.0
+
+
+def scan(fake: AwsFake, pacing: bool) -> tuple[AwsConnector, list, float, int]:
+    """(connector, identities, wall seconds, IAM calls) of one scan."""
+    c = AwsConnector({**fake.source(SOURCE), "pacing": pacing}, lambda ref: "")
+    before = sum(n for (svc, _a), n in fake.calls.items() if svc == "iam")
+
+    async def rows() -> list:
+        return [i for batch in [b async for b in c.collect()] for i in batch]
+
+    t0 = time.perf_counter()
+    out = asyncio.run(rows())
+    wall = time.perf_counter() - t0
+    return c, out, wall, sum(n for (svc, _a), n in fake.calls.items() if svc == "iam") - before
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=60)
+    ap.add_argument("--keys", type=int, default=120)
+    ap.add_argument("--roles", type=int, default=40)
+    ap.add_argument("--rates", default="20,50,100")
+    ap.add_argument("--repeat", type=int, default=3, help="unthrottled scans per mode (median shown)")
+    args = ap.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r]
+
+    fake = AwsFake(World(iam_users=args.users, access_keys=args.keys, roles=args.roles))
+    fake.start()
+    os.environ.update(fake.env)
+    try:
+        modes = {"aimd": True, "adaptive": False}
+        free: dict[str, float] = {}
+        expected: set[str] = set()
+        for name, pacing in modes.items():
+            walls = []
+            for _ in range(args.repeat):
+                c, rows, wall, iam_calls = scan(fake, pacing)
+                walls.append(wall)
+                expected = {i.uid for i in rows}
+            free[name] = statistics.median(walls)
+            print(f"unthrottled {name:8s}: {len(rows)} identities, {iam_calls} IAM calls, "
+                  f"wall {free[name]:.2f} s (median of {args.repeat}), throttled {c.report.facts['throttled']}")
+        print(f"unthrottled wall aimd / adaptive: {free['aimd'] / free['adaptive']:.2f}")
+        for rate in rates:
+            for name, pacing in modes.items():
+                fake.rate_limit(rate, burst=BURST)
+                try:
+                    c, rows, wall, iam_calls = scan(fake, pacing)
+                finally:
+                    fake.rate_limit(None)
+                hits = int(c.report.facts.get("throttled", 0))
+                allowed = max((iam_calls - BURST) / rate, free[name])
+                complete = {i.uid for i in rows} == expected and not ground_truth_diff(rows, fake.world, SOURCE)
+                rates_seen = ", ".join(f"{lim.rate:.0f}" for lim in c.limiters if lim.rate) or "-"
+                print(f"IAM {rate:5.0f}/s {name:8s}: throttles {hits:3d} ({100 * hits / max(1, iam_calls):.1f} % of "
+                      f"{iam_calls} calls), wall {wall:6.2f} s, allowed {allowed:5.2f} s, ratio x{wall / allowed:.2f}, "
+                      f"complete {complete}, final pace {rates_seen}")
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
