@@ -183,3 +183,22 @@ def test_a_chunk_beyond_sqlites_string_limit_is_read_in_parts(history) -> None:
         reader.close()
     got = [i.uid for c in chunks for i in c]
     assert len(got) == len(set(got)) == ROWS and set(got) == {i.uid for i in rows}
+
+
+def test_pause_is_called_between_slices_and_chunks_stay_whole(history, monkeypatch) -> None:
+    """The TUI's loader steps off the GIL in `pause` while the UI is busy; slicing the decode must not
+    change what the chunks hold."""
+    path, rows = history
+    monkeypatch.setattr(snapshot_open, "START", 100)
+    monkeypatch.setattr(snapshot_open, "SLICE", 100)
+    calls = []
+    reader = SnapshotReader.open(path)
+    assert reader is not None
+    try:
+        chunks = list(reader.chunks(size=1000, first=50, pause=lambda: calls.append(1)))
+    finally:
+        reader.close()
+    assert [len(c) for c in chunks] == [50, 100, 200, 400, 800, 1000, ROWS - 2550]
+    assert len(calls) == 1 + 2 + 4 + 8 + 10 + 5      # one per 100 rows after the first chunk
+    uids = [i.uid for c in chunks for i in c]
+    assert len(uids) == len(set(uids)) == ROWS
