@@ -10,15 +10,17 @@ the account allows. This limiter does what a TCP sender does instead (AIMD):
 - A throttle sets the pace to `beta` times the rate at which the server accepted the last `sample`
   calls (while we exceed the limit, that is the limit, plus what is left of the server's burst
   allowance), but neither above the pace nor below `beta` times it (a stall also lowers what is
-  measured). It also shrinks the concurrency window to `beta` times what was in flight. One cut per round: a throttle of a call
-  sent before the last cut says nothing new.
-- While quiet, the pace grows by a share of itself per accepted answer, while the pace is what holds
-  calls back: `quick` far from the rate the last cut measured (well below it: recovering; well
-  above it: the limit was higher, or others stopped using it), down to `probe` near it, like TCP
-  CUBIC's plateau around its last maximum (after the first cut, measured while the scan sped up,
-  there is no such maximum yet: `rush`, quicker still); and only while the pace is at most `slack` times the rate
-  the server accepts (else the pace is not what limits the calls). The concurrency window grows by one per window of
-  answers, never above the configured concurrency.
+  measured), and shrinks the concurrency window to `beta` times what was in flight. One cut per
+  round: a throttle of a call sent before the last cut says nothing new.
+- While quiet, the pace grows by a share of itself per accepted answer: `probe` near the rate the
+  last cut measured (the ceiling), `quick` far from it (well below: recovering; well above: the
+  limit was higher, or others stopped using it), like TCP CUBIC's plateau around its last maximum;
+  `quick` too once `hold` answers passed since the cut, or while the pace is below `deep` times the
+  best rate a cut measured lately (cut after cut by noise or by others' calls: back within seconds).
+  After the first cut (measured while the scan sped up) there is no ceiling yet: `rush`, quicker.
+  It grows only while the pace holds calls back and is at most `slack` times the rate the server
+  accepts. The concurrency window grows by one per window of answers, up to the configured
+  concurrency.
 - Calls are spaced evenly (`1 / rate` apart), never sent in bursts.
 
 Growth per answer is a share of the rate, so throttles per call do not depend on what the limit is.
@@ -51,9 +53,11 @@ class AimdLimiter:
     beta: float = 0.8              # multiplicative decrease
     rush: float = 0.05             # growth per accepted answer, as a share of the pace, after the first cut
     quick: float = 0.02            # ... far from the ceiling (the accepted rate the last cut measured)
-    probe: float = 0.002           # ... and near it
-    spread: float = 0.3            # "far": this share of the ceiling away from it
-    hold: float = 3.0              # ... or this many seconds after the last cut (ramping up over as many again)
+    probe: float = 0.001           # ... and near it
+    spread: float = 0.4            # "far": this share of the ceiling away from it
+    hold: int = 100                # ... or this many answers after the last cut (ramping up over as many again)
+    deep: float = 0.5              # ... or below this share of the best accepted rate a cut measured lately
+    memory: float = 30.0           # ... which halves every this many seconds
     sample: int = 32               # accepted answers a cut measures the accepted rate over ...
     window: float = 3.0            # ... within at most this many seconds
     min_rate: float = 0.5          # calls per second the pace never goes below
@@ -70,12 +74,15 @@ class AimdLimiter:
         self.cap = max(1, int(self.concurrency))
         self.cwnd = float(self.cap)
         self.ceiling = 0.0                           # the accepted rate the last cut measured
+        self.best, self.best_at = 0.0, 0.0           # the highest accepted rate a paced cut measured lately
+                                                     # (it halves every `memory` s)
         self.next_at = -math.inf                     # earliest time the next call may be sent
         self.paced_at = -math.inf                    # last time the pace held a call back
         self.last_decrease = -math.inf
         self._accepted: deque[float] = deque()       # times of the last `sample` accepted answers
         self.first_answer = math.inf
         self._grow = 0
+        self._since_cut = 0                          # accepted answers since the last cut
         self._cond = threading.Condition()
 
     # --- pure decisions ---------------------------------------------------------------------------
@@ -129,6 +136,7 @@ class AimdLimiter:
         if len(self._accepted) > self.sample:
             self._accepted.popleft()
         self._grow += 1
+        self._since_cut += 1
         if self._grow >= self.cwnd:
             self._grow = 0
             self.cwnd = min(float(self.cap), self.cwnd + 1)
@@ -142,16 +150,22 @@ class AimdLimiter:
         if self.rate is None or self.ceiling <= 0:
             return self.rush
         far = min(1.0, (abs(self.rate / self.ceiling - 1.0) / self.spread) ** 2)
-        late = min(1.0, max(0.0, (now - self.last_decrease - self.hold) / self.hold))
+        late = min(1.0, max(0.0, (self._since_cut - self.hold) / self.hold))
+        if self.rate < self.deep * self.best * 0.5 ** ((now - self.best_at) / self.memory):
+            late = 1.0      # cut after cut (noise, a burst of others' calls): back up quickly
         return self.probe + (self.quick - self.probe) * max(far, late)
 
     def _decrease(self, now: float) -> None:
+        measured = self.accepted_rate(now)
         if self.rate is None:
             # unpaced: the scan may just have sped up, so the last few answers count too
-            base = max(self.accepted_rate(now), self.accepted_rate(now, self.sample // 4))
+            base = max(measured, self.accepted_rate(now, self.sample // 4))
         else:
             # a stall (the server's or ours) lowers what was measured: cut the pace by beta² at most
-            base = min(self.rate, max(self.accepted_rate(now), self.beta * self.rate))
+            base = min(self.rate, max(measured, self.beta * self.rate))
+            paced = self._since_cut >= self.sample          # every answer measured came paced
+            if paced and measured >= self.best * 0.5 ** ((now - self.best_at) / self.memory):
+                self.best, self.best_at = measured, now
         if base <= 0:
             base = self.min_rate / self.beta
         # The first cut's estimate is rough: no ceiling yet, so the pace grows quickly (TCP's slow start).
@@ -159,6 +173,7 @@ class AimdLimiter:
         self.rate = max(self.min_rate, self.beta * base)
         self.cwnd = max(1.0, min(self.cwnd, float(self.in_flight + 1)) * self.beta)
         self._grow = 0
+        self._since_cut = 0
         self.decreases += 1
         self.last_decrease = now
         self.next_at = max(self.next_at, now + 1.0 / self.rate)
