@@ -280,6 +280,8 @@ class NhiApp(App[int]):
                 for rows in chunks:
                     rows = [r for r in rows if not configured or r.source in configured]
                     self.call_from_thread(self._snapshot_rows, rows)
+                # The last rows now, not after the coalesced repaint's interval (up to 1 s at 100k).
+                self.call_from_thread(self._sync_data)
         except Exception as exc:  # noqa: BLE001 - a history problem is a notification, never a crash
             self.call_from_thread(self.notify, f"The last snapshot was not opened: {type(exc).__name__}: "
                                   f"{sanitize(str(exc))}", severity="warning", markup=False)
