@@ -2,6 +2,7 @@
 
 The package, one module per concern:
 - client.py: boto3 sessions, profiles, assume-role, Organizations account discovery, retries, counting.
+- pacing.py: the AIMD limiter each client's calls go through (AWS publishes no IAM rate).
 - scan.py: one scan, every account concurrently, every independent read at once, blind spots.
 - users.py / credentials.py: IAM users; their access keys, SSH keys, signing certificates and
   service-specific credentials. report.py: the credential report (key use without a call per key).

@@ -113,7 +113,7 @@ class Target:
 class AwsClient:
     """Settings, boto3 sessions and clients of one AWS source (the connector builds on it)."""
 
-    max_attempts = 10                         # botocore adaptive retry: attempts per call
+    max_attempts = 10                         # botocore standard (or adaptive) retry: attempts per call
 
     def __init__(self, settings: Mapping[str, Any], resolve: Callable[[str], str],
                  clock: Callable[[], datetime] | None = None) -> None:
@@ -210,8 +210,10 @@ class AwsClient:
     def _needs_retry(self, response: Any = None, caught_exception: Any = None, **_: Any) -> None:
         http, parsed = response if response else (None, None)
         code = ((parsed or {}).get("Error") or {}).get("Code") if isinstance(parsed, dict) else None
-        throttled = code in THROTTLE_CODES or getattr(http, "status_code", None) == 429
-        self._unpace(throttled=throttled, answered=http is not None and not throttled)
+        status = getattr(http, "status_code", None)
+        throttled = code in THROTTLE_CODES or status == 429
+        # a 5xx or a dropped connection says nothing of the rate: no growth, no cut
+        self._unpace(throttled=throttled, answered=status is not None and status < 500 and not throttled)
         if isinstance(caught_exception, bx.SSLError):
             # botocore would retry a certificate failure up to max_attempts times, with backoff: it
             # never heals by itself, so fail now with botocore's own (clear) message.

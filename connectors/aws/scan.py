@@ -136,6 +136,7 @@ class AccountScan:
 async def collect(conn: AwsConnector) -> AsyncIterator[list[Identity]]:
     """Every configured account, concurrently; batches as they are built."""
     loop = asyncio.get_running_loop()
+    conn.limiters = []          # the last scan's clients' limiters (a previous scan's are done)
     pool = ThreadPoolExecutor(max_workers=conn.concurrency, thread_name_prefix=f"aws-{conn.name}"[:40])
     queue: asyncio.Queue[list[Identity] | None] = asyncio.Queue()
 
