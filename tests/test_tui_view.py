@@ -285,3 +285,29 @@ def test_sources_screen_shows_throttling_and_the_budget_forecast():
     first, second = text.split("acme-entra")
     assert "throttled 2 time(s)" in first and "budget: stops at a checkpoint" in first
     assert "throttled" not in second and "\x1b" not in text
+
+
+async def test_footer_draws_the_keys_as_text_and_a_click_runs_the_key(tmp_path):
+    from test_tui_support import shown
+
+    from nhitui.tui.screens.info import HelpScreen
+    from nhitui.tui.widgets.footer import KeyFooter
+
+    app = prefilled_app(tmp_path, [ident(1), ident(2)])
+    async with app.run_test(size=(200, 40)) as pilot:
+        footer_line = (await shown(pilot)).splitlines()[-1]
+        assert "/ Filter" in footer_line and "? Help" in footer_line and "^p palette" in footer_line
+        footer = app.query_one(KeyFooter)
+        x = footer_line.index("? Help")
+        assert footer.key_at(x) == ("question_mark", True) and footer.key_at(x + 3)[0] == "question_mark"
+        assert footer.key_at(x - 1) is None                     # the gap between two keys
+        await pilot.click(KeyFooter, offset=(x + 2, 0))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        app.filter_input.focus()                                # the box hides the letter keys ...
+        await pilot.pause()
+        assert "s Sort" in (await shown(pilot)).splitlines()[-1]  # ... the footer keeps them on display
+        await pilot.resize_terminal(90, 30)                     # narrow: whole keys left out, palette kept
+        narrow = (await shown(pilot)).splitlines()[-1]
+        assert narrow.rstrip().endswith("^p palette") and "? Help" not in narrow and "/ Filter" in narrow
