@@ -4,8 +4,11 @@
 Prints, for the connector's own AIMD pacing (connectors/aws/pacing.py) and for botocore's adaptive
 mode (`pacing = false`, what the connector did before): throttles (and their share of the IAM calls),
 wall time, and the ratio of the wall time to what the limit allows, which is the larger of
-(IAM calls - burst) / rate and the unthrottled scan's wall time. Also the unthrottled wall time of
-both, to show that pacing costs nothing when nothing throttles. Prints, never asserts.
+(IAM calls - burst) / rate and the unthrottled scan's wall time. Also, to show that pacing costs
+nothing when nothing throttles: the unthrottled wall time of both (runs interleaved, medians), the
+time of one call after another on one client, and the unpaced limiter's own cost per call (the
+sandbox shares two cores with other work, so whole scans vary by +-15 % from run to run).
+Prints, never asserts.
 
     .venv/bin/python benchmarks/bench_aws_throttle.py [--users 60 --keys 120 --roles 40 --rates 20,50,100]
 """
@@ -20,9 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+import boto3
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.aws import AwsConnector  # noqa: E402
+from connectors.aws.pacing import AimdLimiter  # noqa: E402
 from nhitui.sandbox.aws import AwsFake, ground_truth_diff  # noqa: E402
 from nhitui.sandbox.world import World  # noqa: E402
 
@@ -42,6 +48,28 @@ def scan(fake: AwsFake, pacing: bool) -> tuple[AwsConnector, list, float, int]:
     out = asyncio.run(rows())
     wall = time.perf_counter() - t0
     return c, out, wall, sum(n for (svc, _a), n in fake.calls.items() if svc == "iam") - before
+
+
+def per_call(fake: AwsFake, pacing: bool, calls: int = 150) -> float:
+    """Seconds per call of one client making cheap IAM calls one after another (the hooks' cost)."""
+    c = AwsConnector({**fake.source(SOURCE), "pacing": pacing}, lambda ref: "")
+    iam = c._client(boto3.Session(), "iam")
+    user = iam.list_users(MaxItems=1)["Users"][0]["UserName"]
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        iam.list_access_keys(UserName=user)
+    took = (time.perf_counter() - t0) / calls
+    c._close_clients("collect")
+    return took
+
+
+def limiter_cost(rounds: int = 100_000) -> float:
+    """Seconds an unpaced limiter adds to one call (acquire + release, no other work)."""
+    lim = AimdLimiter(concurrency=16)
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        lim.release(lim.acquire())
+    return (time.perf_counter() - t0) / rounds
 
 
 def main() -> None:
@@ -71,6 +99,16 @@ def main() -> None:
             print(f"unthrottled {name:8s}: {len(rows)} identities, {iam_calls} IAM calls, wall {free[name]:.2f} s "
                   f"(median of {args.repeat}: {', '.join(f'{w:.2f}' for w in walls[name])})")
         print(f"unthrottled wall aimd / adaptive: {free['aimd'] / free['adaptive']:.2f}")
+        each: dict[str, list[float]] = {name: [] for name in modes}
+        for _ in range(args.repeat):
+            for name, pacing in modes.items():
+                each[name].append(per_call(fake, pacing))
+        one = {name: statistics.median(v) for name, v in each.items()}
+        print(f"one call after another: aimd {one['aimd'] * 1e3:.2f} ms, adaptive {one['adaptive'] * 1e3:.2f} ms "
+              f"a call (median of {args.repeat} x 150), ratio {one['aimd'] / one['adaptive']:.3f}")
+        cost = limiter_cost()
+        print(f"the unpaced limiter's own cost: {cost * 1e6:.1f} us a call, {cost / one['adaptive'] * 100:.3f} % of "
+              "one call")
         for rate in rates:
             for name, pacing in modes.items():
                 fake.rate_limit(rate, burst=BURST)

@@ -135,3 +135,24 @@ def test_pacing_false_is_botocores_adaptive_mode(fake: AwsFake, unlimited: set[s
     assert c._config().retries["mode"] == "adaptive" and not c.limiters
     assert {i.uid for i in rows} == unlimited and not c.report.blind_spots
     assert c.report.facts["throttled"] == bucket.refused > 0
+
+
+def test_every_attempt_gives_its_place_back_whatever_ends_it(fake: AwsFake, unlimited: set[str]) -> None:
+    """Throttles, 5xx, dropped connections and empty bodies (the last raise before botocore's
+    needs-retry: released by after-call-error): no limiter keeps a call in flight, none stalls."""
+    fake.throttle_next(4, after=10)
+    fake.knobs.error_rate, fake.knobs.reset_rate, fake.knobs.empty_rate = 0.05, 0.03, 0.03
+    before = front_calls(fake)
+    assert fake.front is not None
+    faults = sum(fake.front.faults[k] for k in ("reset", "empty", "500", "503"))
+    try:
+        c, rows = scan(fake)
+    finally:
+        fake.knobs.error_rate = fake.knobs.reset_rate = fake.knobs.empty_rate = 0.0
+        fake.throttle_next(0)
+    assert sum(fake.front.faults[k] for k in ("reset", "empty", "500", "503")) > faults
+    got = {i.uid for i in rows}
+    assert got == unlimited or (got < unlimited and c.report.blind_spots)
+    assert c.report.facts["throttled"] == 4 == sum(lim.throttles for lim in c.limiters)
+    assert all(lim.in_flight == 0 for lim in c.limiters)
+    assert c.report.requests == front_calls(fake) - before and c.report.retries > 4

@@ -1,12 +1,14 @@
 """boto3 plumbing: sessions, profiles, assume-role, Organizations account discovery, retries, counting.
 
 botocore's standard retry mode (`max_attempts=10`) retries throttling (`Throttling: Rate exceeded`)
-and 5xx with its own backoff. Each client's calls go through an AIMD limiter (pacing.py) hooked on
-botocore's events: unpaced until a throttle, then paced just under the rate the account accepted
-(`pacing = false`: botocore's adaptive mode instead, as before). Every attempt is counted through the client's event hooks
-(`before-send`), retries as the attempts beyond the first of a call, and every throttled answer in
-`report.facts["throttled"]` (and `rate_limit_hits`, the name every source's throttling is shown
-under). A body cut short (unparseable) is retried here, a little.
+and 5xx with its own backoff. Each client's attempts go through an AIMD limiter (pacing.py) hooked
+on botocore's events (`before-send` takes a place, `needs-retry` gives it back with what the answer
+said, `after-call[-error]` in case no answer came): unpaced until a throttle, then paced just under
+the rate the account accepted (`pacing = false`: botocore's adaptive mode instead, as before).
+Every attempt is counted through the client's event hooks (`before-send`), retries as the attempts
+beyond the first of a call, and every throttled answer in `report.facts["throttled"]` (and
+`rate_limit_hits`, the name every source's throttling is shown under). A body cut short
+(unparseable) is retried here, a little.
 
 Accounts: the standard credential chain (or `profile`), several `profiles`, an explicit list of
 `accounts` with `role_name` to assume in each, or `organization = true` (Organizations

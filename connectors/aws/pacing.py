@@ -12,8 +12,8 @@ the account allows. This limiter does what a TCP sender does instead (AIMD):
   allowance), but neither above the pace nor below `beta` times it (a stall also lowers what is
   measured), and shrinks the concurrency window to `beta` times what was in flight. One cut per
   round: a throttle of a call sent before the last cut says nothing new.
-- While quiet, the pace grows by a share of itself per accepted answer: `probe` near the rate the
-  last cut measured (the ceiling), `quick` far from it (well below: recovering; well above: the
+- While quiet, the pace grows by a share of itself per accepted answer: `probe` near the pace the
+  last cut cut (the ceiling), `quick` far from it (well below: recovering; well above: the
   limit was higher, or others stopped using it), like TCP CUBIC's plateau around its last maximum;
   `quick` too once `hold` answers passed since the cut, or while the pace is below `deep` times the
   best rate a cut measured lately (cut after cut by noise or by others' calls: back within seconds).
@@ -52,7 +52,7 @@ class AimdLimiter:
     concurrency: int = 16          # the source's `concurrency`: the window never exceeds it
     beta: float = 0.8              # multiplicative decrease
     rush: float = 0.05             # growth per accepted answer, as a share of the pace, after the first cut
-    quick: float = 0.02            # ... far from the ceiling (the accepted rate the last cut measured)
+    quick: float = 0.02            # ... far from the ceiling (the pace the last cut cut)
     probe: float = 0.001           # ... and near it
     spread: float = 0.4            # "far": this share of the ceiling away from it
     hold: int = 100                # ... or this many answers after the last cut (ramping up over as many again)
@@ -73,7 +73,7 @@ class AimdLimiter:
     def __post_init__(self) -> None:
         self.cap = max(1, int(self.concurrency))
         self.cwnd = float(self.cap)
-        self.ceiling = 0.0                           # the accepted rate the last cut measured
+        self.ceiling = 0.0                           # the pace the last cut cut (0: none yet)
         self.best, self.best_at = 0.0, 0.0           # the highest accepted rate a paced cut measured lately
                                                      # (it halves every `memory` s)
         self.next_at = -math.inf                     # earliest time the next call may be sent
@@ -163,13 +163,15 @@ class AimdLimiter:
         else:
             # a stall (the server's or ours) lowers what was measured: cut the pace by beta² at most
             base = min(self.rate, max(measured, self.beta * self.rate))
-            paced = self._since_cut >= self.sample          # every answer measured came paced
-            if paced and measured >= self.best * 0.5 ** ((now - self.best_at) / self.memory):
-                self.best, self.best_at = measured, now
+            if self._since_cut >= self.sample // 4 or self.ceiling > 0:   # not right after the first cut
+                # the pace that was throttled is the plateau to come back to (CUBIC's last maximum)
+                self.ceiling = self.rate
+                if measured >= self.best * 0.5 ** ((now - self.best_at) / self.memory):
+                    self.best, self.best_at = measured, now
+        # The first cut (and one right after it) measured a scan speeding up: no ceiling yet, the pace
+        # grows quickly until a cut of a settled pace sets one.
         if base <= 0:
             base = self.min_rate / self.beta
-        # The first cut's estimate is rough: no ceiling yet, so the pace grows quickly (TCP's slow start).
-        self.ceiling = base if self.rate is not None else 0.0
         self.rate = max(self.min_rate, self.beta * base)
         self.cwnd = max(1.0, min(self.cwnd, float(self.in_flight + 1)) * self.beta)
         self._grow = 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from botocore.parsers import ResponseParserError
+
 from connectors.aws.roles import console, tags
 from nhitui.model import Identity, iso, make_uid, sanitize, utc
 
@@ -17,9 +19,16 @@ PROVIDER = "aws"
 
 
 def list_secrets(sm: Any) -> list[dict[str, Any]]:
-    return [s for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True,
-                                                                     PaginationConfig={"PageSize": 100})
-            for s in page.get("SecretList", [])]
+    """Every secret of the region. A page without `SecretList` (AWS always sends one, if empty) is an
+    empty or cut body, which botocore's JSON parser reads as `{}`: raised as unparseable (retried,
+    then a blind spot), never taken for "no secrets"."""
+    secrets: list[dict[str, Any]] = []
+    for page in sm.get_paginator("list_secrets").paginate(IncludePlannedDeletion=True,
+                                                          PaginationConfig={"PageSize": 100}):
+        if "SecretList" not in page:
+            raise ResponseParserError("secretsmanager:ListSecrets answered without SecretList (an empty body)")
+        secrets.extend(page["SecretList"])
+    return secrets
 
 
 def secret(source: str, s: dict[str, Any], account: str, region: str, profile: str | None) -> Identity:
