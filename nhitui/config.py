@@ -40,7 +40,7 @@ SOURCE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
                "app_installation_id": (int, str)},
     "gitlab": {"url": _STR, "groups": _LIST, "instance": _BOOL},
     "aws": {"profile": _STR, "profiles": _LIST, "endpoint_url": _STR, "regions": _LIST, "accounts": _LIST,
-            "role_name": _STR, "organization": _BOOL, "revoke_profile": _STR},
+            "role_name": _STR, "organization": _BOOL, "revoke_profile": _STR, "pacing": _BOOL},
     "npm": {"registry": _STR},
     "dockerhub": {"api_url": _STR, "username": _STR, "orgs": _LIST},
     "jfrog": {"url": _STR},

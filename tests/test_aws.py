@@ -434,8 +434,8 @@ async def test_credentials_expiring_mid_scan_is_a_clear_source_error(fake):
 
 async def test_throttling_and_5xx_are_retried_and_counted(fake, clean):
     clean = set(by_uid(clean[1]))
-    # Three throttles once the scan is under way (deterministic), and 10% of 500/503 answers. botocore's
-    # adaptive mode slows the whole client down after a throttle, so a few are enough.
+    # Three throttles once the scan is under way (deterministic), and 10% of 500/503 answers. The
+    # client's AIMD limiter paces the whole client after a throttle, so a few are enough.
     fake.throttle_next(3, after=20)
     fake.knobs.error_rate = 0.1
     try:

@@ -305,3 +305,12 @@ def test_cli_ftp_url_is_a_config_error_exit_2(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (f"nhitui: {path}:8: source.api_url: scheme ftp:// is not allowed "
                                    "(allowed: http:// or https:// URL)")
+
+
+def test_pacing_is_a_known_key_for_the_paced_providers(tmp_path):
+    for kind in ("aws", "azure"):
+        extra = 'tenant_id = "acme.onmicrosoft.com"\n' if kind == "azure" else ""
+        cfg = config.load(write(tmp_path, f'[[source]]\ntype = "{kind}"\nname = "x"\n{extra}pacing = false\n'))
+        assert cfg.sources[0]["pacing"] is False
+    with pytest.raises(ConfigError, match="pacing"):
+        config.load(write(tmp_path, '[[source]]\ntype = "aws"\nname = "x"\npacing = "slow"\n'))
