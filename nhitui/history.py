@@ -16,7 +16,6 @@ through `nhitui.history_db`, which owns the schema and its migrations.
 from __future__ import annotations
 
 import array
-import gc
 import hashlib
 import itertools
 import json
@@ -26,7 +25,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +56,7 @@ from nhitui.history_db import (
 )
 from nhitui.http_cache import HttpCache
 from nhitui.model import COLUMNS, SourceStatus, iso
+from nhitui.store.rows import paused_gc
 
 __all__ = ["SCHEMA_VERSION", "Change", "Diff", "History", "HistoryError", "HttpCache", "Snapshot", "default_path",
            "render_diff"]
@@ -122,7 +121,7 @@ def _decode_rows(db: sqlite3.Connection, keys: Iterable[int]) -> dict[int, dict[
     """Rows by key. Parsed a chunk at a time as one JSON array, with the garbage collector paused:
     row-by-row parsing of 100k small documents spends most of its time in allocation and GC."""
     out: dict[int, dict[str, Any]] = {}
-    with _gc_paused():
+    with paused_gc():
         for fetched in _select_rows(db, "id, data", keys):
             blob = b"[" + b",".join(bytes(d) if not isinstance(d, str) else d.encode() for _, d in fetched) + b"]"
             for (k, _), values in zip(fetched, json.loads(blob)):
@@ -130,18 +129,6 @@ def _decode_rows(db: sqlite3.Connection, keys: Iterable[int]) -> dict[int, dict[
     return out
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: building 100,000 tuples or dicts otherwise triggers
-    collections that walk every object the process holds, and those take more time than the work.
-    Nothing built here forms a cycle."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Versions:
@@ -182,7 +169,7 @@ class History(Database):
 
     def save(self, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
              config_fingerprint: str = "", taken_at: datetime | None = None) -> int:
-        with _gc_paused():
+        with paused_gc():
             return self._save(identities, statuses, config_fingerprint, taken_at)
 
     def _save(self, identities: Iterable[Any], statuses: Mapping[str, SourceStatus],
@@ -284,7 +271,7 @@ class History(Database):
         """Snapshot `old` against snapshot `new`: pair the two versions of each identity by the uid
         half of their keys, compare the pairs' tracked columns inside SQLite, and decode only the
         rows that were added or removed."""
-        with _gc_paused():
+        with paused_gc():
             return self._diff(old, new)
 
     def _diff(self, old: int, new: int) -> Diff:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from nhitui.model import COLUMNS, BlindSpot, Finding, Identity, SourceStatus, utc
+from nhitui.store.rows import cached_time
 
 FIRST = 200      # the first chunk: more rows than the tallest screen shows
 START = 2000     # the second chunk; each later one doubles, up to CHUNK
@@ -153,7 +154,8 @@ class SnapshotReader:
         """Identities of `keys`, in the order given. One statement, one result row: each row a
         statement returns is a GIL hand-over between the loading thread and the one painting the UI,
         and those hand-overs cost more than the reading."""
-        from nhitui.history import _gc_paused, _select_rows
+        from nhitui.history import _select_rows
+        from nhitui.store.rows import paused_gc
 
         if not keys:
             return []
@@ -171,7 +173,7 @@ class SnapshotReader:
                                                     for _, d in part) + b"]"))
                        for part in _select_rows(self.db, "id, data", keys)]
         by_key: dict[int, Identity] = {}
-        with _gc_paused():
+        with paused_gc():
             for ids_of, values in fetched:
                 by_key.update(zip(ids_of, map(decode, values)))
         return [by_key[k] for k in keys if k in by_key]
@@ -293,22 +295,7 @@ class _RowDecoder:
     def _time(self, value: Any) -> datetime | None:
         if value.__class__ is not str:
             raise TypeError
-        times = self.times
-        if value in times:
-            return times[value]
-        parsed: datetime | None
-        if len(value) == 20 and value[19] == "Z":      # our own spelling (model.iso)
-            try:
-                parsed = datetime.fromisoformat(value)
-                if parsed.tzinfo is not timezone.utc:
-                    parsed = parsed.astimezone(timezone.utc)
-            except ValueError:
-                parsed = utc(value)
-        else:
-            parsed = utc(value)
-        if len(times) < _TIMES_LIMIT:
-            times[value] = parsed
-        return parsed
+        return cached_time(value, self.times, _TIMES_LIMIT)
 
 
 def _findings(rules: tuple[Any, ...]) -> tuple[Finding, ...]:

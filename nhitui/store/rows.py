@@ -127,6 +127,27 @@ def _split(value: Any) -> tuple[str, ...]:
     return tuple(v for v in str(value or "").split(";") if v)
 
 
+def cached_time(value: str, times: dict[str, datetime | None], limit: int) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime, parsed once per distinct text: a load repeats
+    the same few thousand stamps over 100k rows. Our own spelling (model.iso) takes the fast
+    path; anything else goes through `utc`. `times` stops growing at `limit` (hostile rows)."""
+    if value in times:
+        return times[value]
+    parsed: datetime | None
+    if len(value) == 20 and value[19] == "Z":
+        try:
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is not timezone.utc:
+                parsed = parsed.astimezone(timezone.utc)
+        except ValueError:
+            parsed = utc(value)
+    else:
+        parsed = utc(value)
+    if len(times) < limit:
+        times[value] = parsed
+    return parsed
+
+
 class Decoder:
     """Rebuilds Identities from stored rows, sharing what repeats across rows of one load: Finding
     objects (immutable) and parsed timestamps. The caches are bounded: hostile rows cannot grow them
@@ -141,22 +162,7 @@ class Decoder:
     def _time(self, value: Any) -> datetime | None:
         if value.__class__ is not str:
             return utc(value)
-        times = self.times
-        if value in times:
-            return times[value]
-        parsed: datetime | None = None
-        if len(value) == 20 and value[19] == "Z":     # our own spelling (model.iso)
-            try:
-                parsed = datetime.fromisoformat(value)
-                if parsed.tzinfo is not timezone.utc:
-                    parsed = parsed.astimezone(timezone.utc)
-            except ValueError:
-                parsed = utc(value)
-        else:
-            parsed = utc(value)
-        if len(times) < self.LIMIT:
-            times[value] = parsed
-        return parsed
+        return cached_time(value, self.times, self.LIMIT)
 
     def _findings(self, doc: Mapping[str, Any]) -> tuple[Finding, ...]:
         details = doc.get("finding_details")

@@ -462,12 +462,16 @@ class NhiApp(App[int]):
             gc.set_threshold(young, middle, 1_000_000)
         self._schedule_gc()
 
+    def _restart(self, timer: Timer | None, delay: float, callback: Callable[[], Any]) -> Timer:
+        """Debounce: drop `timer` (if pending) and call `callback` after `delay` from now."""
+        if timer is not None:
+            timer.stop()
+        return self.set_timer(delay, callback)
+
     def _schedule_gc(self) -> None:
         if self._gc_threshold is None:
             return
-        if self._gc_timer is not None:
-            self._gc_timer.stop()
-        self._gc_timer = self.set_timer(IDLE_GC, self._idle_gc)
+        self._gc_timer = self._restart(self._gc_timer, IDLE_GC, self._idle_gc)
 
     def _idle_gc(self) -> None:
         self._gc_timer = None
@@ -522,9 +526,7 @@ class NhiApp(App[int]):
         self.main_widget("#sortinfo", Static).update(Content.styled(text, "$text-muted"))
 
     def _schedule_facets(self, delay: float) -> None:
-        if self._facet_timer is not None:
-            self._facet_timer.stop()
-        self._facet_timer = self.set_timer(max(delay, 0.005), self._update_facets)
+        self._facet_timer = self._restart(self._facet_timer, max(delay, 0.005), self._update_facets)
 
     def _update_facets(self) -> None:
         """Count facets over the visible rows; in a thread when there are many of them, which
@@ -635,9 +637,7 @@ class NhiApp(App[int]):
     def _schedule_detail(self) -> None:
         """Show the cursor's identity once typing pauses: the pane's new height is a layout pass
         (10-30 ms), which must not sit between a keystroke and its filtered table."""
-        if self._detail_timer is not None:
-            self._detail_timer.stop()
-        self._detail_timer = self.set_timer(FACET_DELAY, self._detail_after_typing)
+        self._detail_timer = self._restart(self._detail_timer, FACET_DELAY, self._detail_after_typing)
 
     def _detail_after_typing(self) -> None:
         self._detail_timer = None
