@@ -44,7 +44,7 @@ TINY = dict(repos=3, projects=4, iam_users=2, access_keys=2, roles=2, registry_t
 # Per-request timeout 1 s and 3 attempts keep a persistent fault's retries short.
 FAST = {"timeout": 1, "max_attempts": 3, "backoff": 0.05}
 HTTP = ("github", "gitlab", "npm", "dockerhub", "jfrog")
-PROVIDERS = (*HTTP, "aws")
+PROVIDERS = (*HTTP, "aws", "azure")
 BIG = 60 * 1024 * 1024
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -71,6 +71,7 @@ APPLIES = {
     "jfrog": ("500", "502", "503", "429-seconds", "429-http-date", "reset", "hang", "truncated", "html", "empty"),
     "dockerhub": ("500", "502", "503", "429-unix", "reset", "hang", "truncated", "html", "empty"),
     "aws": ("500", "502", "503", "throttling", "reset", "hang", "truncated", "html", "empty"),
+    "azure": ("500", "502", "503", "429-seconds", "429-http-date", "reset", "hang", "truncated", "html", "empty"),
 }
 
 # The reason a persistent fault must leave on the failed source (a regex searched in its error).
@@ -82,7 +83,7 @@ _HTTPX = {  # connectors/_http.py: npm, Docker Hub, JFrog
     "html": r"\(last: 502 \(an HTML error page\)\)", "empty": r"\(last: 200 with an empty body\)",
 }
 REASONS: dict[str, dict[str, str]] = {
-    "npm": _HTTPX, "dockerhub": _HTTPX, "jfrog": _HTTPX,
+    "npm": _HTTPX, "dockerhub": _HTTPX, "jfrog": _HTTPX, "azure": _HTTPX,
     "gitlab": {
         "500": r"cannot read \S+/api/v4/user: HTTP 500", "502": r"cannot read \S+/api/v4/user: HTTP 502",
         "503": r"cannot read \S+/api/v4/user: HTTP 503", "429-seconds": r"cannot read \S+/api/v4/user: HTTP 429",
@@ -112,7 +113,7 @@ REASONS: dict[str, dict[str, str]] = {
         "empty": r"cannot reach AWS: Unable to parse response .*invalid XML",
     },
 }
-# botocore's adaptive mode backs off on throttling for seconds per attempt: that persistent case is
+# The AWS client backs off (and paces) on throttling for seconds per attempt: that persistent case is
 # left to tests/test_aws.py (an endpoint down for good); hangs persist only in the scan-timeout tests.
 NO_PERSISTENT = {("aws", "throttling")} | {(p, "hang") for p in PROVIDERS}
 
@@ -160,9 +161,15 @@ def serving(provider: str, knobs: Knobs, request: pytest.FixtureRequest, monkeyp
         fake.stop()
 
 
+def servers(fake: Any) -> list[Any]:
+    """The fake's HTTP servers, each counting its own `fault_limit` (Azure: Graph and ARM)."""
+    return [fake.server] if hasattr(fake, "server") else [fake.graph, fake.arm]
+
+
 def injected(fake: Any) -> int:
-    counter = fake.front.faults if isinstance(fake, AwsFake) else fake.server.faults.faults
-    return sum(counter.values())
+    if isinstance(fake, AwsFake):
+        return sum(fake.front.faults.values())
+    return sum(sum(server.faults.faults.values()) for server in servers(fake))
 
 
 def truth(fake: Any, provider: str) -> set[str]:
@@ -194,9 +201,10 @@ def test_transient_fault_ends_in_the_complete_inventory(provider, fault, request
         inventory, statuses, elapsed = collect([source(fake, provider)])
         expected = truth(fake, provider)
         faults = injected(fake)
+        per_server = 1 if isinstance(fake, AwsFake) else len(servers(fake))
     name = SOURCE_NAMES[provider]
     status = statuses[name]
-    assert faults == limit, f"the fault was not injected: {faults}"
+    assert faults == limit * per_server, f"the fault was not injected: {faults}"
     assert status.state == "ok", (status.error, status.blind_spots)
     assert not status.error and not status.blind_spots
     assert uids(inventory, name) == expected
