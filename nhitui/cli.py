@@ -278,18 +278,37 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
         from nhitui.history_db import default_path
         from nhitui.snapshot_open import prefetch
 
-        prefetch(cfg.history_path or default_path())
-    from nhitui.tui.app import run
+        path = cfg.history_path or default_path()
+        prefetch(path)
+        _first_screen(path)
+    try:
+        from nhitui.tui.app import run
 
-    reader = None
-    if url:
-        from nhitui import team
+        reader = None
+        if url:
+            from nhitui import team
 
-        def reader() -> Any:      # the team's inventory streams in at once; local sources refresh after
-            return team.StoreReader(_team_store(url, cfg))
+            def reader() -> Any:      # the team's inventory streams in at once; local sources refresh after
+                return team.StoreReader(_team_store(url, cfg))
 
-    return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory,
-               snapshot=snapshot, reload=reload, reader=reader)
+        return run(cfg, read_only=bool(args.read_only or cfg.read_only), title=title, inventory=inventory,
+                   snapshot=snapshot, reload=reload, reader=reader)
+    finally:
+        if "nhitui.tui.prepaint" in sys.modules:
+            sys.modules["nhitui.tui.prepaint"].abandon()     # no-op once the dashboard took the terminal
+
+
+def _first_screen(path: Path) -> None:
+    """Draw the snapshot's most urgent rows before the UI is imported (nhitui/tui/prepaint.py)."""
+    from nhitui.snapshot_open import peek
+    from nhitui.tui import prepaint
+
+    if not prepaint.usable():
+        return
+    reader = peek(path)
+    if reader is not None:
+        prepaint.show(reader.first_rows(), len(reader.members),
+                      f"{reader.taken_at:%Y-%m-%d %H:%M} UTC ({reader.age} old)")
 
 
 def _team_store(url: str, cfg: Any) -> Any:

@@ -56,6 +56,7 @@ from nhitui.history_db import (
 )
 from nhitui.http_cache import HttpCache
 from nhitui.model import COLUMNS, SourceStatus, iso
+from nhitui.snapshot_open import drop_heads, save_head
 from nhitui.store.rows import paused_gc
 
 __all__ = ["SCHEMA_VERSION", "Change", "Diff", "History", "HistoryError", "HttpCache", "Snapshot", "default_path",
@@ -196,6 +197,7 @@ class History(Database):
                 [(snap, s.source, s.provider, s.state, s.error, s.count,
                   json.dumps([{"what": b.what, "reason": b.reason} for b in s.blind_spots]))
                  for s in statuses.values()])
+            save_head(self.db, snap, keys)
         return snap
 
     def _known(self, keys: list[int]) -> set[int]:
@@ -215,6 +217,7 @@ class History(Database):
         with self.db:
             self.db.executemany("DELETE FROM sources WHERE snapshot_id = ?", [(i,) for i in drop])
             self.db.executemany("DELETE FROM snapshots WHERE id = ?", [(i,) for i in drop])
+            drop_heads(self.db, drop)
             live: set[int] = set()
             for (blob,) in self.db.execute("SELECT members FROM snapshots"):
                 live.update(_unpack(blob))

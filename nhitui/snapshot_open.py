@@ -13,7 +13,9 @@ What makes it fast (issue 19: first rows < 0.5 s after launch at 100k rows):
 - The first chunk is small and holds the snapshot's most urgent rows in the table's default
   "attention" order (severity, stale, oldest last use; nhitui/tui/view.py), so the first screen is
   the final one; later rows sort in below it. The order is computed inside SQLite from the stored
-  `findings` and `last_used_at` columns (staleness is read from the findings, as the policy sets it).
+  `findings` and `last_used_at` columns (staleness is read from the findings, as the policy sets it),
+  once, when the snapshot is saved (`save_head`): at 100k rows that ranking takes ~0.25 s.
+- The launcher draws those rows before Textual is even imported (nhitui/tui/prepaint.py).
 - Rows are decoded straight from the stored JSON arrays with shared Finding objects and parsed
   times: about twice as fast as the general store decoder, and still through `Identity`, which
   sanitises the text (the file could have been tampered with).
@@ -30,12 +32,15 @@ findings carry the rule's title, not the scan-time explanation, until the refres
 
 from __future__ import annotations
 
+import array
+import bisect
 import itertools
 import json
 import operator
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -117,7 +122,10 @@ class SnapshotReader:
         return out
 
     def first_keys(self, size: int = FIRST) -> list[int]:
-        """The keys of the `size` most urgent rows, in attention order (computed once)."""
+        """The keys of the `size` most urgent rows, in attention order: stored with the snapshot, else
+        computed once."""
+        if self._first is None:
+            self._first = _stored_head(self.db, self.snap, self.members)
         if self._first is None or len(self._first) < min(size, len(self.members)):
             self._first = _urgent(self.db, self.members, size)
             self._first_rows = None
@@ -154,7 +162,6 @@ class SnapshotReader:
         """Identities of `keys`, in the order given. One statement, one result row: each row a
         statement returns is a GIL hand-over between the loading thread and the one painting the UI,
         and those hand-overs cost more than the reading."""
-        from nhitui.history import _select_rows
         from nhitui.store.rows import paused_gc
 
         if not keys:
@@ -168,6 +175,8 @@ class SnapshotReader:
         except (sqlite3.OperationalError, sqlite3.DataError):
             # A chunk longer than SQLite's string limit (huge rows), or an SQLite without its JSON
             # functions: the rows one statement of 900 keys at a time, as the history reads them.
+            from nhitui.history import _select_rows
+
             fetched = [(map(operator.itemgetter(0), part),
                         json.loads(b"[" + b",".join(d if isinstance(d, bytes) else str(d).encode()
                                                     for _, d in part) + b"]"))
@@ -242,6 +251,50 @@ def _ranked(db: sqlite3.Connection, members: Any, size: int) -> list[int]:
         order += [tuple(r) for r in json.loads(found)]
     order.sort()
     return [k for _, _, k in order[:size]]
+
+
+# --- the stored head: the first chunk's keys, picked when the snapshot is saved ---------------------
+
+_HEADS_DDL = "CREATE TABLE IF NOT EXISTS heads (snapshot_id INTEGER PRIMARY KEY, keys BLOB NOT NULL)"
+
+
+def save_head(db: sqlite3.Connection, snap: int, keys: list[int]) -> None:
+    """Store the keys of snapshot `snap`'s FIRST most urgent rows, inside the save's transaction.
+
+    Ranking 100k rows in SQLite takes ~0.25 s, which is half the launch budget; at save time it is a
+    small part of a save that takes seconds, and the order depends on nothing that changes later (the
+    findings and last use stored with each row), so opening reads a few hundred bytes instead. The
+    table is a cache of derived data, so it has no schema version of its own: an older nhitui ignores
+    it, and a snapshot saved without one is ranked when it is opened, as before."""
+    from nhitui.history_db import _pack
+
+    db.execute(_HEADS_DDL)
+    head = _urgent(db, array.array("q", keys), FIRST)
+    db.execute("INSERT OR REPLACE INTO heads(snapshot_id, keys) VALUES (?, ?)", (snap, _pack(head)))
+
+
+def drop_heads(db: sqlite3.Connection, snaps: Iterable[int]) -> None:
+    db.execute(_HEADS_DDL)
+    db.executemany("DELETE FROM heads WHERE snapshot_id = ?", [(s,) for s in snaps])
+
+
+def _stored_head(db: sqlite3.Connection, snap: int, members: Any) -> list[int] | None:
+    """The stored head, if every key in it is a member of the snapshot (members are stored sorted)."""
+    from nhitui.history_db import _unpack
+
+    try:
+        row = db.execute("SELECT keys FROM heads WHERE snapshot_id = ?", (snap,)).fetchone()
+        head = None if row is None else _unpack(row[0]).tolist()
+    except (sqlite3.Error, zlib.error, ValueError, TypeError):   # no such table (older file), damaged blob
+        return None
+    n = len(members)
+    if head is None or len(set(head)) != len(head):
+        return None
+    for k in head:
+        i = bisect.bisect_left(members, k)
+        if i == n or members[i] != k:
+            return None
+    return head
 
 
 # --- decoding ---------------------------------------------------------------------------------------
@@ -353,6 +406,17 @@ def prefetch(path: Path, size: int = FIRST) -> None:
     with _lock:
         if path not in _prefetches:
             _prefetches[path] = _Prefetch(path, size)
+
+
+def peek(path: Path) -> SnapshotReader | None:
+    """The prefetched reader of `path` once its first chunk is read, left for `SnapshotReader.open`
+    to take over (None without a prefetch, a snapshot, or on an error: the TUI reports that one)."""
+    with _lock:
+        pending = _prefetches.get(_where(path))
+    if pending is None:
+        return None
+    pending.thread.join()
+    return pending.reader if pending.error is None else None
 
 
 def _take_prefetch(path: Path) -> _Prefetch | None:

@@ -202,3 +202,68 @@ def test_pause_is_called_between_slices_and_chunks_stay_whole(history, monkeypat
     assert len(calls) == 1 + 2 + 4 + 8 + 10 + 5      # one per 100 rows after the first chunk
     uids = [i.uid for c in chunks for i in c]
     assert len(uids) == len(set(uids)) == ROWS
+
+
+def test_the_head_is_stored_at_save_and_read_back_instead_of_ranked(history, tmp_path) -> None:
+    """Saving stores the first chunk's keys (ranking 100k rows costs ~0.25 s of the 0.5 s launch);
+    they equal the ranking done at open, a file without them (an older nhitui's) is ranked as before,
+    and a head naming a row outside the snapshot (a tampered file) is ignored."""
+    import shutil
+
+    from nhitui.history_db import _pack
+
+    path, _rows = history
+    reader = SnapshotReader.open(path)
+    assert reader is not None
+    try:
+        stored = snapshot_open._stored_head(reader.db, reader.snap, reader.members)
+        assert stored is not None and len(stored) == snapshot_open.FIRST
+        assert stored == snapshot_open._urgent(reader.db, reader.members, snapshot_open.FIRST)
+        wanted = [i.uid for i in reader.first_rows()]
+    finally:
+        reader.close()
+
+    older = tmp_path / "older.sqlite"
+    shutil.copy(path, older)
+    db = sqlite3.connect(older)
+    db.execute("DROP TABLE heads")
+    db.commit()
+    db.close()
+    reader = SnapshotReader.open(older)
+    assert reader is not None
+    try:
+        assert snapshot_open._stored_head(reader.db, reader.snap, reader.members) is None
+        assert [i.uid for i in reader.first_rows()] == wanted
+    finally:
+        reader.close()
+
+    tampered = tmp_path / "tampered.sqlite"
+    shutil.copy(path, tampered)
+    db = sqlite3.connect(tampered)
+    snap, blob = db.execute("SELECT snapshot_id, keys FROM heads ORDER BY snapshot_id DESC LIMIT 1").fetchone()
+    outsider = db.execute("SELECT min(id) - 1 FROM rows").fetchone()[0]
+    db.execute("UPDATE heads SET keys = ? WHERE snapshot_id = ?", (_pack([outsider]), snap))
+    db.commit()
+    db.close()
+    reader = SnapshotReader.open(tampered)
+    assert reader is not None
+    try:
+        assert snapshot_open._stored_head(reader.db, reader.snap, reader.members) is None
+        assert [i.uid for i in reader.first_rows()] == wanted
+    finally:
+        reader.close()
+
+
+def test_pruning_a_snapshot_drops_its_head(tmp_path) -> None:
+    path = tmp_path / "history.sqlite"
+    rows = make_identities(50, seed=2)
+    h = History(path)
+    try:
+        h.save(rows, _statuses(rows))
+        h.save(rows[:20], _statuses(rows[:20]))
+        assert h.db.execute("SELECT count(*) FROM heads").fetchone()[0] == 2
+        assert h.prune(keep=1) == 1
+        kept = h.snapshots()[0].id
+        assert [r[0] for r in h.db.execute("SELECT snapshot_id FROM heads")] == [kept]
+    finally:
+        h.close()

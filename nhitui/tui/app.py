@@ -49,6 +49,8 @@ from nhitui.model import Identity, SourceStatus, sanitize
 from nhitui.policy import Graph
 from nhitui.query import Context, QueryError, parse
 from nhitui.revoke import Outcome, RevokeError, Revoker
+from nhitui.tui import prepaint
+from nhitui.tui.handover import keeping_first_screen
 from nhitui.tui.screens.act import ActScreen
 from nhitui.tui.screens.export import ExportScreen, default_path
 from nhitui.tui.screens.history import HistoryScreen
@@ -990,6 +992,8 @@ def run(config: Config, read_only: bool = False, inventory: Inventory | None = N
     """Run the dashboard until the user quits; returns the exit code."""
     app = NhiApp(config, read_only=read_only, inventory=inventory, title=title, collect=collect, snapshot=snapshot,
                  reload=reload, reader=reader)
+    if prepaint.active():
+        app.driver_class = keeping_first_screen(app.driver_class)
     result = app.run()
     if app.return_code not in (None, 0):
         return int(app.return_code)
