@@ -160,6 +160,9 @@ def test_launch_draws_the_first_screen_then_the_dashboard_takes_typed_keys_and_r
         time.sleep(0.3)                              # Textual tells a lone Escape from a sequence by waiting
         os.write(term.master, b"q")
         assert term.drain() == 0
+        # The dashboard did not enter (and so clear) the alternate screen again: its first frame
+        # overwrote the first screen, with no blank between them.
+        assert term.out.count(b"\x1b[?1049h") == 1 and b"\x1b[2J" not in term.out[len(first):]
         assert term.out.rstrip().endswith(b"\x1b[?1049l") or b"\x1b[?1049l" in term.out[-400:]
         assert _lflag(termios.tcgetattr(term.slave)) == _lflag(term.modes)    # echo and line editing back
     finally:
