@@ -176,8 +176,8 @@ class GitHubConnector:
         gh = self.client
         if ckpt is None:
             return
-        with gh.lock:
-            record = dict(gh.record or {})
+        with gh.lock:   # a scan stopped again before reaching every replayed answer keeps them all
+            record = {**gh.replay, **(gh.record or {})}
         try:
             if stopped is not None:
                 ckpt.save(record, stopped.reset)

@@ -198,7 +198,7 @@ class GitHubClient:
         return auth_for(self.settings, self._resolve, self.name, write, app_only)
 
     def _github(self, auth: Any) -> Any:
-        policy = retry.make_retry(self._on_retry)
+        policy = retry.make_retry(self._on_retry, self.pacer.limits.budget_wait)
         return Github(auth=auth, base_url=self.api_url, timeout=max(1, math.ceil(self.timeout)), user_agent="nhitui",
                       per_page=PER_PAGE, verify=self.verify, retry=policy, pool_size=max(2, self.concurrency),
                       seconds_between_requests=0, seconds_between_writes=0, lazy=True, api_version=API_VERSION)
@@ -314,6 +314,8 @@ class GitHubClient:
                        if self.replay or self.record is not None else "")
         replayed = self.replay.get(rkey)
         if replayed is not None:        # read before a checkpoint: not asked again
+            if cache is not None:       # its ETag (kept when it was read) is still current: not pruned
+                etag.touch(cache, key)
             with self.lock:
                 self.replayed += 1
                 if self.record is not None:
@@ -345,6 +347,8 @@ class GitHubClient:
                         continue
                     with self.lock:
                         self.not_modified += 1
+                    if self.paced:
+                        self._refund()
                 else:
                     if status == 200 and not output:       # an empty 200 is as broken as a truncated one
                         raise json.JSONDecodeError("empty body", "", 0)
@@ -375,6 +379,8 @@ class GitHubClient:
                     raise AuthError(f"authentication failed: GitHub answered 401 ({said}) for {path}") from None
                 raise HttpError(exc.status, message(exc.data) or f"HTTP {exc.status}", path,
                                 headers.get("x-accepted-github-permissions", "")) from None
+            except retry.BudgetSpent as exc:
+                raise BudgetStop(exc.reset) from None
             except retry.WaitTooLong as exc:
                 raise HttpError(429, f"rate limited: {exc}, more than the {retry.MAX_WAIT:.0f} s limit",
                                 path) from None
@@ -405,6 +411,14 @@ class GitHubClient:
                     text = body.decode("utf-8") if isinstance(body, bytes) else str(body or "")
                     self.record[rkey] = (headers.get("link", ""), text)
             return headers, data
+
+    def _refund(self) -> None:
+        """A 304 is not charged to the primary budget (etag.py): give the pacer's estimate its unit back,
+        or a rescan answered from the ETag cache would stop at a checkpoint it never reached."""
+        pacer = self.pacer
+        with pacer._cond:  # noqa: SLF001 - the pacer's own lock; connectors/pacer.py has no refund yet
+            if pacer.left is not None:
+                pacer.left += 1
 
     def _spent_until(self, headers: dict[str, str]) -> float | None:
         """The reset of a spent primary budget when it is further away than `budget_wait`, else None."""

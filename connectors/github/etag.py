@@ -43,3 +43,10 @@ def remember(cache: Cache, key: str, status: int, headers: dict[str, str], outpu
         cache[link_key] = (etag, headers["link"].encode("utf-8"))
     elif cached:
         cache.pop(link_key, None)
+
+
+def touch(cache: Cache, key: str) -> None:
+    """Mark an entry (and its Link) as used by this scan without a request: an answer replayed from a
+    checkpoint keeps the ETag it was read with, so a complete scan does not prune it."""
+    cache.get(key)
+    cache.get(key + "#link")

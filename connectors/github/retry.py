@@ -4,6 +4,8 @@ PyGithub's `GithubRetry` already retries 5xx and 403s that carry a rate-limit si
 429, an exact `Retry-After` (seconds, fractions or HTTP dates), `x-ratelimit-reset` when the budget
 is spent, and GitHub's documented minute for a secondary limit that names no wait (apis.md §9).
 No single wait may exceed `MAX_WAIT`: a longer one raises `WaitTooLong`, which the client reports.
+A spent primary budget is waited for at most the source's `budget_wait`; a later reset raises
+`BudgetSpent`, and the client stops the scan at a checkpoint.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ class WaitTooLong(Exception):
         self.seconds = seconds
 
 
+class BudgetSpent(WaitTooLong):
+    """A 403/429 says the primary budget is spent until a reset further away than the source's
+    `budget_wait`: the scan stops at a checkpoint instead of sleeping to the reset."""
+
+    def __init__(self, reset: float) -> None:
+        super().__init__(reset - time.time())
+        self.reset = reset
+
+
+def spent_reset(headers: Any) -> float | None:
+    """The reset (epoch seconds) of a primary budget the headers say is spent (remaining 0), else None."""
+    reset = str(headers.get("x-ratelimit-reset") or "")
+    return float(reset) if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit() else None
+
+
 def bounded_read(response: Any, *args: Any, **kwargs: Any) -> Any:
     """requests response hook (runs before the body is read): read it, but at most MAX_BODY bytes."""
     if kwargs.get("stream"):
@@ -59,14 +76,19 @@ class Retry(GithubRetry):
     secondary limits applies only when GitHub sends no Retry-After. Every retry is counted.
     """
 
-    def __init__(self, on_retry: Any = None, **kw: Any) -> None:
+    def __init__(self, on_retry: Any = None, budget_wait: float | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.on_retry = on_retry
+        self.budget_wait = budget_wait
 
     def new(self, **kw: Any) -> Any:
         fresh = super().new(**kw)
         fresh.on_retry = self.on_retry
+        fresh.budget_wait = self.budget_wait
         return fresh
+
+    def _reset_wait_limit(self) -> float:
+        return MAX_WAIT if self.budget_wait is None else max(MAX_WAIT, self.budget_wait)
 
     def increment(self, *args: Any, **kwargs: Any) -> Any:
         error = kwargs.get("error")
@@ -75,6 +97,12 @@ class Retry(GithubRetry):
             url = args[1] if len(args) > 1 else kwargs.get("url")
             raise MaxRetryError(kwargs.get("_pool"), url or "", error)
         response = kwargs.get("response")
+        if response is not None and self.budget_wait is not None and getattr(response, "status", 0) in (403, 429):
+            # The primary budget is spent: sleeping to a reset beyond `budget_wait` is not what the
+            # user asked for (PyGithub would wait up to its own limit); the client stops the scan.
+            reset = spent_reset(response.headers)
+            if reset is not None and reset - time.time() > self.budget_wait:
+                raise BudgetSpent(reset)
         fresh = super().increment(*args, **kwargs)
         if self.on_retry is not None:
             self.on_retry(secondary_hit(response))
@@ -104,7 +132,7 @@ class Retry(GithubRetry):
             reset = str(response.headers.get("x-ratelimit-reset") or "")
             if reset.isdigit():
                 wait = int(reset) - time.time() + 0.2
-                if wait > MAX_WAIT:
+                if wait > self._reset_wait_limit():
                     raise WaitTooLong(wait)
                 return max(wait, 0.05)
         if response.status == 429:
@@ -121,10 +149,13 @@ def secondary_hit(response: Any) -> bool:
     return headers.get("x-ratelimit-remaining") != "0"
 
 
-def make_retry(on_retry: Any) -> Retry:
-    return Retry(on_retry=on_retry, total=RETRIES, backoff_factor=0.25, backoff_max=10, raise_on_status=False,
-                 status_forcelist=[429, 500, 502, 503, 504], secondary_rate_wait=SECONDARY_WAIT,
-                 max_rate_limit_wait=MAX_WAIT)
+def make_retry(on_retry: Any, budget_wait: float | None = None) -> Retry:
+    """The retry policy of one source; `budget_wait` (seconds) is the longest wait for a spent primary
+    budget's reset: a later reset raises `BudgetSpent` (None: up to MAX_WAIT, then `WaitTooLong`)."""
+    limit = MAX_WAIT if budget_wait is None else max(MAX_WAIT, budget_wait)
+    return Retry(on_retry=on_retry, budget_wait=budget_wait, total=RETRIES, backoff_factor=0.25, backoff_max=10,
+                 raise_on_status=False, status_forcelist=[429, 500, 502, 503, 504],
+                 secondary_rate_wait=SECONDARY_WAIT, max_rate_limit_wait=limit)
 
 
 def reset_wait(headers: dict[str, str]) -> float | None:
