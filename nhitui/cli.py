@@ -308,7 +308,7 @@ def _first_screen(path: Path) -> None:
     reader = peek(path)
     if reader is not None:
         prepaint.show(reader.first_rows(), len(reader.members),
-                      f"{reader.taken_at:%Y-%m-%d %H:%M} UTC ({reader.age} old)")
+                      f"{reader.age} old ({reader.taken_at:%Y-%m-%d %H:%M} UTC)")
 
 
 def _team_store(url: str, cfg: Any) -> Any:

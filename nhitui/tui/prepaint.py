@@ -59,8 +59,8 @@ def frame(rows: Sequence[Identity], total: int, taken: str, width: int, height: 
         return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
 
     widths = column_widths(width)
-    title = (f" nhitui  {len(rows):,} identities shown of {total:,}: the most urgent, from the snapshot "
-             f"of {taken}, the rest loading\u2026")
+    title = (f" nhitui  {len(rows):,} identities shown of {total:,} \u00b7 most urgent first \u00b7 snapshot "
+             f"{taken} \u00b7 the rest loading\u2026")
     lines = [sgr("1;7", fit(title, width))]
     header = " " * MARK_WIDTH + "".join(fit(c.title, w) + " " for c, w in zip(COLUMNS, widths))
     lines.append(sgr("1", fit(header, width)))
