@@ -280,7 +280,7 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
 
         path = cfg.history_path or default_path()
         prefetch(path)
-        _first_screen(path)
+        _first_screen(path, {s["name"] for s in cfg.sources})
     try:
         from nhitui.tui.app import run
 
@@ -298,8 +298,9 @@ def _tui(args: argparse.Namespace, cfg: Any = None, title: str = "nhitui") -> in
             sys.modules["nhitui.tui.prepaint"].abandon()     # no-op once the dashboard took the terminal
 
 
-def _first_screen(path: Path) -> None:
-    """Draw the snapshot's most urgent rows before the UI is imported (nhitui/tui/prepaint.py)."""
+def _first_screen(path: Path, configured: set[str]) -> None:
+    """Draw the snapshot's most urgent rows before the UI is imported (nhitui/tui/prepaint.py): of
+    the sources still configured, as the dashboard will show them (all when none is)."""
     from nhitui.snapshot_open import peek
     from nhitui.tui import prepaint
 
@@ -307,8 +308,13 @@ def _first_screen(path: Path) -> None:
         return
     reader = peek(path)
     if reader is not None:
-        prepaint.show(reader.first_rows(), len(reader.members),
-                      f"{reader.age} old ({reader.taken_at:%Y-%m-%d %H:%M} UTC)")
+        prepaint.show(*_first_rows(reader, configured), f"{reader.age} old ({reader.taken_at:%Y-%m-%d %H:%M} UTC)")
+
+
+def _first_rows(reader: Any, configured: set[str]) -> tuple[list[Any], int]:
+    """The first chunk's rows and the row count of the configured sources (all when none is)."""
+    rows = [r for r in reader.first_rows() if not configured or r.source in configured]
+    return rows, sum(s.count for s in reader.statuses() if not configured or s.source in configured)
 
 
 def _team_store(url: str, cfg: Any) -> Any:

@@ -195,3 +195,24 @@ def test_nothing_is_drawn_when_output_is_not_a_terminal(tmp_path):
                            "print(prepaint.show(make_identities(5, seed=1), 5, 'then'))\n"],
                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0 and proc.stdout == "False\n"
+
+
+def test_the_first_screen_shows_only_the_sources_still_configured(tmp_path):
+    """As the dashboard does: a source dropped from the config since the snapshot is not shown."""
+    from nhitui.cli import _first_rows
+    from nhitui.snapshot_open import SnapshotReader
+
+    rows = _rows(300)
+    config = _snapshot(tmp_path, rows)
+    reader = SnapshotReader.open(config.parent / "history.sqlite")
+    assert reader is not None
+    try:
+        everything, total = _first_rows(reader, set())
+        assert total == 300 and len(everything) == 200
+        kept = {"acme-github", "acme-aws"}
+        some, total = _first_rows(reader, kept)
+        assert {r.source for r in some} == kept & {r.source for r in everything}
+        assert total == sum(1 for r in rows if r.source in kept)
+        assert [r.uid for r in some] == [r.uid for r in everything if r.source in kept]
+    finally:
+        reader.close()
