@@ -226,17 +226,34 @@ class Faults(FaultDice):
         return [body]
 
 
-_QUIET_R, _QUIET_W = os.pipe()       # nothing is ever written: never readable
+_READY_R, _READY_W = os.pipe()       # one byte written and never read: always readable
+os.write(_READY_W, b"\0")
 
 
 class _Quiet:
-    """The connection as werkzeug's post-response drain sees it: never readable."""
+    """The connection as werkzeug's post-response drain sees it: readable at once, so the drain's
+    `select` returns without waiting (it waits 10 ms for a descriptor that is not readable, and the
+    next request of a kept-alive connection would wait with it)."""
 
     def __init__(self, real: Any) -> None:
         self._real = real
 
     def fileno(self) -> int:
-        return _QUIET_R
+        return _READY_R
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _Drained:
+    """The request stream as the drain reads it: at its end (the request had no body), so the
+    drain stops at once and leaves the next request line of the connection in the socket."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def read(self, _size: int = -1) -> bytes:
+        return b""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
@@ -249,14 +266,19 @@ class KeepAliveHandler(WSGIRequestHandler):
 
     werkzeug 3.1's handler sends `Connection: close` on every response and then drains the socket
     for 10 ms, which would eat the next request line of a kept-alive connection. For requests
-    without a body (every GET and DELETE here) this handler omits that header and points the drain
-    at a descriptor that is never readable. TCP_NODELAY: headers and body leave in two writes, and
-    without it the body waits for the client's delayed ACK of the headers (40 ms on Linux).
+    without a body (every GET and DELETE here) this handler omits that header and lets the drain
+    see a readable descriptor and an ended stream, so it neither reads nor waits (waiting 10 ms per
+    request held every kept-alive connection's next request: 20 % of a 50 ms latency).
+    The response leaves in one write (headers and body buffered, flushed by werkzeug after the
+    body): fewer system calls, and no wait for the client's delayed ACK between the two.
+    TCP_NODELAY for bodies larger than the buffer, written in two.
     """
 
     protocol_version = "HTTP/1.1"
     timeout = 5
     disable_nagle_algorithm = True
+    wbufsize = 256 * 1024
+    _reuse: bool = False
 
     def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
@@ -268,23 +290,38 @@ class KeepAliveHandler(WSGIRequestHandler):
                 and h.get("Connection", "").lower() != "close")
 
     def send_header(self, keyword: str, value: str) -> None:
-        if keyword.lower() == "connection" and value.lower() == "close" and self._reusable():
+        if self._reuse and keyword.lower() == "connection" and value.lower() == "close":
             return
         super().send_header(keyword, value)
 
+    def make_environ(self) -> Any:
+        environ = super().make_environ()
+        if isinstance(self.rfile, _Drained):
+            environ["wsgi.input"] = self.rfile._real     # the app reads the real (empty) body
+        return environ
+
     def run_wsgi(self) -> None:
-        if not self._reusable():
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            # werkzeug writes this without a flush; the buffered writer would hold it back.
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+            del self.headers["Expect"]
+        self._reuse = self._reusable()
+        if not self._reuse:
             return super().run_wsgi()
-        real = self.connection
-        self.connection = _Quiet(real)
+        real, real_in = self.connection, self.rfile
+        self.connection, self.rfile = _Quiet(real), _Drained(real_in)
         try:
             return super().run_wsgi()
         finally:
-            self.connection = real
+            self.connection, self.rfile = real, real_in
+            self._reuse = False
 
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         if isinstance(self.connection, _Quiet):
             self.connection = self.connection._real
+        if isinstance(self.rfile, _Drained):
+            self.rfile = self.rfile._real
         if isinstance(error, SandboxReset):
             # Close now, before socketserver's shutdown(SHUT_WR) would send a FIN: with SO_LINGER 0
             # the client sees a reset. The real close happens once rfile/wfile are closed.
