@@ -30,10 +30,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from connectors.base import AuthError, Report, setting
+from connectors.base import AuthError, ConnectorError, Report, setting
 from connectors.gitlab import actions as _actions
 from connectors.gitlab import walk
-from connectors.gitlab.client import API, Client, Session, connect, retry_after
+from connectors.gitlab.client import API, Client, Session, connect, default_per_minute, retry_after
 from connectors.gitlab.scan import DONE, Scan
 from connectors.gitlab.tokens import resource_privilege, role_privilege, scope_privilege
 from nhitui.model import Action, ActionResult, Identity
@@ -43,6 +43,19 @@ _retry_after = retry_after
 _Session = Session
 
 __all__ = ["CONNECTOR", "GitLabConnector", "resource_privilege", "role_privilege", "scope_privilege"]
+
+
+def _positive(settings: Mapping[str, Any], key: str, default: float | None) -> float | None:
+    value = setting(settings, key, default)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not number >= 0:         # also NaN
+        raise ConnectorError(f"{key}: expected a number >= 0, got {str(value)[:40]!r}")
+    return number
 
 
 class GitLabConnector:
@@ -63,11 +76,16 @@ class GitLabConnector:
         self.concurrency = max(1, min(int(setting(settings, "concurrency", 16)), 100))
         self.timeout = float(setting(settings, "timeout", 30))
         self.ca_bundle = setting(settings, "ca_bundle")
+        # The user's (or GitLab.com's) authenticated API limit: requests per minute, 0 for none known.
+        # `rate_window` scales the minute for the sandbox (requests_per_minute per rate_window seconds).
+        self.per_minute = _positive(settings, "requests_per_minute", default_per_minute(url)) or None
+        self.minute = _positive(settings, "rate_window", 60.0) or 60.0
         self.report = Report(self.name, self.provider)
 
     def client(self, token: str, stop: threading.Event, pool: int) -> Client:
         return connect(self.url, token, self.report, stop, pool=pool, concurrency=self.concurrency,
-                       timeout=self.timeout, ca_bundle=self.ca_bundle)
+                       timeout=self.timeout, ca_bundle=self.ca_bundle, per_minute=self.per_minute,
+                       minute=self.minute)
 
     async def collect(self) -> Any:
         self.report = Report(self.name, self.provider)      # a fresh account of this scan

@@ -11,8 +11,12 @@ session counts every request and retry on the report.
 
 Pacing (connectors/pacer.py): every attempt first takes a slot from the session's pacer, which
 keeps `RateLimit-Remaining` until `RateLimit-Reset` (a request is not sent into a spent window: it
-waits for the reset, capped) and, on GitLab.com before any header arrived, its documented 2,000
-authenticated requests per minute; the concurrency never exceeds the source's `concurrency`.
+waits for the reset, capped) and, whether or not any header arrives, the source's requests per
+minute (GitLab.com's documented 2,000 by default there; `requests_per_minute` elsewhere) in every
+trailing minute. GitLab sends `RateLimit-*` on unthrottled answers only behind a feature flag, so the
+first sign of a limit may be a 429: without a configured rate, its `RateLimit-Limit` (per minute)
+becomes the rate, and the scan is throttled at most once. The concurrency never exceeds the
+source's `concurrency`.
 
 Secrets are never kept: every decoded page is scrubbed of `value` (CI variables), `token` (triggers,
 old runner details), `runners_token` and `registration_token` before anything else reads it, and
@@ -127,10 +131,12 @@ class Session(requests.Session):
     """requests.Session with bounded retries, rate-limit pacing and request counting."""
 
     def __init__(self, report: Report, stop: threading.Event, pool: int, concurrency: int,
-                 per_minute: float | None = None) -> None:
+                 per_minute: float | None = None, minute: float = 60.0) -> None:
+        """`per_minute` requests per `minute` seconds (60; the sandbox scales it down), None: unknown."""
         super().__init__()
         self.pacer = pacing.Pacer(pacing.Limits(concurrency=concurrency, server_seconds=None, endpoint_points=None,
-                                                requests_per_window=per_minute, window=60.0, budget_wait=MAX_SLEEP))
+                                                requests_per_window=per_minute or None, window=minute,
+                                                budget_wait=MAX_SLEEP))
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
@@ -264,6 +270,11 @@ class Session(requests.Session):
         if resp.status_code == 429:     # met the limit after all (another client shares it): counted
             self.pacer.throttled()
             self.report.facts["rate_limit_hits"] = self.pacer.hits
+            if cap > 0 and self.pacer.limits.requests_per_window is None:
+                # No rate was known and no header came before this 429: keep the one it names
+                # (RateLimit-Limit is per minute) from now on instead of meeting it every minute.
+                self.pacer.limits.requests_per_window = float(cap)
+                log.info("GitLab answered 429: pacing to its limit of %d requests per minute", cap)
         low = max(1, min(self.concurrency, cap // 10 if cap else self.concurrency))
         if left <= low:
             reset = reset_epoch(headers)
@@ -303,12 +314,15 @@ def ssl_verify(ca_bundle: Any) -> bool | str:
     return True
 
 
+def default_per_minute(url: str) -> float | None:
+    """GitLab.com's documented limit there; a self-managed instance has none unless its admin set one."""
+    return GITLAB_COM_PER_MINUTE if (urlsplit(url).hostname or "").lower() == "gitlab.com" else None
+
+
 def connect(url: str, token: str, report: Report, stop: threading.Event, *, pool: int, concurrency: int,
-            timeout: float, ca_bundle: Any) -> Client:
+            timeout: float, ca_bundle: Any, per_minute: float | None = None, minute: float = 60.0) -> Client:
     """A client for one scan or one action; close it with `client.session.close()`."""
-    host = (urlsplit(url).hostname or "").lower()
-    session = Session(report, stop, pool=pool, concurrency=concurrency,
-                      per_minute=GITLAB_COM_PER_MINUTE if host == "gitlab.com" else None)
+    session = Session(report, stop, pool=pool, concurrency=concurrency, per_minute=per_minute, minute=minute)
     return Client(url, private_token=token, timeout=timeout, ssl_verify=ssl_verify(ca_bundle),
                   session=session, per_page=PER_PAGE, keep_base_url=True,
                   user_agent=f"nhitui (python-gitlab {gitlab.__version__})")

@@ -71,6 +71,10 @@ class GitLabFake:
         self.rate_window = rate_window
         self.lock = threading.RLock()
         self.windows: dict[str, tuple[float, int]] = {}
+        self.throttled = 0          # 429s the rate limit answered (benchmarks: the target is none)
+        # RateLimit-* on every answer (GitLab with `rate_limiting_headers_for_unthrottled_requests`);
+        # False: only on a 429, as GitLab sends them without that flag.
+        self.rate_headers_always = True
         # (kind, native id) of objects only an instance-wide (admin) scan can see, and of those only an
         # administrator or an Owner of the top group reading the credentials inventory (Ultimate) can see.
         self.instance_only: set[tuple[str, str]] = set()

@@ -6,8 +6,9 @@
 - offset pagination (`page`/`per_page`, default 20, max 100 or `knobs.page_size`) with `x-page`,
   `x-per-page`, `x-total`, `x-total-pages`, `x-next-page`, `x-prev-page` and `Link`; keyset pagination
   (a `Link: rel="next"` with `id_after`, no totals);
-- `RateLimit-Limit/-Name/-Observed/-Remaining/-Reset` on every answer (a fixed window per token;
-  past the limit a 429 with `Retry-After` and `RateLimit-ResetTime`).
+- `RateLimit-Limit/-Name/-Observed/-Remaining/-Reset` on every answer, or only on a 429 with
+  `fake.rate_headers_always = False` (a fixed window per token; past the limit a 429 with
+  `Retry-After` and `RateLimit-ResetTime`; `fake.throttled` counts those 429s).
 
 Group and project ids may be given as numbers or URL-encoded full paths (`acme%2Fplatform`): the
 router splits the raw request URI before decoding, as GitLab does.
@@ -157,6 +158,7 @@ def _rate(fake: GitLabFake, token: str) -> dict[str, str]:
     reset = start + fake.rate_window
     limit = fake.rate_limit
     if used >= limit:
+        fake.throttled += 1
         wait = max(0.0, reset - now)
         raise Abort(429, {"message": "Retry later"}, {
             "Retry-After": str(max(1, math.ceil(wait))) if wait >= 1 else f"{wait:.2f}",
@@ -165,6 +167,8 @@ def _rate(fake: GitLabFake, token: str) -> dict[str, str]:
             "RateLimit-Reset": str(math.ceil(reset)), "RateLimit-ResetTime": formatdate(reset, usegmt=True)})
     used += 1
     fake.windows[key] = (start, used)
+    if not fake.rate_headers_always:
+        return {}
     return {"RateLimit-Name": "throttle_authenticated_api", "RateLimit-Limit": str(limit),
             "RateLimit-Observed": str(used), "RateLimit-Remaining": str(max(0, limit - used)),
             "RateLimit-Reset": str(math.ceil(reset))}
