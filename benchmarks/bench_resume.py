@@ -69,8 +69,11 @@ class Charged:
         return self.app(environ, start_response=start)
 
 
-def serve(repos: int, window: float, conn: Any) -> None:
-    """Child process: the fake GitHub API; answers commands from the parent until "stop"."""
+def serve(repos: int, window: float, conn: Any, log: str) -> None:
+    """Child process: the fake GitHub API; answers commands from the parent until "stop".
+
+    Its stderr (the HTTP server's own error reports) goes to `log`; the parent counts the lines."""
+    sys.stderr = open(log, "w", encoding="utf-8")  # noqa: SIM115 - for the life of the process
     from nhitui.model import make_uid
     from nhitui.sandbox.github import GitHubFake
     from nhitui.sandbox.world import World
@@ -115,7 +118,7 @@ def nhitui_scan(home: Path, config: str, env: dict[str, str], *extra: str) -> tu
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "nhitui", "scan", "--config", str(cfg), "-o", str(out), *extra],
-                          env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+                          env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     wall = time.perf_counter() - t0
     doc = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     return proc.returncode, doc, proc.stderr, wall
@@ -210,36 +213,39 @@ def main() -> int:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
+    tmp = tempfile.TemporaryDirectory(prefix="bench-resume-")
+    home = Path(tmp.name)
     parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(args.repos, args.window, child),
-                                                         daemon=True)
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(args.repos, args.window, child,
+                                                                              str(home / "server.log")), daemon=True)
     server.start()
     source, fake_env, truth_list = parent.recv()
     truth = set(truth_list)
     ok = True
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-resume-") as tmp:
-            home = Path(tmp)
-            env = {k: v for k, v in os.environ.items() if not k.startswith("NHITUI_")}
-            env.update(fake_env, XDG_STATE_HOME=str(home / "state"), XDG_CONFIG_HOME=str(home / "config"),
-                       XDG_DATA_HOME=str(home / "data"), PYTHONPATH=str(ROOT))
-            print(f"{args.repos} repositories, {len(truth)} identities; budget {args.budget} per window of "
-                  f"{args.window:g} s (GitHub's hour, scaled); no latency; load {load:.2f}")
-            # 1: the complete scan: unlimited budget, no ETag cache (history off), unpaced.
-            before = ask(parent, "stats")
-            code, doc, err, wall = nhitui_scan(home, toml_config(source, home / "h0.sqlite", False, False), env)
-            minimum = ask(parent, "stats")["charged"] - before["charged"]
-            uids = [r["uid"] for r in doc.get("identities", [])]
-            print(f"complete scan   exit {code}, {minimum} charged GETs, {wall:.1f} s, "
-                  f"identities {len(set(uids))} (ground truth {len(truth)}, equal: {set(uids) == truth})")
-            ok &= code == 0 and set(uids) == truth and len(uids) == len(set(uids))
-            for pacing in ((True, False) if args.pacing == "both" else (args.pacing == "on",)):
-                ok &= series(parent, home, source, env, truth, args.budget, pacing, minimum)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NHITUI_")}
+        env.update(fake_env, XDG_STATE_HOME=str(home / "state"), XDG_CONFIG_HOME=str(home / "config"),
+                   XDG_DATA_HOME=str(home / "data"), PYTHONPATH=str(ROOT))
+        print(f"{args.repos} repositories, {len(truth)} identities; budget {args.budget} per window of "
+              f"{args.window:g} s (GitHub's hour, scaled); no latency; load {load:.2f}")
+        # 1: the complete scan: unlimited budget, no ETag cache (history off), unpaced.
+        before = ask(parent, "stats")
+        code, doc, err, wall = nhitui_scan(home, toml_config(source, home / "h0.sqlite", False, False), env)
+        minimum = ask(parent, "stats")["charged"] - before["charged"]
+        uids = [r["uid"] for r in doc.get("identities", [])]
+        print(f"complete scan   exit {code}, {minimum} charged GETs, {wall:.1f} s, "
+              f"identities {len(set(uids))} (ground truth {len(truth)}, equal: {set(uids) == truth})")
+        ok &= code == 0 and set(uids) == truth and len(uids) == len(set(uids))
+        for pacing in ((True, False) if args.pacing == "both" else (args.pacing == "on",)):
+            ok &= series(parent, home, source, env, truth, args.budget, pacing, minimum)
     finally:
         parent.send(("stop",))
         server.join(timeout=10)
         if server.is_alive():
             server.terminate()
+        errors = (home / "server.log").read_text(encoding="utf-8", errors="replace").count("Traceback")
+        print(f"server errors   {errors} tracebacks in the fake's log")
+        tmp.cleanup()
     return 0 if ok else 1
 
 

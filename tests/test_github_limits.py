@@ -9,9 +9,12 @@ is not); everything else is its ordinary behaviour.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
+
+import pytest
 
 from connectors.github import GitHubConnector
 from nhitui.model import Identity, make_uid
@@ -115,3 +118,136 @@ def test_a_spent_budget_stops_at_a_checkpoint_and_resume_completes_it(tmp_path, 
         assert status.facts["resumed_from_checkpoint"] > 0
         assert charged(fake) <= 1.05 * single, (charged(fake), single)
         assert not list(tmp_path.glob("*.checkpoint.json"))
+
+
+def cli_config(tmp_path, fake: GitHubFake, history: bool, pacing: bool) -> str:
+    """A config file as a user writes one: the fake's source, `budget_wait = 0` (stop, do not sleep)."""
+    source = fake.source("gh")
+    lines = ["[[source]]", *(f'{k} = "{source[k]}"' for k in ("type", "name", "api_url", "org", "token",
+                                                               "revoke_token")),
+             "budget_wait = 0", f"pacing = {str(pacing).lower()}", "",
+             "[history]", f"save = {str(history).lower()}", f'path = "{tmp_path / "history.sqlite"}"']
+    path = tmp_path / f"config-{history}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def cli_scan(capsys, config: str, out, *extra: str) -> tuple[int, list[str], str]:
+    """`nhitui scan --config F -o out.json [extra]`: exit code, the uids written, stderr."""
+    from nhitui import cli
+
+    capsys.readouterr()
+    code = cli.main(["scan", "--config", config, "-o", str(out), *extra])
+    err = capsys.readouterr().err
+    uids = [r["uid"] for r in json.loads(out.read_text(encoding="utf-8"))["identities"]]
+    return code, uids, err
+
+
+def next_window(fake: GitHubFake) -> None:
+    """GitHub's hourly reset, without the hour: the fake's next request opens a fresh window."""
+    with fake.lock:
+        fake._window_reset = 0
+
+
+@pytest.mark.parametrize("pacing", [False, True], ids=["unpaced", "paced"])
+def test_the_cli_stops_an_org_four_budgets_big_and_resumes_it_window_by_window(tmp_path, monkeypatch, capsys,
+                                                                                pacing):
+    """Issue 19 at a quarter budget, through `nhitui scan` as a user runs it: a world of ~400 GETs and a
+    budget of 100 an hour (20,000 against 5,000, scaled). The scan forecasts the shortfall and stops
+    at a checkpoint (exit 3); a `--resume` before the reset asks nothing and loses none of the
+    checkpoint; a `--resume` after each reset continues until complete, every identity once, with at
+    most 5 % more charged requests than one uninterrupted scan. The ETags kept across the pauses
+    answer the next scan with 304s, which cost no budget (unpaced, a spent budget is the server's
+    403 (remaining 0); paced, the pacer stops before it and a 304 gives its unit back).
+
+    The whole series at the issue's scale (20,000 GETs, 5,000 a window) is benchmarks/bench_resume.py.
+    """
+    world = World(repos=40)
+    out = tmp_path / "out.json"
+    checkpoints = tmp_path / "state" / "nhitui" / "checkpoints"
+    fake = GitHubFake(world, rate_limit=1_000_000)      # GitHub's hour: the test moves to the next window
+    with fake:
+        for k, v in fake.env.items():
+            monkeypatch.setenv(k, v)
+        code, uids, err = cli_scan(capsys, cli_config(tmp_path, fake, False, pacing), out)
+        assert code == 0, err
+        assert sorted(uids) == sorted(truth(world))
+        single = fake.rate_used                          # the minimum: one uninterrupted scan, no ETags
+
+        config = cli_config(tmp_path, fake, True, pacing)
+        with fake.lock:
+            fake.rate_limit, fake._window_reset = 100, 0
+        assert single > 3 * fake.rate_limit              # four windows' worth
+        code, uids, err = cli_scan(capsys, config, out)
+        charged = [fake.rate_used]
+        assert code == 3, err
+        assert re.search(r"source gh \(github\): partial, \d+ identities, .* - rate-limit budget spent; resumes "
+                         r"at \d\d:\d\d UTC \(nhitui scan --resume\)", err), err
+        assert f"the last scan needed about {single} requests and" in err and "stops at a checkpoint" in err
+        kept = set(uids)
+        assert kept and kept < truth(world) and len(uids) == len(kept)
+        [checkpoint] = checkpoints.glob("*.checkpoint.json")
+        answers = len(json.loads(checkpoint.read_text())["responses"])
+
+        code, uids, err = cli_scan(capsys, config, out, "--resume")     # before the reset
+        assert code == 3 and "resumes at" in err
+        if not pacing:      # the budget was spent to the last unit (paced, the few the pacer held back)
+            assert fake.rate_used == charged[0]
+        charged[0] = fake.rate_used
+        assert len(json.loads(checkpoint.read_text())["responses"]) >= answers   # nothing of it lost
+        assert kept <= set(uids) and len(uids) == len(set(uids))
+        kept = set(uids)
+
+        resumes = 0
+        while code == 3:
+            assert resumes < 8, err
+            next_window(fake)
+            code, uids, err = cli_scan(capsys, config, out, "--resume")
+            charged.append(fake.rate_used)
+            resumes += 1
+            assert code in (0, 3), err
+            assert len(uids) == len(set(uids)) and kept <= set(uids)
+            kept = set(uids)
+        assert code == 0 and resumes >= 3, (resumes, err)
+        assert sorted(uids) == sorted(truth(world))
+        assert max(charged) <= fake.rate_limit
+        assert sum(charged) <= 1.05 * single, (charged, single)
+        assert not list(checkpoints.glob("*.checkpoint.json"))
+
+        next_window(fake)
+        not_modified = fake.not_modified
+        code, uids, err = cli_scan(capsys, config, out)
+        assert code == 0, err
+        assert sorted(uids) == sorted(truth(world))
+        assert fake.not_modified - not_modified >= 0.95 * single        # the ETags survived every pause
+        assert fake.rate_used <= 0.05 * single
+
+
+def test_a_reset_sooner_than_pygithub_waits_still_stops_at_budget_wait_and_a_second_stop_keeps_the_checkpoint(
+        tmp_path, monkeypatch):
+    """Unpaced, a spent budget whose reset is 60 s away (inside PyGithub's own wait) stops at once when
+    `budget_wait = 0` says not to wait; a `--resume` that stops again before reaching every answer of
+    the checkpoint (here one it never reaches) keeps them all for the next one."""
+    from nhitui.collect import scan as collect
+
+    world = World(repos=8)
+    fake = GitHubFake(world, rate_limit=40, rate_window=60.0)
+    with fake:
+        for k, v in fake.env.items():
+            monkeypatch.setenv(k, v)
+        source = fake.source("gh", checkpoint_dir=str(tmp_path), budget_wait=0, pacing=False)
+        t0 = time.monotonic()
+        first = collect([dict(source)])
+        assert time.monotonic() - t0 < 20               # not a sleep to the reset
+        assert first.statuses["gh"].state == "partial"
+        assert "resumes at" in first.statuses["gh"].error
+        [path] = tmp_path.glob("*.checkpoint.json")
+        data = json.loads(path.read_text())
+        late = next(iter(data["responses"])).split("/orgs/", 1)[0] + "/repos/acme/late-repo/keys?per_page=100"
+        data["responses"][late] = ["", "[]"]          # an answer the next run stops before reaching
+        path.write_text(json.dumps(data))
+
+        again = collect([dict(source, resume=True)])   # before the reset: stops again
+        assert again.statuses["gh"].state == "partial"
+        kept = json.loads(path.read_text())["responses"]
+        assert set(data["responses"]) <= set(kept) and kept[late] == ["", "[]"]
