@@ -306,9 +306,13 @@ def _first_screen(path: Path, configured: set[str]) -> None:
 
     if not prepaint.usable():
         return
-    reader = peek(path)
-    if reader is not None:
-        prepaint.show(*_first_rows(reader, configured), f"{reader.age} old ({reader.taken_at:%Y-%m-%d %H:%M} UTC)")
+    try:
+        reader = peek(path)
+        if reader is not None:
+            prepaint.show(*_first_rows(reader, configured),
+                          f"{reader.age} old ({reader.taken_at:%Y-%m-%d %H:%M} UTC)")
+    except Exception:  # noqa: BLE001 - a damaged history is the dashboard's to report; the launch goes on
+        prepaint.abandon()
 
 
 def _first_rows(reader: Any, configured: set[str]) -> tuple[list[Any], int]:
