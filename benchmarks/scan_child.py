@@ -4,7 +4,8 @@
 
 Loads the config as `nhitui scan` does and runs the same `Collector` (with the HTTP cache in the
 history database when `--cache`), then writes per-source figures (state, count, requests, retries,
-seconds, rate-limit units) and the process's own wall, CPU and peak RSS to OUT.json.
+seconds, rate-limit units, the identities' uids), the process's own wall, CPU and peak RSS, and the
+CPU of its reaped children (the sources' processes under `--processes`) to OUT.json.
 `--sequential` scans one source after another (the naive baseline, with concurrency 1 in CONFIG);
 `--processes` runs each source in its own process (`nhitui scan --processes`).
 """
@@ -65,10 +66,15 @@ def main(argv: list[str]) -> int:
         sources[name] = {"provider": st.provider, "state": st.state, "count": st.count, "requests": st.requests,
                          "retries": st.retries, "seconds": took, "error": st.error,
                          "rate_limit_used": st.facts.get("rate_limit_used"),
-                         "not_modified": st.facts.get("not_modified")}
+                         "not_modified": st.facts.get("not_modified"), "uids": []}
+    for row in inventory.rows:
+        if row.source in sources:
+            sources[row.source]["uids"].append(row.uid)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     out.write_text(json.dumps({
         "startup": ready - T0, "collect": done - ready, "count": len(inventory.rows),
-        "cpu": ru.ru_utime + ru.ru_stime, "rss_kb": peak_rss_kb(), "sources": sources}))
+        "cpu": ru.ru_utime + ru.ru_stime, "cpu_children": kids.ru_utime + kids.ru_stime,
+        "rss_kb": peak_rss_kb(), "sources": sources}))
     return 0
 
 
