@@ -8,6 +8,10 @@ front of `AwsFake`) in two forms:
 - persistent: every read meets it. The source must end `failed`, with no rows, a reason naming the
   fault, and within a bound; never an empty list that looks clean.
 
+Faults only one API answers are armed on that provider's fake in its own shape (`SHAPED`): Google's
+429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE and 403 RATE_LIMIT_EXCEEDED envelopes, the Kubernetes API
+server's plain-text APF 429 and its JSON Status 429.
+
 Then the cases that are not per-request: `Link: next` pointing at itself or cycling, a page over
 50 MB, the overall scan timeout (`Collector(timeout=)`, `[scan] timeout`), and a refresh running
 while a bulk revoke changes the same inventory.
@@ -44,7 +48,9 @@ TINY = dict(repos=3, projects=4, iam_users=2, access_keys=2, roles=2, registry_t
 # Per-request timeout 1 s and 3 attempts keep a persistent fault's retries short.
 FAST = {"timeout": 1, "max_attempts": 3, "backoff": 0.05}
 HTTP = ("github", "gitlab", "npm", "dockerhub", "jfrog")
-PROVIDERS = (*HTTP, "aws", "azure")
+PROVIDERS = (*HTTP, "aws", "azure", "gcp", "kubernetes")
+# Fakes started once for the module (seeding and four servers cost more than a case); each case sets its knobs.
+SHARED = ("gcp", "kubernetes")
 BIG = 60 * 1024 * 1024
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -60,7 +66,15 @@ FAULTS: dict[str, dict[str, Any]] = {
     "truncated": dict(truncate_rate=1.0),
     "html": dict(html_error_rate=1.0),
     "empty": dict(empty_rate=1.0),
+    # Armed on the provider's own fake in its own shape (see SHAPED), not through the shared knobs.
+    "429-google": {}, "503-google": {}, "403-rate": {}, "429-apf": {}, "429-status": {},
 }
+
+# Provider-shaped faults, armed as a count of requests to fail on the fake itself: Google's error envelope
+# (429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE, 403 RATE_LIMIT_EXCEEDED) and the Kubernetes API server's 429s
+# (API Priority and Fairness' plain text with Retry-After; a JSON Status with details.retryAfterSeconds).
+SHAPED = {"429-google": 429, "503-google": 503, "403-rate": 403, "429-apf": "throttle_plain",
+          "429-status": "throttle_json"}
 
 # What each provider's API can do: Docker Hub's 429 always carries a Unix-timestamp X-Retry-After,
 # AWS throttles with 400 Throttling (moto's front), the others send Retry-After.
@@ -72,6 +86,12 @@ APPLIES = {
     "dockerhub": ("500", "502", "503", "429-unix", "reset", "hang", "truncated", "html", "empty"),
     "aws": ("500", "502", "503", "throttling", "reset", "hang", "truncated", "html", "empty"),
     "azure": ("500", "502", "503", "429-seconds", "429-http-date", "reset", "hang", "truncated", "html", "empty"),
+    # Google's 429 is RESOURCE_EXHAUSTED in its JSON envelope with no Retry-After header (429-google stands
+    # for it); its front ends also answer bare 5xx, HTML 502 pages and cut connections.
+    "gcp": ("500", "502", "503", "503-google", "429-google", "403-rate", "reset", "hang", "truncated", "html",
+            "empty"),
+    # The API server's Retry-After is always whole seconds (never a date): 429-apf and 429-status stand for it.
+    "kubernetes": ("500", "502", "503", "429-apf", "429-status", "reset", "hang", "truncated", "html", "empty"),
 }
 
 # The reason a persistent fault must leave on the failed source (a regex searched in its error).
@@ -113,9 +133,39 @@ REASONS: dict[str, dict[str, str]] = {
         "empty": r"cannot reach AWS: Unable to parse response .*invalid XML",
     },
 }
+_GCP = r"no project could be read: GET /v3/(projects|folders): "
+_K8S = r"(list|get) \S+: "
+REASONS["gcp"] = {
+    **{fault: _GCP + r"gave up after 3 attempts .*\(last: " + fault[:3] + r"\b"
+       for fault in ("500", "502", "503", "503-google", "429-google")},
+    "403-rate": _GCP.replace("GET /v3", r"403 RATE_LIMIT_EXCEEDED on GET /v3") + r"rate limited, still refused "
+                r"after retries \(Quota exceeded \(rate\)\.\)(;| *$)",
+    "reset": _GCP + r"gave up .*\(last: network error \(ReadError\)\)",
+    "truncated": _GCP + r"gave up .*\(last: 200 with truncated or invalid JSON\)",
+    "html": _GCP + r"gave up .*\(last: 502 \(an HTML error page\)\)",
+    "empty": _GCP + r"gave up .*\(last: 200 with an empty body\)",
+}
+REASONS["kubernetes"] = {
+    "500": _K8S + "HTTP 500 InternalServerError: Server Error$", "502": _K8S + "HTTP 502 BadGateway: Server Error$",
+    "503": _K8S + "HTTP 503 ServiceUnavailable: Server Error$",
+    "html": _K8S + r"HTTP 502 BadGateway: an HTML error page \(a proxy's or load balancer's\)$",
+    "429-apf": _K8S + r"HTTP 429 TooManyRequests: Too many requests, please try again later\.$",
+    "reset": _K8S + "network error",
+    "truncated": _K8S + "the server sent a body that is not JSON", "empty": _K8S + "the server sent an empty body",
+}
 # The AWS client backs off (and paces) on throttling for seconds per attempt: that persistent case is
 # left to tests/test_aws.py (an endpoint down for good); hangs persist only in the scan-timeout tests.
-NO_PERSISTENT = {("aws", "throttling")} | {(p, "hang") for p in PROVIDERS}
+# A JSON Status 429 asks for whole seconds (retryAfterSeconds is an integer, at least 1): its persistent
+# case would wait seconds per retry on the path 429-apf already takes.
+NO_PERSISTENT = {("aws", "throttling"), ("kubernetes", "429-status")} | {(p, "hang") for p in PROVIDERS}
+
+# aiohttp (under kubernetes_asyncio) resends a GET once, uncounted, when a reused keep-alive connection
+# drops (RFC 9112 §9.3.2): only the first reset (a scan's first request, on a new connection) is sure to
+# reach the connector's own retry.
+UNCOUNTED = {("kubernetes", "reset"): 1}
+# The scan cannot end before a throttled list is read again, and that retry must wait what the server asked
+# (retryAfterSeconds 1), not the 0.1 s backoff. (APF's Retry-After 0.1 s is too short to tell apart.)
+WAITS = {("kubernetes", "429-status"): 1.0}
 
 TRANSIENT = [(p, f) for p in PROVIDERS for f in APPLIES[p]]
 PERSISTENT = [(p, f) for p in PROVIDERS for f in APPLIES[p] if (p, f) not in NO_PERSISTENT]
@@ -138,10 +188,68 @@ def aws_fake() -> Iterator[AwsFake]:
         yield fake
 
 
+@pytest.fixture(scope="module")
+def shared_fakes() -> Iterator[dict[str, Any]]:
+    """The SHARED providers' fakes, each started on first use and stopped with the module."""
+    fakes: dict[str, Any] = {}
+    try:
+        yield fakes
+    finally:
+        for fake in fakes.values():
+            fake.stop()
+
+
+def set_knobs(fake: Any, knobs: Knobs) -> None:
+    """New knobs on a running fake and each of its servers, with the fault counts forgotten."""
+    fake.knobs = knobs
+    for server in servers(fake):
+        server.knobs = server.faults.knobs = knobs
+        server.faults.reset_counts()
+
+
+def arm(fake: Any, fault: str, count: int) -> None:
+    """Make the next `count` requests meet a SHAPED fault."""
+    disarm(fake)
+    if hasattr(fake, "fail_next"):                       # GCP: Google's envelope, on every service
+        fake.fail_next[SHAPED[fault]] = count
+    else:                                                # Kubernetes: the API server's two 429s
+        fake.api.retry_after = "0.1" if fault == "429-apf" else "1"
+        setattr(fake.api, str(SHAPED[fault]), count)
+
+
+def disarm(fake: Any) -> None:
+    if hasattr(fake, "fail_next"):
+        fake.fail_next.clear()
+    else:
+        fake.api.throttle_plain = fake.api.throttle_json = 0
+        fake.api.retry_after = "1"
+
+
+def unarmed(fake: Any, fault: str) -> int:
+    """How many SHAPED faults the fake has yet to answer."""
+    if hasattr(fake, "fail_next"):
+        return fake.fail_next[SHAPED[fault]]
+    return int(getattr(fake.api, str(SHAPED[fault])))
+
+
 @contextmanager
 def serving(provider: str, knobs: Knobs, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
             **kw: Any) -> Iterator[Any]:
     """The provider's fake with `knobs`, its credentials in the environment (as the CLI reads them)."""
+    if provider in SHARED and not kw:
+        fakes = request.getfixturevalue("shared_fakes")
+        if provider not in fakes:
+            fakes[provider] = _fake_class(provider)(World(**TINY)).start()
+        fake = fakes[provider]
+        set_knobs(fake, knobs)
+        for key, value in fake.env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            yield fake
+        finally:
+            set_knobs(fake, Knobs())
+            disarm(fake)
+        return
     if provider == "aws":
         fake = request.getfixturevalue("aws_fake")
         fake.knobs = knobs
@@ -162,8 +270,13 @@ def serving(provider: str, knobs: Knobs, request: pytest.FixtureRequest, monkeyp
 
 
 def servers(fake: Any) -> list[Any]:
-    """The fake's HTTP servers, each counting its own `fault_limit` (Azure: Graph and ARM)."""
-    return [fake.server] if hasattr(fake, "server") else [fake.graph, fake.arm]
+    """The fake's HTTP servers, each counting its own `fault_limit` (Azure: Graph and ARM; GCP: one per
+    service)."""
+    if hasattr(fake, "server"):
+        return [fake.server]
+    if isinstance(getattr(fake, "servers", None), dict):
+        return list(fake.servers.values())
+    return [fake.graph, fake.arm]
 
 
 def injected(fake: Any) -> int:
@@ -198,30 +311,36 @@ def uids(inventory: Inventory, name: str) -> set[str]:
 def test_transient_fault_ends_in_the_complete_inventory(provider, fault, request, monkeypatch):
     limit = 1 if fault == "hang" else 2          # a hang costs one per-request timeout (1 s)
     with serving(provider, Knobs(**FAULTS[fault], fault_limit=limit), request, monkeypatch) as fake:
+        if fault in SHAPED:
+            arm(fake, fault, limit)
         inventory, statuses, elapsed = collect([source(fake, provider)])
         expected = truth(fake, provider)
-        faults = injected(fake)
-        per_server = 1 if isinstance(fake, AwsFake) else len(servers(fake))
+        faults = limit - unarmed(fake, fault) if fault in SHAPED else injected(fake)
+        per_server = 1 if isinstance(fake, AwsFake) or fault in SHAPED else len(servers(fake))
     name = SOURCE_NAMES[provider]
     status = statuses[name]
     assert faults == limit * per_server, f"the fault was not injected: {faults}"
     assert status.state == "ok", (status.error, status.blind_spots)
     assert not status.error and not status.blind_spots
     assert uids(inventory, name) == expected
-    assert status.retries >= limit                 # it got there by retrying, and counted it
-    assert elapsed < 20
+    assert status.retries >= UNCOUNTED.get((provider, fault), limit)   # it got there by retrying, and counted it
+    assert WAITS.get((provider, fault), 0) <= elapsed < 20
 
 
 @pytest.mark.parametrize(("provider", "fault"), PERSISTENT, ids=[f"{p}-{f}" for p, f in PERSISTENT])
 def test_persistent_fault_fails_the_source_with_a_reason(provider, fault, request, monkeypatch):
     with serving(provider, Knobs(**FAULTS[fault]), request, monkeypatch) as fake:
+        if fault in SHAPED:
+            arm(fake, fault, 10**6)
         inventory, statuses, elapsed = collect([source(fake, provider)])
+        faults = 10**6 - unarmed(fake, fault) if fault in SHAPED else injected(fake)
     name = SOURCE_NAMES[provider]
     status = statuses[name]
     assert status.state == "failed", (status.state, status.error, status.blind_spots)
     assert uids(inventory, name) == set() and status.count == 0
     assert re.search(REASONS[provider][fault], status.error), status.error
     assert "Traceback" not in status.error and "unexpected error" not in status.error
+    assert faults >= 3                             # every attempt met the fault (max_attempts 3)
     assert elapsed < 20
 
 

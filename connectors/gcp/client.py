@@ -221,6 +221,9 @@ def classify(reply: Reply, needs: str = "") -> Problem:
         text = f"{head}: billing is disabled on the consumer project"
     elif reason in ("SECURITY_POLICY_VIOLATED", "vpcServiceControls"):
         text = f"{head}: blocked by a VPC Service Controls perimeter; scan from inside it or add an ingress rule"
+    elif reason in RATE_REASONS:
+        # Returned only once `Api.call` has retried it: a quota, not a missing grant (no "grant ..." advice).
+        text = f"{head}: rate limited, still refused after retries" + (f" ({message})" if message else "")
     else:
         text = f"{head}" + (f": {message}" if message else "")
         if needs and code == 403:
@@ -324,7 +327,9 @@ class Api:
                 raise AuthError(f"authentication failed: Google answered 401 on {method} {sanitize(reply.path)} "
                                 f"with {self.label}")
             _, reason, _ = error_info(reply.data)
-            if reply.status == 403 and reason in RATE_REASONS and attempt < RATE_403_RETRIES:
+            # As many attempts as the session gives a 429 (`max_attempts`), at most RATE_403_RETRIES retries.
+            retries = min(RATE_403_RETRIES, self.session.max_attempts - 1)
+            if reply.status == 403 and reason in RATE_REASONS and attempt < retries:
                 attempt += 1
                 self.report.count_retry()
                 await asyncio.sleep(min(8.0, self.session.backoff * 2 ** attempt) * (0.5 + self._rng.random() / 2))

@@ -2,7 +2,8 @@
 
 Source settings: `kubeconfig` (default `$KUBECONFIG`, then `~/.kube/config`; in-cluster inside a pod),
 `contexts` (default the current context; one identity set per context, uids carry the context),
-`namespaces` (default all), `revoke_context` (the write identity, loaded only to act).
+`namespaces` (default all), `revoke_context` (the write identity, loaded only to act); `timeout` (seconds per
+request), `max_attempts` and `backoff` (retries of 429, 5xx and failed reads) as for the REST sources.
 Layout: `kubeconfig.py` (contexts, credentials, exec plugins), `client.py` (transport, pages, Status
 errors), `cluster.py` (the lists of one context), `service_accounts.py`, `token_secrets.py`, `rbac.py`,
 `actions.py`.
@@ -17,7 +18,7 @@ from typing import Any
 
 from connectors.base import AuthError, ConnectorError, Report, setting
 from connectors.kubernetes import actions as _actions
-from connectors.kubernetes.client import Client
+from connectors.kubernetes.client import BACKOFF, MAX_RETRIES, Client
 from connectors.kubernetes.cluster import INVISIBLE, ClusterScan, parse_version
 from connectors.kubernetes.service_accounts import Place
 from nhitui.model import Action, ActionResult, Identity
@@ -40,10 +41,13 @@ class KubernetesConnector:
         self.revoke_context = setting(settings, "revoke_context")
         self.concurrency = int(setting(settings, "concurrency", 8))
         self.timeout = float(setting(settings, "timeout", 30.0))
+        self.max_attempts = int(setting(settings, "max_attempts", MAX_RETRIES + 1))
+        self.backoff = float(setting(settings, "backoff", BACKOFF))
         self.versions: dict[str, tuple[int, int] | None] = {}
 
     async def _connect(self, context: str | None) -> Client:
-        return await Client.connect(self.kubeconfig, context, self.report, self.concurrency, self.timeout)
+        return await Client.connect(self.kubeconfig, context, self.report, self.concurrency, self.timeout,
+                                    self.max_attempts, self.backoff)
 
     async def collect(self) -> AsyncIterator[list[Identity]]:
         # Stated in the source details rather than as a blind spot: no permission would reveal them, so

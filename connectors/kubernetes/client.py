@@ -20,6 +20,7 @@ import asyncio
 import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 PAGE = 500
 MAX_RETRIES = 4
+BACKOFF = 0.25            # seconds; doubled per attempt (5xx: 0.5, 1, 2, 4 s; network: 0.4 times that)
 MAX_WAIT = 32.0
 MAX_RESTARTS = 3
 MAX_BODY = 64 * 1024 * 1024
@@ -49,7 +51,8 @@ class ApiError(ConnectorError):
         self.verb = verb
         self.resource = resource
         self.retry_after = retry_after
-        super().__init__(f"{verb} {resource}: HTTP {status} {reason}: {message}"[:400])
+        head = f"{verb} {resource}: HTTP {status}" + (f" {reason}" if reason else "")
+        super().__init__((f"{head}: {message}" if message else head)[:400])
 
 
 class TooLarge(ConnectorError):
@@ -93,22 +96,27 @@ def _retry_after(headers: Mapping[str, str], status: dict[str, Any] | None) -> f
 class Client:
     """Authenticated requests to one context; create with `await Client.connect(...)`."""
 
-    def __init__(self, api: Any, target: Target, report: Report, concurrency: int = 8) -> None:
+    def __init__(self, api: Any, target: Target, report: Report, concurrency: int = 8,
+                 max_attempts: int = MAX_RETRIES + 1, backoff: float = BACKOFF) -> None:
         self.api = api
         self.target = target
         self.report = report
         self.gate = asyncio.Semaphore(concurrency)
         self.sleep = asyncio.sleep
+        # The source's `max_attempts` and `backoff`, as the REST sources read them (connectors/_http.py).
+        self.max_attempts = max(1, min(10, int(max_attempts)))
+        self.backoff = max(0.0, float(backoff))
 
     @classmethod
     async def connect(cls, kubeconfig: str | None, context: str | None, report: Report,
-                      concurrency: int = 8, timeout: float = 30.0) -> Client:
+                      concurrency: int = 8, timeout: float = 30.0, max_attempts: int = MAX_RETRIES + 1,
+                      backoff: float = BACKOFF) -> Client:
         """Load one context (or the in-cluster identity); a failing exec plugin is an AuthError here."""
         from kubernetes_asyncio.client import ApiClient
 
         cfg, target = await load_context(kubeconfig, context)
         cfg.connection_pool_maxsize = max(concurrency, 4)
-        client = cls(ApiClient(configuration=cfg), target, report, concurrency)
+        client = cls(ApiClient(configuration=cfg), target, report, concurrency, max_attempts, backoff)
         client.timeout = timeout
         return client
 
@@ -124,8 +132,8 @@ class Client:
                       verb: str = "", resource: str = "", parse: bool = True, keep_data: bool = False) -> Any:
         """One call; the parsed body (secret values removed), or None.
 
-        Retried a few times: 429 (after Retry-After) and 5xx for every method (neither was applied);
-        network failures, timeouts and cut or garbled bodies for GET only (a write may have landed).
+        Retried (`max_attempts`): 429 (after Retry-After) and 5xx for every method (neither was applied);
+        network failures, timeouts and cut, empty or garbled bodies for GET only (a write may have landed).
         """
         verb = verb or method.lower()
         resource = resource or path
@@ -135,11 +143,15 @@ class Client:
         attempt = 0
         while True:
             attempt += 1
-            retry_left = attempt <= MAX_RETRIES
+            retry_left = attempt < self.max_attempts
             try:
                 status_code, resp_headers, raw = await self._send(method, path, query, headers, body, verb, resource)
                 if 200 <= status_code < 300:
-                    if not parse or not raw:
+                    if not parse:
+                        return None
+                    if not raw:
+                        if method == "GET":     # every read answers JSON: an empty body is a cut answer
+                            raise ConnectorError(f"{verb} {resource}: the server sent an empty body")
                         return None
                     try:
                         return parse_body(raw, keep_data)
@@ -151,13 +163,13 @@ class Client:
                 if method != "GET" or not retry_left:
                     raise
                 self.report.count_retry()
-                await self.sleep(min(2 ** attempt * 0.1, 2.0))
+                await self.sleep(min(2 ** attempt * self.backoff * 0.4, 2.0))
                 continue
             status_obj = _status_object(raw, resp_headers.get("Content-Type", ""))
             if (status_code == 429 or status_code >= 500) and retry_left:
                 self.report.count_retry()
                 await self.sleep(_retry_after(resp_headers, status_obj) if status_code == 429
-                                 else min(2 ** attempt * 0.25, 4.0))
+                                 else min(2 ** attempt * self.backoff, 4.0))
                 continue
             raise _error(status_code, status_obj, raw, verb, resource, resp_headers)
 
@@ -273,13 +285,31 @@ def _error(code: int, status: dict[str, Any] | None, raw: bytes, verb: str, reso
         message = " ".join(str(status.get("message") or "").split())[:300]
     else:
         reason = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests"}.get(code, "")
-        # A plain-text body (APF 429, a proxy's page) is shown only when short and printable.
-        text = raw[:200].decode("utf-8", "replace")
-        message = " ".join(text.split()) if text.isprintable() or not text else ""
+        if not reason and code in HTTPStatus._value2member_map_:
+            reason = HTTPStatus(code).phrase.replace(" ", "")      # a proxy's or load balancer's 5xx
+        message = _plain_message(raw, headers.get("Content-Type", ""))
     if code == 401:
         return AuthApiError(code, reason or "Unauthorized", message, verb, resource)
     retry = _retry_after(headers, status) if code == 429 else None
     return ApiError(code, reason, message, verb, resource, retry)
+
+
+def _plain_message(raw: bytes, content_type: str) -> str:
+    """What a non-Status error body says: a short printable text (APF's 429), a JSON `message`, or that
+    it was an HTML page (a proxy's); never the raw markup."""
+    text = raw[:200].decode("utf-8", "replace")
+    head = text.lstrip()[:15].lower()
+    if "html" in content_type.lower() or head.startswith(("<!doctype", "<html")):
+        return "an HTML error page (a proxy's or load balancer's)"
+    if "json" in content_type.lower():
+        try:
+            data = parse_body(raw)
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("message"), str):
+            text = data["message"][:200]
+    flat = " ".join(text.split())
+    return flat if flat.isprintable() else ""
 
 
 class AuthApiError(ApiError, AuthError):
