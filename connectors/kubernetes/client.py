@@ -34,6 +34,7 @@ MAX_RETRIES = 4
 BACKOFF = 0.25            # seconds; doubled per attempt (5xx: 0.5, 1, 2, 4 s; network: 0.4 times that)
 MAX_WAIT = 32.0
 MAX_RESTARTS = 3
+MAX_PAGES = 10_000        # of one list (5 million objects at PAGE): beyond that, a server that never ends it
 MAX_BODY = 64 * 1024 * 1024
 # Keys whose values are credentials in any Kubernetes object we might be sent; dropped while parsing.
 SECRET_KEYS = frozenset({"data", "stringData", "binaryData"})
@@ -208,21 +209,33 @@ class Client:
                     verb: str = "list", resource: str = "") -> AsyncIterator[dict[str, Any]]:
         """Every page of a list (`limit`/`continue`); an expired continue restarts the list from scratch.
 
-        Pages are yielded only once the whole list is read, so a restart never duplicates items.
+        Pages are yielded only once the whole list is read, so a restart never duplicates items. A
+        `continue` token already used (a server looping) or more than MAX_PAGES pages end the list with a
+        blind spot: what was read is kept, and the list is said to be incomplete.
         """
         restarts = 0
+        what = f"{verb} {resource or path}"
         while True:
             collected: list[dict[str, Any]] = []
             token = ""
+            used: set[str] = set()
             try:
                 while True:
                     q = list(query or []) + [("limit", str(PAGE))] + ([("continue", token)] if token else [])
                     page = await self.request("GET", path, q, accept=accept, verb=verb, resource=resource or path)
                     if not isinstance(page, dict):
-                        raise ConnectorError(f"{verb} {resource or path}: the answer is not a list")
+                        raise ConnectorError(f"{what}: the answer is not a list")
                     collected.append(page)
+                    used.add(token)
                     token = str((page.get("metadata") or {}).get("continue") or "")
                     if not token:
+                        break
+                    if token in used or len(collected) >= MAX_PAGES:
+                        why = ("points back to a page already read" if token in used
+                               else f"goes on past {MAX_PAGES} pages")
+                        self.report.blind_spot(f"{what} (context {self.target.context})",
+                                               f"the continue token of {what} {why}; stopped after "
+                                               f"{len(collected)} pages, the list may be incomplete")
                         break
             except ApiError as exc:
                 if exc.status == 410 and token and restarts < MAX_RESTARTS:
@@ -239,11 +252,21 @@ class Client:
         """(the list's kind, every item) of a paged list."""
         kind = ""
         out: list[dict[str, Any]] = []
+        seen: set[str] = set()
         async for page in self.pages(path, query, accept, resource=resource):
             kind = kind or str(page.get("kind") or "")
             items = page.get("items")
-            if isinstance(items, list):
-                out.extend(_shaped(i) for i in items if isinstance(i, dict))
+            for item in items if isinstance(items, list) else []:
+                if not isinstance(item, dict):
+                    continue
+                item = _shaped(item)
+                meta = item["metadata"]
+                uid = meta.get("uid")
+                key = uid if isinstance(uid, str) and uid else f"{meta.get('namespace')!s}/{meta.get('name')!s}"
+                if key in seen:
+                    continue            # a page served twice (a `continue` that went back): one object each
+                seen.add(key)
+                out.append(item)
         return kind, out
 
     async def version(self) -> str:

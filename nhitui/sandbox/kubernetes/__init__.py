@@ -6,7 +6,7 @@ Python, printing an `ExecCredential` from an environment variable), as `aws eks 
 write identity, is named by the source's `revoke_context`.
 
 Knobs beside the shared `Knobs`: `api.ignore_metadata_header`, `api.expire_continue`,
-`api.throttle_plain`, `api.throttle_json`, `api.retry_after`, `api.deny`, `api.page_limit`,
+`api.throttle_plain`, `api.throttle_json`, `api.retry_after`, `api.deny`, `api.page_limit`, `api.loop_continue`,
 `api.version` (see `api.py`).
 """
 

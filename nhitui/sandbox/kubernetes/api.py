@@ -141,6 +141,9 @@ class ApiServer:
         self.retry_after = "1"
         self.deny: set[tuple[str, str]] = set()   # (verb, resource) answered 403 for every token
         self.page_limit = 500
+        # A broken or hostile server's `continue`: "self", a page asked with a token answers that same token;
+        # "cycle", the last page of a list points back to its first.
+        self.loop_continue = ""
         self.seen_accept: dict[str, list[str]] = defaultdict(list)   # resource -> Accept headers sent
         self.app = Flask("nhitui-fake-kubernetes")
         self.app.add_url_rule("/version", "version", self._version)
@@ -260,10 +263,13 @@ class ApiServer:
         page = items[start:start + limit]
         meta: dict[str, Any] = {"resourceVersion": str(self.store.rv)}
         if start + limit < len(items):
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(
-                {"v": "meta.k8s.io/v1", "rv": self.store.rv, "start": start + limit}).encode()).decode()
+            meta["continue"] = self._continue(start + limit)
             if not labels and not fields:
                 meta["remainingItemCount"] = len(items) - start - limit
+        if self.loop_continue == "self" and token:
+            meta["continue"] = token
+        elif self.loop_continue == "cycle" and start and "continue" not in meta:
+            meta["continue"] = self._continue(0)
         kind, _ = RESOURCES[(group, resource)]
         if self._metadata_only(resource, True):
             body = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
@@ -274,6 +280,10 @@ class ApiServer:
             body = {"kind": kind, "apiVersion": f"{group}/{version}" if group else version, "metadata": meta,
                     "items": [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in page]}
         return Response(json.dumps(body), content_type="application/json")
+
+    def _continue(self, start: int) -> str:
+        return base64.urlsafe_b64encode(json.dumps(
+            {"v": "meta.k8s.io/v1", "rv": self.store.rv, "start": start}).encode()).decode()
 
     def _one(self, resource: str, obj: dict[str, Any]) -> Response:
         if self._metadata_only(resource, False):
