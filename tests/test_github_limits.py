@@ -151,7 +151,7 @@ def next_window(fake: GitHubFake) -> None:
 
 @pytest.mark.parametrize("pacing", [False, True], ids=["unpaced", "paced"])
 def test_the_cli_stops_an_org_four_budgets_big_and_resumes_it_window_by_window(tmp_path, monkeypatch, capsys,
-                                                                                pacing):
+                                                                                caplog, pacing):
     """Issue 19 at a quarter budget, through `nhitui scan` as a user runs it: a world of ~400 GETs and a
     budget of 100 an hour (20,000 against 5,000, scaled). The scan forecasts the shortfall and stops
     at a checkpoint (exit 3); a `--resume` before the reset asks nothing and loses none of the
@@ -216,8 +216,10 @@ def test_the_cli_stops_an_org_four_budgets_big_and_resumes_it_window_by_window(t
 
         next_window(fake)
         not_modified = fake.not_modified
+        caplog.clear()
         code, uids, err = cli_scan(capsys, config, out)
         assert code == 0, err
+        assert "have an ETag (an unchanged answer, 304, is free): this scan fits if little changed" in caplog.text
         assert sorted(uids) == sorted(truth(world))
         assert fake.not_modified - not_modified >= 0.95 * single        # the ETags survived every pause
         assert fake.rate_used <= 0.05 * single

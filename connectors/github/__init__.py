@@ -110,10 +110,23 @@ class GitHubConnector:
         at = time.strftime("%H:%M", time.gmtime(reset))
         how = "waits for the reset" if reset - time.time() <= self.client.pacer.limits.budget_wait else \
             "stops at a checkpoint; nhitui scan --resume continues it after the reset"
-        text = (f"the last scan needed about {need} requests and {remaining} of {limit} remain until {at} UTC: "
-                f"this scan {how}; estimated complete about {finish} UTC")
+        free = min(need, self._cached_answers())
+        if need - free <= remaining:    # a 304 is not charged: an unchanged organisation fits
+            text = (f"the last scan needed about {need} requests and {remaining} of {limit} remain until {at} UTC; "
+                    f"{free} of them have an ETag (an unchanged answer, 304, is free): this scan fits if little "
+                    f"changed, else it {how}; complete at the latest about {finish} UTC")
+        else:
+            text = (f"the last scan needed about {need} requests and {remaining} of {limit} remain until {at} UTC: "
+                    f"this scan {how}; estimated complete about {finish} UTC")
         self.report.facts["budget_forecast"] = text
         log.warning("%s: %s", self.name, text)
+
+    def _cached_answers(self) -> int:
+        """GETs of this scan that may be answered 304 (their ETag is cached, no checkpoint answers them)."""
+        cache, replay = self.client.cache, self.client.replay
+        if not cache:
+            return 0
+        return sum(1 for k in list(cache) if not k.endswith("#link") and k not in replay)
 
     async def collect(self) -> AsyncIterator[list[Identity]]:
         gh = self.client
