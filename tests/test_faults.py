@@ -137,7 +137,9 @@ _GCP = r"no project could be read: GET /v3/(projects|folders): "
 _K8S = r"(list|get) \S+: "
 REASONS["gcp"] = {
     **{fault: _GCP + r"gave up after 3 attempts .*\(last: " + fault[:3] + r"\b"
-       for fault in ("500", "502", "503", "503-google", "429-google")},
+       for fault in ("500", "502", "503", "503-google")},
+    "429-google": _GCP.replace("GET /v3", r"429 RATE_LIMIT_EXCEEDED on GET /v3") + r"rate limited, still refused "
+                  r"after retries \(Quota exceeded for service 'cloudresourcemanager'\.\)(;| *$)",
     "403-rate": _GCP.replace("GET /v3", r"403 RATE_LIMIT_EXCEEDED on GET /v3") + r"rate limited, still refused "
                 r"after retries \(Quota exceeded \(rate\)\.\)(;| *$)",
     "reset": _GCP + r"gave up .*\(last: network error \(ReadError\)\)",
@@ -163,9 +165,10 @@ NO_PERSISTENT = {("aws", "throttling"), ("kubernetes", "429-status")} | {(p, "ha
 # drops (RFC 9112 §9.3.2): only the first reset (a scan's first request, on a new connection) is sure to
 # reach the connector's own retry.
 UNCOUNTED = {("kubernetes", "reset"): 1}
-# The scan cannot end before a throttled list is read again, and that retry must wait what the server asked
-# (retryAfterSeconds 1), not the 0.1 s backoff. (APF's Retry-After 0.1 s is too short to tell apart.)
-WAITS = {("kubernetes", "429-status"): 1.0}
+# Transient 429s that ask for long enough to tell apart from a backoff (0.1 s) and from a whole clean scan
+# (about 0.5 s): the scan cannot end before a throttled read is sent again, after the wait the server asked
+# (Kubernetes' retryAfterSeconds; Google's RetryInfo retryDelay). The other 429s ask for 0.1 s.
+WAITS = {("kubernetes", "429-status"): 1.0, ("gcp", "429-google"): 1.5}
 
 TRANSIENT = [(p, f) for p in PROVIDERS for f in APPLIES[p]]
 PERSISTENT = [(p, f) for p in PROVIDERS for f in APPLIES[p] if (p, f) not in NO_PERSISTENT]
@@ -207,13 +210,15 @@ def set_knobs(fake: Any, knobs: Knobs) -> None:
         server.faults.reset_counts()
 
 
-def arm(fake: Any, fault: str, count: int) -> None:
-    """Make the next `count` requests meet a SHAPED fault."""
+def arm(fake: Any, fault: str, count: int, wait: float = 0.1) -> None:
+    """Make the next `count` requests meet a SHAPED fault; a 429 asks to wait `wait` seconds (a JSON
+    Status 429 asks whole seconds, at least 1)."""
     disarm(fake)
     if hasattr(fake, "fail_next"):                       # GCP: Google's envelope, on every service
         fake.fail_next[SHAPED[fault]] = count
+        fake.retry_delay = f"{wait:g}s" if fault == "429-google" else None     # google.rpc.RetryInfo
     else:                                                # Kubernetes: the API server's two 429s
-        fake.api.retry_after = "0.1" if fault == "429-apf" else "1"
+        fake.api.retry_after = f"{wait:g}" if fault == "429-apf" else str(max(1, int(wait)))
         setattr(fake.api, str(SHAPED[fault]), count)
 
 
@@ -221,6 +226,7 @@ def disarm(fake: Any) -> None:
     """Every SHAPED fault and pagination loop off again."""
     if hasattr(fake, "fail_next"):
         fake.fail_next.clear()
+        fake.retry_delay = None
     else:
         fake.api.throttle_plain = fake.api.throttle_json = 0
         fake.api.retry_after = "1"
@@ -311,10 +317,11 @@ def uids(inventory: Inventory, name: str) -> set[str]:
 
 @pytest.mark.parametrize(("provider", "fault"), TRANSIENT, ids=[f"{p}-{f}" for p, f in TRANSIENT])
 def test_transient_fault_ends_in_the_complete_inventory(provider, fault, request, monkeypatch):
-    limit = 1 if fault == "hang" else 2          # a hang costs one per-request timeout (1 s)
+    # A hang costs one per-request timeout (1 s), a WAITS 429 its whole wait: one of them is enough.
+    limit = 1 if fault == "hang" or (provider, fault) in WAITS else 2
     with serving(provider, Knobs(**FAULTS[fault], fault_limit=limit), request, monkeypatch) as fake:
         if fault in SHAPED:
-            arm(fake, fault, limit)
+            arm(fake, fault, limit, WAITS.get((provider, fault), 0.1))
         inventory, statuses, elapsed = collect([source(fake, provider)])
         expected = truth(fake, provider)
         faults = limit - unarmed(fake, fault) if fault in SHAPED else injected(fake)
@@ -350,6 +357,20 @@ def test_persistent_fault_fails_the_source_with_a_reason(provider, fault, reques
 # the Kubernetes client's 64 MiB (a cluster's lists are bigger than a registry's).
 OVERSIZE = {**{p: (BIG, "exceeds the 52428800 byte bound") for p in (*HTTP, "gcp")},
             "kubernetes": (70 * 1024 * 1024, "answer larger than 64 MiB")}
+
+
+def test_a_google_429_asking_for_longer_than_max_retry_wait_is_reported_not_waited(request, monkeypatch):
+    """RetryInfo asks for an hour: the scan does not stall on it (`max_retry_wait`, 60 s), it says so."""
+    with serving("gcp", Knobs(), request, monkeypatch) as fake:
+        arm(fake, "429-google", 10**6)
+        fake.retry_delay = "3600s"
+        inventory, statuses, elapsed = collect([source(fake, "gcp")], timeout=15)
+        sent = 10**6 - unarmed(fake, "429-google")
+    status = statuses["acme-gcp"]
+    assert status.state == "failed" and status.count == 0
+    assert re.search(REASONS["gcp"]["429-google"], status.error), status.error
+    assert status.retries == 0 and sent == 2        # the project and folder lists, each asked once
+    assert elapsed < 5
 
 
 @pytest.mark.parametrize("provider", list(OVERSIZE))

@@ -8,8 +8,10 @@ does blocking I/O, so refreshes run in a worker thread under a lock, over a smal
 `valid` is refreshed before the next call, and a 401 refreshes once.
 
 Errors: Google's 403 means several things; `classify()` reads `error.details[].reason` (and the
-legacy `errors[].reason`) so a blind spot names what to grant or enable. 429 and 5xx are retried
-by the session; 403 `RATE_LIMIT_EXCEEDED` (and legacy `rateLimitExceeded`) is retried here.
+legacy `errors[].reason`) so a blind spot names what to grant or enable. 5xx are retried by the
+session; 429 `RESOURCE_EXHAUSTED` and 403 `RATE_LIMIT_EXCEEDED` (and legacy `rateLimitExceeded`)
+are retried here, waiting the `google.rpc.RetryInfo.retryDelay` Google names (else Retry-After, else
+a backoff).
 No message ever carries a credential or a credential file path.
 """
 
@@ -19,6 +21,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from connectors._http import GaveUp, Reply, Session, TooLarge, clean, ssl_verify
+from connectors._http import GaveUp, Reply, Session, TooLarge, clean, retry_wait, ssl_verify
 from connectors.base import AuthError, ConnectorError, Report, Resolve
 from nhitui.model import sanitize
 
@@ -41,6 +44,8 @@ DEFAULT_ENDPOINTS = {
 RATE_REASONS = {"RATE_LIMIT_EXCEEDED", "rateLimitExceeded", "userRateLimitExceeded"}
 MAX_PAGES = 5_000
 RATE_403_RETRIES = 4
+RATE_LIMITED = frozenset({429})     # returned by the session at once: `Api.call` reads Google's RetryInfo
+_DURATION = re.compile(r"^\s*(\d{1,6}(?:\.\d{1,9})?)s\s*$")
 
 
 class _NoPaths(logging.Filter):
@@ -192,6 +197,18 @@ def error_info(data: Any) -> tuple[str, str, dict[str, str]]:
     return status, "", {}
 
 
+def retry_delay(data: Any) -> float | None:
+    """Seconds of a `google.rpc.RetryInfo` detail's `retryDelay` (a proto Duration, "30s"), or None."""
+    err = data.get("error") if isinstance(data, Mapping) else None
+    details = err.get("details") if isinstance(err, Mapping) else None
+    for d in details if isinstance(details, list) else []:
+        if isinstance(d, Mapping) and str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            m = _DURATION.match(str(d.get("retryDelay") or ""))
+            if m:
+                return float(m.group(1))
+    return None
+
+
 def classify(reply: Reply, needs: str = "") -> Problem:
     """What a non-2xx answer means, phrased as what to grant or enable."""
     status, reason, meta = error_info(reply.data)
@@ -221,7 +238,7 @@ def classify(reply: Reply, needs: str = "") -> Problem:
         text = f"{head}: billing is disabled on the consumer project"
     elif reason in ("SECURITY_POLICY_VIOLATED", "vpcServiceControls"):
         text = f"{head}: blocked by a VPC Service Controls perimeter; scan from inside it or add an ingress rule"
-    elif reason in RATE_REASONS:
+    elif reason in RATE_REASONS or code == 429:
         # Returned only once `Api.call` has retried it: a quota, not a missing grant (no "grant ..." advice).
         text = f"{head}: rate limited, still refused after retries" + (f" ({message})" if message else "")
     else:
@@ -315,26 +332,33 @@ class Api:
 
     async def call(self, method: str, service: str, path: str, *, params: Any = None, body: Any = None,
                    expect_json: bool = True) -> Reply:
-        """One request; 403 rate-limit answers are retried with backoff and counted."""
+        """One request; 429 and 403 rate-limit answers are retried (counted), waiting what Google asks."""
         if not (self.creds.token and self.creds.valid) and not isinstance(self.creds, _static_type()):
             await self._refresh(force=False)
         url = self.url(service, path, params)
         attempt = 0
         while True:
             async with self.gate:
-                reply = await self.session.request(method, url, json_body=body, expect_json=expect_json)
+                reply = await self.session.request(method, url, json_body=body, expect_json=expect_json,
+                                                   final=RATE_LIMITED)
             if reply.status == 401:
                 raise AuthError(f"authentication failed: Google answered 401 on {method} {sanitize(reply.path)} "
                                 f"with {self.label}")
             _, reason, _ = error_info(reply.data)
-            # As many attempts as the session gives a 429 (`max_attempts`), at most RATE_403_RETRIES retries.
+            # As many attempts as the session gives a 5xx (`max_attempts`), at most RATE_403_RETRIES retries.
             retries = min(RATE_403_RETRIES, self.session.max_attempts - 1)
-            if reply.status == 403 and reason in RATE_REASONS and attempt < retries:
-                attempt += 1
-                self.report.count_retry()
-                await asyncio.sleep(min(8.0, self.session.backoff * 2 ** attempt) * (0.5 + self._rng.random() / 2))
-                continue
-            return reply
+            limited = reply.status == 429 or (reply.status == 403 and reason in RATE_REASONS)
+            if not limited or attempt >= retries:
+                return reply
+            asked = retry_delay(reply.data)
+            if asked is None:
+                asked = retry_wait(reply.headers)
+            if asked is not None and asked > self.session.max_wait:
+                return reply            # longer than a scan should stall: the caller records the blind spot
+            attempt += 1
+            self.report.count_retry()
+            backoff = min(8.0, self.session.backoff * 2 ** attempt) * (0.5 + self._rng.random() / 2)
+            await asyncio.sleep(max(asked, 0.05) if asked is not None else backoff)
 
     async def pages(self, service: str, path: str, items_key: str, what: str, params: Mapping[str, Any] | None = None,
                     ) -> AsyncIterator[tuple[list[Any], Reply]]:
@@ -378,4 +402,4 @@ def _static_type() -> type:
     return google.oauth2.credentials.Credentials
 
 
-__all__ = ["Api", "GaveUp", "Problem", "TooLarge", "classify", "endpoints", "error_info"]
+__all__ = ["Api", "GaveUp", "Problem", "TooLarge", "classify", "endpoints", "error_info", "retry_delay"]

@@ -12,7 +12,8 @@ filter terms and leaves disabled keys out, and errors use Google's envelope with
 
 Test knobs: `deny` ({service or path fragment: reason}, reason IAM_PERMISSION_DENIED,
 SERVICE_DISABLED, SECURITY_POLICY_VIOLATED, ACCESS_TOKEN_SCOPE_INSUFFICIENT), `fail_next`
-({429|503|403: count}: Google-shaped transient errors, 403 = RATE_LIMIT_EXCEEDED), `cycle_tokens`
+({429|503|403: count}: Google-shaped transient errors, 403 = RATE_LIMIT_EXCEEDED), `retry_delay` (a
+429's `google.rpc.RetryInfo.retryDelay`, e.g. "30s"; None: no RetryInfo), `cycle_tokens`
 (the service-account list's last page points back to the first), plus the shared `Knobs`.
 """
 
@@ -51,6 +52,7 @@ class GcpFake:
         self.readonly_token = readonly_token or f"ya29.sandbox-gcp-{world.seed}-readonly"
         self.deny: dict[str, str] = dict(deny or {})
         self.fail_next: Counter[int] = Counter()
+        self.retry_delay: str | None = None
         self.cycle_tokens = False
         self.lock = threading.RLock()
         self.minted: dict[str, str] = {}          # impersonated / OAuth access token -> "read" | "write"

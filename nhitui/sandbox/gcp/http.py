@@ -33,11 +33,14 @@ def pb(obj: Any) -> Any:
 
 
 def gerr(code: int, status: str, message: str, reason: str = "", domain: str = "googleapis.com",
-         metadata: dict[str, str] | None = None) -> Response:
+         metadata: dict[str, str] | None = None, retry_delay: str | None = None) -> Response:
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if reason:
         error["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason,
                              "domain": domain, "metadata": metadata or {}}]
+    if retry_delay:
+        error.setdefault("details", []).append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                                "retryDelay": retry_delay})
     resp = jsonify({"error": error})
     resp.status_code = code
     return resp

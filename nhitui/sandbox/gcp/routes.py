@@ -48,7 +48,8 @@ def register(fake: GcpFake, service: str, app: Flask) -> None:
                     fake.fail_next[status] -= 1
                     if status == 429:
                         return gerr(429, "RESOURCE_EXHAUSTED", f"Quota exceeded for service '{service}'.",
-                                    "RATE_LIMIT_EXCEEDED", metadata={"service": f"{service}.googleapis.com"})
+                                    "RATE_LIMIT_EXCEEDED", metadata={"service": f"{service}.googleapis.com"},
+                                    retry_delay=fake.retry_delay)
                     if status == 503:
                         return gerr(503, "UNAVAILABLE", "The service is currently unavailable.")
                     return gerr(403, "PERMISSION_DENIED", "Quota exceeded (rate).", "RATE_LIMIT_EXCEEDED")
