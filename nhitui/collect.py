@@ -197,11 +197,28 @@ class Collector:
         if status.error:
             status = replace(status, error=REDACTOR.scrub(status.error))
         self._save_cache(http, cache, complete=status.state == "ok")
-        status = self._note_kept(status, state == "ok" or bool(rows))
-        if state == "ok" or rows:
-            # A failed source keeps what an earlier scan saw, flagged by its status, rather than
-            # showing an empty, clean-looking list.
-            self.inventory.replace_source(name, rows, since=since)
+        self._settle(name, rows, status, state == "ok", stopped=bool(error and rows), since=since)
+
+    def _settle(self, name: str, rows: list[Identity], status: SourceStatus, read_all: bool, stopped: bool,
+                since: int | None) -> None:
+        """Swap the source's rows for what this scan read (`read_all`: it ended without an error), and
+        set its status.
+
+        A failed source keeps what an earlier scan saw, flagged by its status, rather than showing an
+        empty, clean-looking list. A source that stopped before its end (a spent rate-limit budget, a
+        timeout) with rows read keeps the earlier rows it did not reach: they are unknown, not gone
+        (its batches were already upserted), and its status says how many are shown.
+        """
+        if stopped:
+            seen = {r.uid for r in rows}
+            earlier = sum(1 for r in self.inventory.by_source(name) if r.uid not in seen)
+            if earlier:
+                status = replace(status, error=f"{status.error}; showing {earlier} rows of an earlier scan it did "
+                                               "not reach".lstrip("; "))
+        else:
+            status = self._note_kept(status, read_all or bool(rows))
+            if read_all or rows:
+                self.inventory.replace_source(name, rows, since=since)
         self.inventory.set_status(status)
         self._changed(name)
 
@@ -216,11 +233,8 @@ class Collector:
             self._changed(name)
 
         rows, status = await collect_in_process(settings, self.policy, self.timeout, self.cache_path, on_batch)
-        status = self._note_kept(status, status.state == "ok" or bool(rows))
-        if status.state == "ok" or rows:
-            self.inventory.replace_source(name, rows, since=since)
-        self.inventory.set_status(status)
-        self._changed(name)
+        self._settle(name, rows, status, status.state == "ok",
+                     stopped=bool(status.error and rows and status.state == "partial"), since=since)
 
     def _note_kept(self, status: SourceStatus, replaced: bool) -> SourceStatus:
         """A source that failed outright keeps its earlier rows: its status says how many are shown."""

@@ -253,3 +253,27 @@ def test_a_reset_sooner_than_pygithub_waits_still_stops_at_budget_wait_and_a_sec
         assert again.statuses["gh"].state == "partial"
         kept = json.loads(path.read_text())["responses"]
         assert set(data["responses"]) <= set(kept) and kept[late] == ["", "[]"]
+
+
+def test_a_refresh_stopped_by_the_budget_keeps_the_rows_it_did_not_reach(monkeypatch):
+    """The TUI refreshes a loaded inventory in place: a refresh that runs out of budget part way shows
+    what it read and keeps the earlier rows it never reached (unknown, not gone), and says so."""
+    from nhitui.collect import scan as collect
+    from nhitui.inventory import Inventory
+
+    world = World(repos=8)
+    fake = GitHubFake(world, rate_limit=1_000_000)
+    with fake:
+        for k, v in fake.env.items():
+            monkeypatch.setenv(k, v)
+        source = fake.source("gh", budget_wait=0)
+        inventory = collect([dict(source)], inventory=Inventory())
+        assert {r.uid for r in inventory.rows} == truth(world)
+        with fake.lock:
+            fake.rate_limit, fake._window_reset = 40, 0
+        collect([dict(source)], inventory=inventory)
+        status = inventory.statuses["gh"]
+    assert status.state == "partial" and "resumes at" in status.error
+    earlier = int(re.search(r"showing (\d+) rows of an earlier scan it did not reach", status.error).group(1))
+    assert 0 < earlier < len(truth(world))
+    assert sorted(r.uid for r in inventory.rows) == sorted(truth(world))
