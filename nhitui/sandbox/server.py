@@ -9,9 +9,11 @@ scan or a dry-run did (or did not) call.
 
 from __future__ import annotations
 
+import email.parser
 import logging
 import os
 import random
+import re
 import socket
 import struct
 import threading
@@ -226,6 +228,13 @@ class Faults(FaultDice):
         return [body]
 
 
+# A header line as the email parser reads it when nothing is unusual: a name of visible characters
+# other than ':', then the value without leading blanks nor the line end. Anything else (a folded
+# line, "From ", a name with blanks) is left to the email parser, as http.server does.
+_HEADER_LINE = re.compile(rb"([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*)\r?\n?")
+_MAXLINE, _MAXHEADERS = 65536, 100      # http.client's limits
+
+
 _READY_R, _READY_W = os.pipe()       # one byte written and never read: always readable
 os.write(_READY_W, b"\0")
 
@@ -288,6 +297,44 @@ class KeepAliveHandler(WSGIRequestHandler):
         return (self.request_version == "HTTP/1.1" and h is not None
                 and h.get("Content-Length", "0") in ("", "0") and not h.get("Transfer-Encoding")
                 and h.get("Connection", "").lower() != "close")
+
+    def parse_request(self) -> bool:
+        """http.server's `parse_request` for a plain HTTP/1.1 request line, with the header lines split
+        here instead of by the email parser (a sixth of a fake's CPU per request); any other request
+        line goes to http.server's own."""
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or words[2] != "HTTP/1.1":
+            return super().parse_request()
+        self.requestline, self.request_version, self.close_connection = requestline, "HTTP/1.1", False
+        self.command, self.path = words[0], words[1]
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")
+        lines = []
+        while True:
+            line = self.rfile.readline(_MAXLINE + 1)
+            if len(line) > _MAXLINE:
+                self.send_error(431, "Line too long", "header line")
+                return False
+            lines.append(line)
+            if len(lines) > _MAXHEADERS:
+                self.send_error(431, "Too many headers", f"got more than {_MAXHEADERS} headers")
+                return False
+            if line in (b"\r\n", b"\n", b""):
+                break
+        headers = self.MessageClass()
+        for line in lines[:-1]:
+            m = _HEADER_LINE.fullmatch(line)
+            if m is None:
+                headers = email.parser.Parser(_class=self.MessageClass).parsestr(b"".join(lines).decode("iso-8859-1"))
+                break
+            headers[m[1].decode("iso-8859-1")] = m[2].decode("iso-8859-1")
+        self.headers = headers
+        if headers.get("Connection", "").lower() == "close":
+            self.close_connection = True
+        if headers.get("Expect", "").lower() == "100-continue":
+            return bool(self.handle_expect_100())
+        return True
 
     def send_header(self, keyword: str, value: str) -> None:
         if self._reuse and keyword.lower() == "connection" and value.lower() == "close":

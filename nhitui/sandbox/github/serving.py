@@ -334,10 +334,12 @@ def install(app: Flask, fake: GitHubFake) -> None:
     def decorate(resp: Response) -> Response:
         if request.method == "GET" and resp.status_code == 200:
             resp = fake._conditional(resp)
-        if not fake.ghes:
-            for k, v in fake._rate_headers().items():
-                resp.headers.setdefault(k, v)
-        resp.headers.setdefault("X-GitHub-Api-Version-Selected", "2022-11-28")
+        extra = {} if fake.ghes else fake._rate_headers()
+        extra["X-GitHub-Api-Version-Selected"] = "2022-11-28"
+        have = {k.lower() for k in resp.headers.keys()}      # one pass, not a scan per setdefault
+        for k, v in extra.items():
+            if k.lower() not in have:
+                resp.headers.add(k, v)
         if fake.record and request.url_rule is not None:
             body = resp.get_data()
             fake.recorded.append({"method": request.method.lower(), "path": request.path,
