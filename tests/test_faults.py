@@ -41,6 +41,8 @@ from nhitui.revoke import Revoker
 from nhitui.sandbox.aws import AwsFake
 from nhitui.sandbox.chain import SOURCE_NAMES, Sandbox, _fake_class
 from nhitui.sandbox.server import Knobs
+from nhitui.sandbox.vault import VaultFake
+from nhitui.sandbox.vault.proxy import FaultyVault
 from nhitui.sandbox.world import World
 from tests.helpers import aws_running
 
@@ -48,9 +50,10 @@ TINY = dict(repos=3, projects=4, iam_users=2, access_keys=2, roles=2, registry_t
 # Per-request timeout 1 s and 3 attempts keep a persistent fault's retries short.
 FAST = {"timeout": 1, "max_attempts": 3, "backoff": 0.05}
 HTTP = ("github", "gitlab", "npm", "dockerhub", "jfrog")
-PROVIDERS = (*HTTP, "aws", "azure", "gcp", "kubernetes")
-# Fakes started once for the module (seeding and four servers cost more than a case); each case sets its knobs.
-SHARED = ("gcp", "kubernetes")
+PROVIDERS = (*HTTP, "aws", "azure", "gcp", "kubernetes", "vault")
+# Fakes started once for the module (seeding, several servers, a process cost more than a case); each case
+# sets its knobs. Vault is a real OpenBao server behind a faulting proxy (nhitui/sandbox/vault/proxy.py).
+SHARED = ("gcp", "kubernetes", "vault")
 BIG = 60 * 1024 * 1024
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -92,6 +95,9 @@ APPLIES = {
             "empty"),
     # The API server's Retry-After is always whole seconds (never a date): 429-apf and 429-status stand for it.
     "kubernetes": ("500", "502", "503", "429-apf", "429-status", "reset", "hang", "truncated", "html", "empty"),
+    # Through the proxy: Vault's rate-limit quota 429 (Retry-After in seconds, when it sends one), and what a
+    # load balancer in front of it answers. A 503 "Vault is sealed" is tests/test_vault.py's.
+    "vault": ("500", "502", "503", "429-seconds", "reset", "hang", "truncated", "html", "empty"),
 }
 
 # The reason a persistent fault must leave on the failed source (a regex searched in its error).
@@ -103,7 +109,7 @@ _HTTPX = {  # connectors/_http.py: npm, Docker Hub, JFrog
     "html": r"\(last: 502 \(an HTML error page\)\)", "empty": r"\(last: 200 with an empty body\)",
 }
 REASONS: dict[str, dict[str, str]] = {
-    "npm": _HTTPX, "dockerhub": _HTTPX, "jfrog": _HTTPX, "azure": _HTTPX,
+    "npm": _HTTPX, "dockerhub": _HTTPX, "jfrog": _HTTPX, "azure": _HTTPX, "vault": _HTTPX,
     "gitlab": {
         "500": r"cannot read \S+/api/v4/user: HTTP 500", "502": r"cannot read \S+/api/v4/user: HTTP 502",
         "503": r"cannot read \S+/api/v4/user: HTTP 503", "429-seconds": r"cannot read \S+/api/v4/user: HTTP 429",
@@ -200,6 +206,20 @@ def shared_fakes() -> Iterator[dict[str, Any]]:
     finally:
         for fake in fakes.values():
             fake.stop()
+            if isinstance(fake, FaultyVault):
+                fake.vault.stop()
+
+
+def start_shared(provider: str) -> Any:
+    if provider == "vault":
+        vault = VaultFake(World(**TINY))
+        vault.start()
+        try:
+            return FaultyVault(vault).start()
+        except BaseException:
+            vault.stop()
+            raise
+    return _fake_class(provider)(World(**TINY)).start()
 
 
 def set_knobs(fake: Any, knobs: Knobs) -> None:
@@ -220,6 +240,11 @@ def arm(fake: Any, fault: str, count: int, wait: float = 0.1) -> None:
     else:                                                # Kubernetes: the API server's two 429s
         fake.api.retry_after = f"{wait:g}" if fault == "429-apf" else str(max(1, int(wait)))
         setattr(fake.api, str(SHAPED[fault]), count)
+
+
+def fault_armed(fake: Any) -> bool:
+    """Whether the fake takes SHAPED faults (GCP's and the Kubernetes API server's)."""
+    return hasattr(fake, "fail_next") or hasattr(fake, "api")
 
 
 def disarm(fake: Any) -> None:
@@ -247,7 +272,7 @@ def serving(provider: str, knobs: Knobs, request: pytest.FixtureRequest, monkeyp
     if provider in SHARED and not kw:
         fakes = request.getfixturevalue("shared_fakes")
         if provider not in fakes:
-            fakes[provider] = _fake_class(provider)(World(**TINY)).start()
+            fakes[provider] = start_shared(provider)
         fake = fakes[provider]
         set_knobs(fake, knobs)
         for key, value in fake.env.items():
@@ -256,7 +281,8 @@ def serving(provider: str, knobs: Knobs, request: pytest.FixtureRequest, monkeyp
             yield fake
         finally:
             set_knobs(fake, Knobs())
-            disarm(fake)
+            if fault_armed(fake):
+                disarm(fake)
         return
     if provider == "aws":
         fake = request.getfixturevalue("aws_fake")

@@ -77,6 +77,7 @@ class VaultClient:
         if reply.status == 503 and "sealed" in errors_of(reply).lower():
             raise Sealed("the Vault server is sealed: an operator must unseal it before it can be read")
         if reply.status == 503 and 503 not in final:
+            self.report.count_retry()           # the session counts its own retries, not this one
             reply = await self.session.request(method, url, json_body=body, headers=self._headers(),
                                                expect_json=method == "GET", final=final)
         if reply.status == 401:
