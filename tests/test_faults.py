@@ -1,7 +1,7 @@
 """Fault matrix: every provider against every way a server can misbehave, through the real Collector.
 
 Each fault is injected by the sandbox's knobs (nhitui/sandbox/server.py `Knobs`; AWS through the
-front of `AwsFake`) in two forms:
+front of `AwsFake`; Vault, a real OpenBao server, through a faulting proxy in front of it) in two forms:
 
 - transient: the first N requests meet the fault (`fault_limit`), then the server is healthy. The
   source must end `ok` with exactly the world's ground truth, after counted retries.
@@ -12,8 +12,8 @@ Faults only one API answers are armed on that provider's fake in its own shape (
 429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE and 403 RATE_LIMIT_EXCEEDED envelopes, the Kubernetes API
 server's plain-text APF 429 and its JSON Status 429.
 
-Then the cases that are not per-request: `Link: next` pointing at itself or cycling, a page over
-50 MB, the overall scan timeout (`Collector(timeout=)`, `[scan] timeout`), and a refresh running
+Then the cases that are not per-request: `Link: next` (or a Kubernetes `continue`) pointing at itself
+or cycling, a page over the body bound, the overall scan timeout (`Collector(timeout=)`, `[scan] timeout`), and a refresh running
 while a bulk revoke changes the same inventory.
 """
 
@@ -167,9 +167,8 @@ REASONS["kubernetes"] = {
 # case would wait seconds per retry on the path 429-apf already takes.
 NO_PERSISTENT = {("aws", "throttling"), ("kubernetes", "429-status")} | {(p, "hang") for p in PROVIDERS}
 
-# aiohttp (under kubernetes_asyncio) resends a GET once, uncounted, when a reused keep-alive connection
-# drops (RFC 9112 §9.3.2): only the first reset (a scan's first request, on a new connection) is sure to
-# reach the connector's own retry.
+# aiohttp (under kubernetes_asyncio) resends an idempotent request once, by itself and uncounted, when the
+# connection drops: the two resets fall on one attempt of the connector, which retries (and counts) once.
 UNCOUNTED = {("kubernetes", "reset"): 1}
 # Transient 429s that ask for long enough to tell apart from a backoff (0.1 s) and from a whole clean scan
 # (about 0.5 s): the scan cannot end before a throttled read is sent again, after the wait the server asked
