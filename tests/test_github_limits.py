@@ -228,11 +228,12 @@ def test_the_cli_stops_an_org_four_budgets_big_and_resumes_it_window_by_window(t
 def test_a_reset_sooner_than_pygithub_waits_still_stops_at_budget_wait_and_a_second_stop_keeps_the_checkpoint(
         tmp_path, monkeypatch):
     """Unpaced, a spent budget whose reset is 60 s away (inside PyGithub's own wait) stops at once when
-    `budget_wait = 0` says not to wait; a `--resume` that stops again before reaching every answer of
-    the checkpoint (here one it never reaches) keeps them all for the next one."""
+    `budget_wait = 0` says not to wait, and sends no more requests than those in flight; a `--resume`
+    that stops again before reaching every answer of the checkpoint (here one it never reaches) keeps
+    them all for the next one."""
     from nhitui.collect import scan as collect
 
-    world = World(repos=8)
+    world = World(repos=30)
     fake = GitHubFake(world, rate_limit=40, rate_window=60.0)
     with fake:
         for k, v in fake.env.items():
@@ -243,6 +244,8 @@ def test_a_reset_sooner_than_pygithub_waits_still_stops_at_budget_wait_and_a_sec
         assert time.monotonic() - t0 < 20               # not a sleep to the reset
         assert first.statuses["gh"].state == "partial"
         assert "resumes at" in first.statuses["gh"].error
+        refused = sum(n for (m, _p), n in fake.requests_log.items() if m == "GET") - fake.rate_used
+        assert 0 < refused <= 16        # the requests in flight when it was spent, not the whole queue
         [path] = tmp_path.glob("*.checkpoint.json")
         data = json.loads(path.read_text())
         late = next(iter(data["responses"])).split("/orgs/", 1)[0] + "/repos/acme/late-repo/keys?per_page=100"

@@ -138,7 +138,7 @@ class GitHubConnector:
         completed = False
         stopped: BudgetStop | None = None
         ckpt = self._checkpoints()
-        gh.replay, gh.replayed, gh.record = {}, 0, None
+        gh.replay, gh.replayed, gh.record, gh.stopped = {}, 0, None, None
         if ckpt is not None:
             gh.record = {}
             if self.settings.get("resume"):

@@ -158,6 +158,7 @@ class GitHubClient:
         self.replayed = 0
         self.record: dict[str, tuple[str, str]] | None = None   # responses of this scan, for a checkpoint
         self.on_budget: Any = None      # called once with (remaining, limit, reset) of the first answer
+        self.stopped: float | None = None   # the reset of a budget found spent in this scan (no more GETs)
 
     def _limits(self, settings: Mapping[str, Any]) -> pacing.Limits:
         """GitHub's documented secondary limits (apis.md §9) and primary budget, kept by default on
@@ -324,11 +325,13 @@ class GitHubClient:
         bad_bodies = rate_waits = 0
         endpoint = pacing.github_endpoint(path)
         while True:
+            if self.stopped is not None:    # GitHub asks for no more requests while the budget is spent
+                raise BudgetStop(self.stopped)
             cached = cache.get(key) if cache is not None else None
             try:
                 ticket = self.pacer.acquire(endpoint, 1.0)
             except pacing.BudgetSpent as spent:
-                raise BudgetStop(spent.reset) from None
+                raise self._stop(spent.reset) from None
             self.report.count_request()
             self._local.rt = 0.0
             try:
@@ -359,7 +362,7 @@ class GitHubClient:
                 self._note_rate(lower(exc.headers))
                 spent = self._spent_until(lower(exc.headers))
                 if spent is not None:
-                    raise BudgetStop(spent) from None
+                    raise self._stop(spent) from None
                 raise HttpError(exc.status, "rate limit exhausted beyond the wait limit", path) from None
             except GithubException as exc:
                 headers = lower(exc.headers)
@@ -367,7 +370,7 @@ class GitHubClient:
                 wait = retry.reset_wait(headers) if exc.status in (403, 429) else None
                 spent = self._spent_until(headers) if exc.status in (403, 429) else None
                 if spent is not None:
-                    raise BudgetStop(spent) from None
+                    raise self._stop(spent) from None
                 if wait is not None and rate_waits < retry.RATE_WAITS:
                     # The budget is spent (the headers say so) under a wording PyGithub does not know.
                     rate_waits += 1
@@ -380,7 +383,7 @@ class GitHubClient:
                 raise HttpError(exc.status, message(exc.data) or f"HTTP {exc.status}", path,
                                 headers.get("x-accepted-github-permissions", "")) from None
             except retry.BudgetSpent as exc:
-                raise BudgetStop(exc.reset) from None
+                raise self._stop(exc.reset) from None
             except retry.WaitTooLong as exc:
                 raise HttpError(429, f"rate limited: {exc}, more than the {retry.MAX_WAIT:.0f} s limit",
                                 path) from None
@@ -411,6 +414,14 @@ class GitHubClient:
                     text = body.decode("utf-8") if isinstance(body, bytes) else str(body or "")
                     self.record[rkey] = (headers.get("link", ""), text)
             return headers, data
+
+    def _stop(self, reset: float) -> BudgetStop:
+        """The budget is spent until `reset`: every GET of this scan after this one stops without a request
+        (the requests already queued would each be refused, and GitHub may ban an integration that keeps
+        sending requests while it is rate limited)."""
+        with self.lock:
+            self.stopped = reset
+        return BudgetStop(reset)
 
     def _refund(self) -> None:
         """A 304 is not charged to the primary budget (etag.py): give the pacer's estimate its unit back,
