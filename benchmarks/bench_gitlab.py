@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import logging
 import multiprocessing as mp
 import os
 import sys
@@ -39,6 +41,18 @@ from nhitui.sandbox.server import Knobs  # noqa: E402
 from nhitui.sandbox.world import World  # noqa: E402
 
 PER_MINUTE = 2000      # GitLab.com: authenticated API requests per minute per user
+
+
+class RetryCauses(logging.Handler):
+    """Counts the connector's "retrying" debug lines by cause (a status code or an exception name)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.causes: collections.Counter[str] = collections.Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.endswith("retrying") and isinstance(record.args, tuple) and len(record.args) == 3:
+            self.causes[str(record.args[2])] += 1
 
 
 def _fake(projects: int, latency: float, window: float, quiet: bool = False) -> GitLabFake:
@@ -77,6 +91,10 @@ def main() -> int:
     ap.add_argument("--headers-on-429", action="store_true", help="with --limits: RateLimit-* only on a 429")
     args = ap.parse_args()
     window = args.window if args.limits else 0.0
+    causes = RetryCauses()
+    logger = logging.getLogger("nhitui.connectors.gitlab")
+    logger.addHandler(causes)
+    logger.setLevel(logging.DEBUG)
 
     proc = None
     if args.in_process:
@@ -110,10 +128,10 @@ def main() -> int:
     report = connector.report
     bound = report.requests * args.latency / args.concurrency
     if window:
-        return _limits_report(args, window, rows, expected, wall, bound, throttled, report)
+        return _limits_report(args, window, rows, expected, wall, bound, throttled, connector, causes)
     print(f"projects          {args.projects}")
     print(f"identities        {rows} (seeded {expected})")
-    print(f"requests          {report.requests} (retries {report.retries})")
+    print(f"requests          {report.requests} (retries {report.retries}{_causes(causes)})")
     print(f"blind spots       {len(report.blind_spots)}")
     print(f"wall time         {wall:.2f} s")
     print(f"cpu               connector {cpu:.2f} s" + (f", fake server {server_cpu:.2f} s" if server_cpu else ""))
@@ -123,7 +141,8 @@ def main() -> int:
 
 
 def _limits_report(args: Any, window: float, rows: int, expected: int, wall: float, by_latency: float,
-                   throttled: int, report: Any) -> int:
+                   throttled: int, connector: GitLabConnector, causes: RetryCauses) -> int:
+    report = connector.report
     by_limit = report.requests / (PER_MINUTE / 60)
     bound = max(by_limit, by_latency)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -131,15 +150,22 @@ def _limits_report(args: Any, window: float, rows: int, expected: int, wall: flo
           f"{PER_MINUTE * window / 60:g} per window; RateLimit-* "
           f"{'only on a 429' if args.headers_on_429 else 'on every answer'})")
     print(f"identities        {rows} (expected {expected})")
-    print(f"requests          {report.requests} (retries {report.retries})")
+    print(f"requests          {report.requests} (retries {report.retries}{_causes(causes)})")
     print(f"429s              {throttled} sent by the fake; the connector counted "
           f"{report.facts.get('rate_limit_hits', 0)}  (target 0)")
     print(f"blind spots       {len(report.blind_spots)}")
+    if pacer := getattr(connector, "pacer", None):
+        print(f"pacer             {pacer.waits} requests waited for the limit ({pacer.budget_waits} of them for a "
+              f"RateLimit-Reset); peak {pacer.peak} in flight")
     print(f"wall time         {wall:.2f} s  (load average {load})")
     print(f"limit bound       {by_limit:.2f} s = {report.requests} requests / ({PER_MINUTE}/60 per s)")
     print(f"latency bound     {by_latency:.2f} s = requests x {args.latency * 1000:.0f} ms / {args.concurrency}")
     print(f"ratio             {wall / bound:.2f}  (wall / max of the two; target <= 1.3)")
     return 0 if rows == expected and not report.blind_spots and not throttled else 1
+
+
+def _causes(causes: RetryCauses) -> str:
+    return ": " + ", ".join(f"{k} {n}" for k, n in causes.causes.most_common()) if causes.causes else ""
 
 
 if __name__ == "__main__":

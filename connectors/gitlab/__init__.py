@@ -81,6 +81,7 @@ class GitLabConnector:
         self.per_minute = _positive(settings, "requests_per_minute", default_per_minute(url)) or None
         self.minute = _positive(settings, "rate_window", 60.0) or 60.0
         self.report = Report(self.name, self.provider)
+        self.pacer: Any = None
 
     def client(self, token: str, stop: threading.Event, pool: int) -> Client:
         return connect(self.url, token, self.report, stop, pool=pool, concurrency=self.concurrency,
@@ -96,6 +97,7 @@ class GitLabConnector:
         stop = threading.Event()
         gl = self.client(token, stop, pool=self.concurrency + 4)
         del token
+        self.pacer = gl.counted.pacer       # this scan's pacing, for benchmarks (waits, peak in flight)
         queue: asyncio.Queue[Any] = asyncio.Queue()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"gitlab-{self.name}")
         task = loop.create_task(walk.run(Scan(self, gl, loop, queue, pool, stop)))

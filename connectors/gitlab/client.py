@@ -266,7 +266,12 @@ class Session(requests.Session):
             cap = int(limit) if limit else 0
         except ValueError:
             return
-        self.pacer.budget(left, reset_epoch(headers))
+        low = max(1, min(self.concurrency, cap // 10 if cap else self.concurrency))
+        if self.pacer.limits.requests_per_window is None or left <= low or resp.status_code == 429:
+            # With a rate of its own the pacer already keeps under the limit; its budget (which counts
+            # every request in flight as not yet charged, and waits for an integer-second reset) is
+            # for a window spent by someone else too, or for no rate known at all.
+            self.pacer.budget(left, reset_epoch(headers))
         if resp.status_code == 429:     # met the limit after all (another client shares it): counted
             self.pacer.throttled()
             self.report.facts["rate_limit_hits"] = self.pacer.hits
@@ -275,7 +280,6 @@ class Session(requests.Session):
                 # (RateLimit-Limit is per minute) from now on instead of meeting it every minute.
                 self.pacer.limits.requests_per_window = float(cap)
                 log.info("GitLab answered 429: pacing to its limit of %d requests per minute", cap)
-        low = max(1, min(self.concurrency, cap // 10 if cap else self.concurrency))
         if left <= low:
             reset = reset_epoch(headers)
             if reset is not None:
