@@ -20,7 +20,8 @@ scaled to `--window` seconds (default 25) and no latency.
 
 Checked and printed: identities lost / duplicated against the world's ground truth, charged
 requests of 2-3 over those of 1 (target <= 1.05), the forecast, every exit code, the 304s of 4.
-"Charged" is counted at the server: every GET answered other than a 304 or a spent-budget 403.
+"Charged" is counted at the server: every GET answered other than a 304 or a spent-budget 403
+("refused": GitHub does not charge them, but asks for none while the budget is spent).
 With `--pacing on` the sources set `pacing = true` (the default on api.github.com): the pacer stops
 before the budget is crossed; with `off` (the default here) the server's 403 (remaining 0) stops the
 scan. Only the hour is scaled: the secondary limits the pacer keeps (900 GETs a minute per endpoint,
@@ -155,10 +156,11 @@ def series(parent: Any, home: Path, source: dict[str, Any], env: dict[str, str],
     cfg = toml_config(source, history, save=True, pacing=pacing)
     ok = True
     before = ask(parent, "budget", budget)
-    runs: list[tuple[str, int, int, float, str]] = []
+    runs: list[tuple[str, int, int, int, float, str]] = []
     code, doc, err, wall = nhitui_scan(home, cfg, env)
     after = ask(parent, "stats")
-    runs.append(("scan", code, after["charged"] - before["charged"], wall, status_line(err)))
+    runs.append(("scan", code, after["charged"] - before["charged"], after["refused"] - before["refused"], wall,
+                 status_line(err)))
     forecast = forecast_line(err)
     first_status = status_line(err)
     stopped_ok = code == 3 and re.search(r"partial, .* resumes at \d\d:\d\d UTC \(nhitui scan --resume\)", first_status)
@@ -170,15 +172,17 @@ def series(parent: Any, home: Path, source: dict[str, Any], env: dict[str, str],
         before = ask(parent, "stats")
         code, doc, err, wall = nhitui_scan(home, cfg, env, "--resume")
         after = ask(parent, "stats")
-        runs.append(("scan --resume", code, after["charged"] - before["charged"], wall, status_line(err)))
+        runs.append(("scan --resume", code, after["charged"] - before["charged"],
+                     after["refused"] - before["refused"], wall, status_line(err)))
     charged = sum(r[2] for r in runs)
     uids = [r["uid"] for r in doc.get("identities", [])]
     lost, dup = truth - set(uids), len(uids) - len(set(uids))
     extra = set(uids) - truth
     print(f"\n-- pacing {'on' if pacing else 'off'}: budget {budget} per {ARGS.window:g} s window")
     print(f"forecast        {forecast or '(none)'}")
-    for what, c, n, w, line in runs:
-        print(f"  {what:<14} exit {c}  {n:>6} charged  {w:5.1f} s  {line.split(': ', 1)[-1][:110]}")
+    for what, c, n, refused, w, line in runs:
+        print(f"  {what:<14} exit {c}  {n:>6} charged {refused:>3} refused  {w:5.1f} s  "
+              f"{line.split(': ', 1)[-1][:100]}")
     print(f"resumes         {len(runs) - 1}; checkpoint files left: "
           f"{len(list((home / 'state' / 'nhitui' / 'checkpoints').glob('*.checkpoint.json')))}")
     print(f"identities      {len(set(uids))} of {len(truth)}: {len(lost)} lost, {dup} duplicated, {len(extra)} unexpected; "
