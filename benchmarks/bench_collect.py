@@ -174,8 +174,9 @@ class Fakes:
                 out["rate_used"] = part["rate_used"]
         return out
 
-    def cpu(self) -> float:
-        return sum(tree_cpu(proc.pid) for _, proc in self._procs)
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each fake process (named by its providers)."""
+        return {proc.name.removeprefix("fakes-"): tree_cpu(proc.pid) for _, proc in self._procs}
 
 
 @contextmanager
@@ -250,7 +251,9 @@ def run(quick: bool = False, latency: float = 0.05) -> list[tuple[str, float, fl
         used0 = fakes.figures()["rate_used"]
         cpu0, fakes0, scan0 = _cpu(), fakes.cpu(), _cpu(resource.RUSAGE_CHILDREN)
         first = child(cfg, Path(tmp) / "first.json", "--cache")
-        first["server_cpu"] = fakes.cpu() - fakes0
+        fakes1 = fakes.cpu()
+        first["server_cpu"] = sum(fakes1.values()) - sum(fakes0.values())
+        first["server_cpu_by"] = {k: fakes1[k] - fakes0[k] for k in fakes1}
         first["harness_cpu"] = _cpu() - cpu0
         first["tree_cpu"] = _cpu(resource.RUSAGE_CHILDREN) - scan0    # the scan and its processes
         first["load"] = load()
@@ -271,6 +274,8 @@ def run(quick: bool = False, latency: float = 0.05) -> list[tuple[str, float, fl
           f"{first['cpu']:.1f} s, the sources' processes {first['cpu_children']:.1f} s), peak RSS of its parent "
           f"{first['rss_mb']:.0f} MB; the fakes' processes used {first['server_cpu']:.1f} s CPU meanwhile, this "
           f"harness {first['harness_cpu']:.1f} s; load average after {first['load']}, {os.cpu_count()} cores")
+    print("the fakes' CPU by process: " + ", ".join(f"{k.split('-')[0] if k.count('-') < 2 else 'the rest'} "
+                                                    f"{v:.1f} s" for k, v in first["server_cpu_by"].items()))
     print(f"{'source':<15} {'state':<7} {'count':>6} {'truth':>6} {'requests':>8} {'wall':>7} {'bound':>7} "
           f"{'ratio':>6} {'minimum':>8} {'economy':>7}")
     bounds = {}
