@@ -354,7 +354,8 @@ class Api:
             if asked is None:
                 asked = retry_wait(reply.headers)
             if asked is not None and asked > self.session.max_wait:
-                return reply            # longer than a scan should stall: the caller records the blind spot
+                raise GaveUp(f"{method} {sanitize(reply.path)}: rate limited; Google asks to wait {asked:.0f} s, "
+                             f"more than max_retry_wait ({self.session.max_wait:.0f} s)")
             attempt += 1
             self.report.count_retry()
             backoff = min(8.0, self.session.backoff * 2 ** attempt) * (0.5 + self._rng.random() / 2)
