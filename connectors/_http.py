@@ -84,6 +84,10 @@ def provider_message(data: Any) -> str:
             if isinstance(value, str) and value:
                 text = value
                 break
+        nested = data.get("error")
+        if not text and isinstance(nested, Mapping):      # Google and Microsoft: {"error": {"message": ...}}
+            value = nested.get("message") or nested.get("status") or nested.get("code")
+            text = value if isinstance(value, str) else ""
         if not text and isinstance(data.get("errors"), list) and data["errors"]:
             first = data["errors"][0]
             text = first.get("message", "") if isinstance(first, Mapping) else str(first)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors._http import parse_wait, retry_wait
+from connectors._http import parse_wait, provider_message, retry_wait
 from connectors.base import AuthError, ConnectorError
 from connectors.dockerhub import DockerHubConnector, oat_scope_privilege, pat_privilege
 from connectors.jfrog import JFrogConnector, scope_privilege, subject_user
@@ -248,6 +248,22 @@ async def test_dockerhub_renews_as_often_as_the_jwt_expires() -> None:
 
 
 # --- retries, rate limits, pagination, bounds ---------------------------------------------------
+
+
+def test_provider_messages_of_every_error_shape() -> None:
+    """The reason a failed source shows: flat (npm, JFrog, Docker Hub), nested (Google, Microsoft
+    Graph: {"error": {"message": ...}}), a list of errors, plain text; control characters removed."""
+    assert provider_message({"message": "bad token"}) == "bad token"
+    assert provider_message({"error": {"code": 503, "message": "The service is currently unavailable.",
+                                       "status": "UNAVAILABLE"}}) == "The service is currently unavailable."
+    assert provider_message({"error": {"code": "TooManyRequests"}}) == "TooManyRequests"
+    assert provider_message({"error": {"code": 500}}) == ""
+    assert provider_message({"errors": [{"message": "first"}, {"message": "second"}]}) == "first"
+    assert provider_message("down\x1b[31m for\nmaintenance") == "down\ufffd[31m for maintenance"
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"error": deep}
+    assert provider_message(deep) == ""                # no recursion on hostile nesting
 
 
 def test_retry_header_parsing() -> None:
