@@ -38,7 +38,7 @@ SOURCE_KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "github": {"org": _STR, "orgs": _LIST, "api_url": _STR, "pacing": _BOOL, "budget_wait": _NUM,
                "app_id": (int, str), "app_private_key": _STR,
                "app_installation_id": (int, str)},
-    "gitlab": {"url": _STR, "groups": _LIST, "instance": _BOOL},
+    "gitlab": {"url": _STR, "groups": _LIST, "instance": _BOOL, "requests_per_minute": _NUM},
     "aws": {"profile": _STR, "profiles": _LIST, "endpoint_url": _STR, "regions": _LIST, "accounts": _LIST,
             "role_name": _STR, "organization": _BOOL, "revoke_profile": _STR, "pacing": _BOOL},
     "npm": {"registry": _STR},
