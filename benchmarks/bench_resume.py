@@ -124,7 +124,7 @@ def nhitui_scan(home: Path, config: str, env: dict[str, str], *extra: str) -> tu
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "nhitui", "scan", "--config", str(cfg), "-o", str(out), *extra],
-                          env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
     wall = time.perf_counter() - t0
     doc = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     return proc.returncode, doc, proc.stderr, wall
