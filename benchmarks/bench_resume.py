@@ -5,9 +5,9 @@ GitHub gives a personal access token 5,000 requests an hour; an organisation who
 checkpoint ("resumes at HH:MM UTC"), and `nhitui scan --resume` after each reset continues from it.
 This benchmark does that the way a user would: `nhitui scan` in a subprocess with a config file,
 against the fake GitHub API in a child process (a real server runs elsewhere too), with the hour
-scaled to `--window` seconds (default 25) and no latency.
+scaled to `--window` seconds (default 60) and no latency.
 
-    python benchmarks/bench_resume.py [--repos 2125] [--budget 5000] [--window 25] [--pacing off]
+    python benchmarks/bench_resume.py [--repos 2125] [--budget 5000] [--window 60] [--pacing off]
     python benchmarks/bench_resume.py --pacing on --window 150
 
 1. a complete scan with an unlimited budget and no ETag cache: the minimum number of charged
@@ -215,7 +215,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repos", type=int, default=2125, help="2,125 repositories need about 20,000 GETs")
     parser.add_argument("--budget", type=int, default=5000)
-    parser.add_argument("--window", type=float, default=25.0, help="GitHub's hour, scaled (s)")
+    parser.add_argument("--window", type=float, default=60.0, help="GitHub's hour, scaled (s)")
     parser.add_argument("--pacing", choices=("on", "off", "both"), default="off")
     ARGS = args = parser.parse_args()
     try:
