@@ -242,6 +242,14 @@ class Pacer:
         with self._cond:
             self.note_budget(remaining, reset, self.wall())
 
+    def refund(self, units: int = 1) -> None:
+        """Requests the budget did not charge after all (GitHub: a 304 answered from an ETag): the
+        estimate gets them back, and a waiting request may go."""
+        with self._cond:
+            if self.left is not None:
+                self.left += units
+                self._cond.notify_all()
+
     def throttled(self) -> None:
         """The server answered a secondary limit: count it and halve the window."""
         with self._cond:

@@ -87,6 +87,20 @@ def test_primary_budget_waits_a_short_reset_and_stops_for_a_long_one():
     assert err.value.reset == wall + 3600
 
 
+def test_a_refunded_request_gives_the_budget_its_unit_back():
+    """A 304 is not charged: with the estimate at 0 the next request would wait for the reset; the
+    refund lets it go at once. Before any budget is known there is nothing to refund."""
+    p, clock = pacer(budget_wait=30)
+    p.refund()
+    assert p.left is None
+    wall = clock.t + 1_700_000_000
+    p.note_budget(1, wall + 10, wall)
+    p.finish(p.start("/x", 1, clock.t), 0.01, clock.t)
+    assert p.left == 0 and p.delay("/x", 1, clock.t) >= 10
+    p.refund()
+    assert p.left == 1 and p.delay("/x", 1, clock.t) == 0
+
+
 def test_aimd_halves_on_a_hit_and_grows_back():
     p, clock = pacer(concurrency=16)
     p.throttled()

@@ -426,10 +426,7 @@ class GitHubClient:
     def _refund(self) -> None:
         """A 304 is not charged to the primary budget (etag.py): give the pacer's estimate its unit back,
         or a rescan answered from the ETag cache would stop at a checkpoint it never reached."""
-        pacer = self.pacer
-        with pacer._cond:  # noqa: SLF001 - the pacer's own lock; connectors/pacer.py has no refund yet
-            if pacer.left is not None:
-                pacer.left += 1
+        self.pacer.refund()
 
     def _spent_until(self, headers: dict[str, str]) -> float | None:
         """The reset of a spent primary budget when it is further away than `budget_wait`, else None."""
