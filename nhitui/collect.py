@@ -228,8 +228,13 @@ class Collector:
         name = settings["name"]
         since = self.inventory.version
 
+        read = 0
+
         def on_batch(batch: list[Identity]) -> None:
+            nonlocal read
+            read += len(batch)
             self.inventory.add(batch, since=since)
+            self._count_so_far(name, read)
             self._changed(name)
 
         rows, status = await collect_in_process(settings, self.policy, self.timeout, self.cache_path, on_batch)
@@ -250,7 +255,15 @@ class Collector:
             scored = evaluate(batch, None, self.policy)
             rows.extend(scored)
             self.inventory.add(scored, since=since)
+            self._count_so_far(name, len(rows))
             self._changed(name)
+
+    def _count_so_far(self, name: str, count: int) -> None:
+        """A running source's count is what it has read so far: its chip said 0 while its rows
+        already filled the table."""
+        status = self.inventory.statuses.get(name)
+        if status is not None and status.state == "running":
+            self.inventory.set_status(replace(status, count=count))
 
 
 def scan(sources: list[dict[str, Any]], policy: Policy | None = None, timeout: float = 600.0,

@@ -24,3 +24,31 @@ def test_processes_match_in_process_and_a_failing_source_is_contained() -> None:
         "acme-gitlab": "ok", "acme-npm": "ok", "acme-jfrog": "ok", "broken-npm": "failed"}
     assert "network error" in apart.statuses["broken-npm"].error or "gave up" in apart.statuses["broken-npm"].error
     assert apart.statuses["acme-gitlab"].requests == here.statuses["acme-gitlab"].requests
+
+
+def test_a_running_sources_count_is_what_it_has_read_so_far() -> None:
+    """Its header chip counts the rows already in the table, in process and in a child process,
+    never more than the rows of that source the inventory holds at that moment."""
+    import asyncio
+
+    from nhitui.collect import Collector
+    from nhitui.inventory import Inventory
+
+    with Sandbox(World(seed=3), providers=("gitlab",)) as sandbox:
+        sources = sandbox.sources()
+        name = sources[0]["name"]
+        for processes in (False, True):
+            inventory = Inventory()
+            seen: list[tuple[int, int]] = []
+
+            def changed(source: str, inventory=inventory, seen=seen) -> None:
+                status = inventory.statuses[source]
+                if status.state == "running":
+                    seen.append((status.count, len(inventory.by_source(source))))
+
+            asyncio.run(Collector(inventory, sources, on_change=changed,
+                                  processes=processes).run())
+            final = inventory.statuses[name].count
+            assert len(seen) > 1 and final > 100
+            assert all(count == held for count, held in seen)
+            assert [c for c, _ in seen] == sorted(c for c, _ in seen) and 0 < seen[0][0] < final

@@ -94,11 +94,26 @@ class StatusHeader(Widget):
         self.read_only = read_only
         if self.running and self._timer is not None:
             self._timer.resume()
-        # A new layout only when the height changes (the chip line comes or goes): a layout pass
-        # re-renders the whole screen, and the header is updated on every filter keystroke.
-        lines = 2 if self.statuses else 1
-        self.refresh(layout=lines != self._lines)
+        # A new layout only when the height changes (the chips come, go, or wrap onto another line):
+        # a layout pass re-renders the whole screen, and the header is updated on every filter
+        # keystroke. The height actually laid out is checked too: a header left one line tall with
+        # sources to show (seen in tmux: a layout request lost while the scan started) gets its
+        # chips back at the next update instead of never.
+        lines = self._wanted_lines()
+        laid_out = self.size.height
+        self.refresh(layout=lines != self._lines or 0 < laid_out < min(lines, 2))
         self._lines = lines
+
+    def _wanted_lines(self) -> int:
+        """The summary line plus the chips' lines at this width (an estimate by cell length: word
+        wrapping may need one more), within the header's max-height."""
+        if not self.statuses:
+            return 1
+        width = max(1, self.size.width - 2) if self.size.width else 0
+        if not width:
+            return 2
+        chips = Content("   ").join([source_chip(s) for s in self.statuses.values()])
+        return min(6, 1 + max(1, -(-chips.cell_length // width)))
 
     def summary(self) -> Content:
         t = self.totals
