@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from connectors.base import ConnectorError
 from connectors.github import apps, credentials, hooks, keys, members, oidc, pages, pats, runners, secrets
-from connectors.github.client import GitHubClient, HttpError, LoopError
+from connectors.github.client import BudgetStop, GitHubClient, HttpError, LoopError
 from nhitui.model import Identity, sanitize
 
 log = logging.getLogger("nhitui.connectors.github")
@@ -77,12 +77,25 @@ class Scan:
         return out
 
     async def gather(self, aws: Iterable[Awaitable[Any]]) -> None:
-        """Run coroutines concurrently; the first unexpected error (e.g. AuthError) cancels the others."""
+        """Run coroutines concurrently; the first unexpected error (e.g. AuthError) cancels the others.
+
+        A spent budget (`BudgetStop`) does not cancel them: from then on every GET that needs the
+        network stops at once without a request, while those a checkpoint answers still complete, so
+        a resume that stops again still yields every row it could read. Then the stop goes on up."""
         tasks = [asyncio.ensure_future(a) for a in aws]
         if not tasks:
             return
         try:
             await asyncio.gather(*tasks)
+        except BudgetStop as stop:
+            try:
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+            except BaseException:       # cancelled meanwhile (the scan's timeout): as below
+                for t in tasks:
+                    t.cancel()
+                raise
+            other = [r for r in results if isinstance(r, BaseException) and not isinstance(r, BudgetStop)]
+            raise (other[0] if other else stop) from None
         except BaseException:
             for t in tasks:
                 t.cancel()
