@@ -49,17 +49,12 @@ _FIRST_SCREEN = re.compile(rb"([\d,]+) identities shown of ")     # the screen d
 def make_history(path: Path, rows: int) -> None:
     """A history holding one snapshot of `rows` synthetic identities, taken three hours ago."""
     from nhitui.history import History
-    from nhitui.model import SourceStatus
-    from nhitui.sandbox.synthetic import make_identities
+    from nhitui.sandbox.synthetic import make_identities, statuses_of
 
     identities = make_identities(rows)
-    counts: dict[tuple[str, str], int] = {}
-    for i in identities:
-        counts[(i.source, i.provider)] = counts.get((i.source, i.provider), 0) + 1
-    statuses = {s: SourceStatus(source=s, provider=p, state="ok", count=n) for (s, p), n in counts.items()}
     history = History(path)
     try:
-        history.save(identities, statuses, taken_at=datetime.now(timezone.utc) - timedelta(hours=3))
+        history.save(identities, statuses_of(identities), taken_at=datetime.now(timezone.utc) - timedelta(hours=3))
     finally:
         history.close()
 

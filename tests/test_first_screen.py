@@ -25,8 +25,8 @@ import pytest
 from rich.cells import cell_len
 
 from nhitui.history import History
-from nhitui.model import Finding, SourceStatus
-from nhitui.sandbox.synthetic import make_identities
+from nhitui.model import Finding
+from nhitui.sandbox.synthetic import make_identities, statuses_of
 from nhitui.tui import prepaint
 from nhitui.tui.view import attention_key
 
@@ -77,13 +77,9 @@ def test_the_rows_come_in_the_given_order_under_the_tables_column_titles() -> No
 
 def _snapshot(tmp: Path, rows) -> Path:
     history = tmp / "history.sqlite"
-    counts: dict[tuple[str, str], int] = {}
-    for i in rows:
-        counts[(i.source, i.provider)] = counts.get((i.source, i.provider), 0) + 1
-    statuses = {s: SourceStatus(source=s, provider=p, state="ok", count=n) for (s, p), n in counts.items()}
     h = History(history)
     try:
-        h.save(rows, statuses, taken_at=datetime.now(timezone.utc) - timedelta(hours=2))
+        h.save(rows, statuses_of(rows), taken_at=datetime.now(timezone.utc) - timedelta(hours=2))
     finally:
         h.close()
     config = tmp / "config.toml"
@@ -106,27 +102,29 @@ class Terminal:
                                      close_fds=True, start_new_session=True)
         self.out = b""
 
+    def _read(self) -> bool:
+        """What the child drew in the next 0.1 s, added to `out`; False once the terminal is closed."""
+        ready, _, _ = select.select([self.master], [], [], 0.1)
+        if ready:
+            try:
+                self.out += os.read(self.master, 1 << 16)
+            except OSError:
+                return False
+        return True
+
     def read_until(self, pattern: bytes, timeout: float = 60.0) -> bytes:
         deadline = time.monotonic() + timeout
         while pattern not in self.out:
             assert time.monotonic() < deadline, f"{pattern!r} never drawn; last output {self.out[-600:]!r}"
-            ready, _, _ = select.select([self.master], [], [], 0.1)
-            if ready:
-                try:
-                    self.out += os.read(self.master, 1 << 16)
-                except OSError:
-                    break
+            if not self._read():
+                break
         return self.out
 
     def drain(self, timeout: float = 30.0) -> int:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.master], [], [], 0.1)
-            if ready:
-                try:
-                    self.out += os.read(self.master, 1 << 16)
-                except OSError:
-                    break
+            if not self._read():
+                break
         if self.proc.poll() is None:
             self.proc.kill()
         return self.proc.wait()

@@ -72,6 +72,12 @@ async def test_without_pacing_the_fake_throttles_and_the_hits_are_counted():
     assert {r.uid for r in rows} == truth(world)
 
 
+def use_credentials(fake: GitHubFake, monkeypatch) -> None:
+    """The fake's token in the environment, where the source's `env:` reference reads it."""
+    for k, v in fake.env.items():
+        monkeypatch.setenv(k, v)
+
+
 def charged(fake: GitHubFake) -> int:
     """GETs the fake answered, less the free /rate_limit."""
     return sum(n for (m, p), n in fake.requests_log.items() if m == "GET" and not p.startswith("/rate_limit"))
@@ -86,8 +92,7 @@ def test_a_spent_budget_stops_at_a_checkpoint_and_resume_completes_it(tmp_path, 
     world = World(repos=8)
     fake = GitHubFake(world, rate_limit=1_000_000, rate_window=3.0)
     with fake:
-        for k, v in fake.env.items():
-            monkeypatch.setenv(k, v)
+        use_credentials(fake, monkeypatch)
         source = fake.source("gh", checkpoint_dir=str(tmp_path), budget_wait=0, pacing=True)
         whole = collect([dict(source)])                     # the last complete scan: its size is kept
         assert whole.statuses["gh"].state == "ok"
@@ -167,8 +172,7 @@ def test_the_cli_stops_an_org_four_budgets_big_and_resumes_it_window_by_window(t
     checkpoints = tmp_path / "state" / "nhitui" / "checkpoints"
     fake = GitHubFake(world, rate_limit=1_000_000)      # GitHub's hour: the test moves to the next window
     with fake:
-        for k, v in fake.env.items():
-            monkeypatch.setenv(k, v)
+        use_credentials(fake, monkeypatch)
         code, uids, err = cli_scan(capsys, cli_config(tmp_path, fake, False, pacing), out)
         assert code == 0, err
         assert sorted(uids) == sorted(truth(world))
@@ -236,8 +240,7 @@ def test_a_reset_sooner_than_pygithub_waits_still_stops_at_budget_wait_and_a_sec
     world = World(repos=30)
     fake = GitHubFake(world, rate_limit=40, rate_window=60.0)
     with fake:
-        for k, v in fake.env.items():
-            monkeypatch.setenv(k, v)
+        use_credentials(fake, monkeypatch)
         source = fake.source("gh", checkpoint_dir=str(tmp_path), budget_wait=0, pacing=False)
         t0 = time.monotonic()
         first = collect([dict(source)])
@@ -267,8 +270,7 @@ def test_a_refresh_stopped_by_the_budget_keeps_the_rows_it_did_not_reach(monkeyp
     world = World(repos=8)
     fake = GitHubFake(world, rate_limit=1_000_000)
     with fake:
-        for k, v in fake.env.items():
-            monkeypatch.setenv(k, v)
+        use_credentials(fake, monkeypatch)
         source = fake.source("gh", budget_wait=0)
         inventory = collect([dict(source)], inventory=Inventory())
         assert {r.uid for r in inventory.rows} == truth(world)

@@ -14,8 +14,8 @@ import pytest
 
 from nhitui import snapshot_open
 from nhitui.history import History, _decode_rows
-from nhitui.model import COLUMNS, Finding, SourceStatus
-from nhitui.sandbox.synthetic import make_identities
+from nhitui.model import COLUMNS, Finding
+from nhitui.sandbox.synthetic import make_identities, statuses_of
 from nhitui.snapshot_open import SnapshotReader, prefetch
 from nhitui.store.rows import from_doc
 from nhitui.tui.view import attention_key
@@ -23,11 +23,6 @@ from nhitui.tui.view import attention_key
 ROWS = 3000
 
 
-def _statuses(rows):
-    counts: dict[tuple[str, str], int] = {}
-    for i in rows:
-        counts[(i.source, i.provider)] = counts.get((i.source, i.provider), 0) + 1
-    return {s: SourceStatus(source=s, provider=p, state="ok", count=n) for (s, p), n in counts.items()}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +34,8 @@ def history(tmp_path_factory):
                     findings=(Finding("oidc-no-sub", "critical", "NHI5", "x"),)) for i in rows[:300]]
     taken = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
     h = History(path)
-    h.save(rows + gone, _statuses(rows + gone), taken_at=taken - timedelta(days=1))
-    h.save(rows, _statuses(rows), taken_at=taken)
+    h.save(rows + gone, statuses_of(rows + gone), taken_at=taken - timedelta(days=1))
+    h.save(rows, statuses_of(rows), taken_at=taken)
     h.close()
     return path, rows
 
@@ -108,7 +103,7 @@ def test_a_tampered_row_goes_through_the_general_decoder(tmp_path) -> None:
     path = tmp_path / "history.sqlite"
     rows = make_identities(40, seed=2)
     h = History(path)
-    h.save(rows, _statuses(rows))
+    h.save(rows, statuses_of(rows))
     h.close()
     db = sqlite3.connect(path)
     key, data = db.execute("SELECT id, data FROM rows LIMIT 1").fetchone()
@@ -208,8 +203,6 @@ def test_the_head_is_stored_at_save_and_read_back_instead_of_ranked(history, tmp
     """Saving stores the first chunk's keys (ranking 100k rows costs ~0.25 s of the 0.5 s launch);
     they equal the ranking done at open, a file without them (an older nhitui's) is ranked as before,
     and a head naming a row outside the snapshot (a tampered file) is ignored."""
-    import shutil
-
     from nhitui.history_db import _pack
 
     path, _rows = history
@@ -220,36 +213,42 @@ def test_the_head_is_stored_at_save_and_read_back_instead_of_ranked(history, tmp
         assert stored is not None and len(stored) == snapshot_open.FIRST
         assert stored == snapshot_open._urgent(reader.db, reader.members, snapshot_open.FIRST)
         wanted = [i.uid for i in reader.first_rows()]
+        min_key = reader.db.execute("SELECT min(id) FROM rows").fetchone()[0]
     finally:
         reader.close()
 
-    older = tmp_path / "older.sqlite"
-    shutil.copy(path, older)
-    db = sqlite3.connect(older)
-    db.execute("DROP TABLE heads")
-    db.commit()
-    db.close()
-    reader = SnapshotReader.open(older)
-    assert reader is not None
-    try:
-        assert snapshot_open._stored_head(reader.db, reader.snap, reader.members) is None
-        assert [i.uid for i in reader.first_rows()] == wanted
-    finally:
-        reader.close()
+    older = _altered_copy(path, tmp_path / "older.sqlite", "DROP TABLE heads")
+    assert _first_uids(older, stored=False) == wanted
 
-    tampered = tmp_path / "tampered.sqlite"
-    shutil.copy(path, tampered)
-    db = sqlite3.connect(tampered)
-    snap, blob = db.execute("SELECT snapshot_id, keys FROM heads ORDER BY snapshot_id DESC LIMIT 1").fetchone()
-    outsider = db.execute("SELECT min(id) - 1 FROM rows").fetchone()[0]
-    db.execute("UPDATE heads SET keys = ? WHERE snapshot_id = ?", (_pack([outsider]), snap))
+    tampered = _altered_copy(
+        path, tmp_path / "tampered.sqlite",
+        # the newest head names one row key outside the snapshot (below every stored key)
+        ("UPDATE heads SET keys = ? WHERE snapshot_id = (SELECT max(snapshot_id) FROM heads)",
+         (_pack([min_key - 1]),)))
+    assert _first_uids(tampered, stored=False) == wanted
+
+
+def _altered_copy(path, copy, *statements):
+    """A copy of the history file `path` with `statements` run on it (SQL, or (SQL, parameters))."""
+    import shutil
+
+    shutil.copy(path, copy)
+    db = sqlite3.connect(copy)
+    for statement in statements:
+        db.execute(*((statement,) if isinstance(statement, str) else statement))
     db.commit()
     db.close()
-    reader = SnapshotReader.open(tampered)
+    return copy
+
+
+def _first_uids(path, stored: bool) -> list[str]:
+    """The first chunk's uids of `path`'s newest snapshot, checking whether its stored head was used."""
+    reader = SnapshotReader.open(path)
     assert reader is not None
     try:
-        assert snapshot_open._stored_head(reader.db, reader.snap, reader.members) is None
-        assert [i.uid for i in reader.first_rows()] == wanted
+        head = snapshot_open._stored_head(reader.db, reader.snap, reader.members)
+        assert (head is not None) == stored
+        return [i.uid for i in reader.first_rows()]
     finally:
         reader.close()
 
@@ -259,8 +258,8 @@ def test_pruning_a_snapshot_drops_its_head(tmp_path) -> None:
     rows = make_identities(50, seed=2)
     h = History(path)
     try:
-        h.save(rows, _statuses(rows))
-        h.save(rows[:20], _statuses(rows[:20]))
+        h.save(rows, statuses_of(rows))
+        h.save(rows[:20], statuses_of(rows[:20]))
         assert h.db.execute("SELECT count(*) FROM heads").fetchone()[0] == 2
         assert h.prune(keep=1) == 1
         kept = h.snapshots()[0].id

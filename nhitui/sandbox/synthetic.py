@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-from nhitui.model import Identity, make_uid
+from nhitui.model import Identity, SourceStatus, make_uid
 from nhitui.policy import Policy, evaluate
 from nhitui.sandbox.world import HOSTILE_NAMES
 
@@ -80,3 +80,12 @@ def make_identities(n: int, seed: int = 1, now: datetime | None = None, score: b
     if score:
         out = evaluate(out, None, Policy(), now)
     return out
+
+
+def statuses_of(identities: list[Identity]) -> dict[str, SourceStatus]:
+    """One `ok` status per source of `identities`, counting its rows: what a scan of them would have
+    saved beside them in a snapshot."""
+    counts: dict[tuple[str, str], int] = {}
+    for i in identities:
+        counts[(i.source, i.provider)] = counts.get((i.source, i.provider), 0) + 1
+    return {s: SourceStatus(source=s, provider=p, state="ok", count=n) for (s, p), n in counts.items()}
