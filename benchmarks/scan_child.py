@@ -66,7 +66,8 @@ def main(argv: list[str]) -> int:
         sources[name] = {"provider": st.provider, "state": st.state, "count": st.count, "requests": st.requests,
                          "retries": st.retries, "seconds": took, "error": st.error,
                          "rate_limit_used": st.facts.get("rate_limit_used"),
-                         "not_modified": st.facts.get("not_modified"), "uids": []}
+                         "not_modified": st.facts.get("not_modified"),
+                         "process_cpu": st.facts.get("process_cpu_seconds"), "uids": []}
     for row in inventory.rows:
         if row.source in sources:
             sources[row.source]["uids"].append(row.uid)

@@ -28,6 +28,10 @@ from nhitui.policy import Policy, evaluate
 log = logging.getLogger("nhitui.collect")
 
 CACHING_TYPES = {"github"}   # connectors that take an ETag cache
+# Under `processes`, these still run in the main process: each reads one token listing of a few
+# pages, and an interpreter of its own (~0.6 s of CPU to start, at the moment every other source
+# starts too) costs more than all the parsing it would take off the main one.
+IN_PROCESS_TYPES = {"npm", "dockerhub", "jfrog"}
 
 OnChange = Callable[[str], None]
 
@@ -95,7 +99,8 @@ class Collector:
     connectors: dict[str, Any] = field(default_factory=dict)
     cache_path: Path | None = None      # the history database: HTTP cache for conditional requests
     warnings: list[str] = field(default_factory=list)
-    processes: bool = False             # each source in its own process (nhitui/collect_process.py)
+    processes: bool = False             # each source in its own process (nhitui/collect_process.py),
+                                        # except IN_PROCESS_TYPES
 
     def _changed(self, source: str) -> None:
         if self.on_change is not None:
@@ -107,9 +112,11 @@ class Collector:
         for s in chosen:
             self.inventory.set_status(SourceStatus(s["name"], s["type"], state="running",
                                                    started_at=datetime.now(timezone.utc)))
-        http = None if self.processes else self._open_cache()
+        apart = [s for s in chosen if self.processes and s.get("type") not in IN_PROCESS_TYPES]
+        here = [s for s in chosen if s not in apart]
+        http = self._open_cache(here)
         try:
-            await asyncio.gather(*(self._one_process(s) if self.processes else self._one(s, http) for s in chosen))
+            await asyncio.gather(*(self._one_process(s) for s in apart), *(self._one(s, http) for s in here))
         finally:
             if http is not None:
                 http.close()
@@ -120,7 +127,8 @@ class Collector:
         """Re-run the policy over everything: cross-source rules need the whole inventory."""
         self.inventory.replace_all(evaluate(self.inventory.rows, self.inventory.statuses, self.policy))
 
-    def _open_cache(self) -> Any:
+    def _open_cache(self, sources: list[dict[str, Any]]) -> Any:
+        """The HTTP cache, when one of `sources` (those run in this process) takes it."""
         if self.cache_path is None:
             return None
         import sqlite3
@@ -128,7 +136,7 @@ class Collector:
         from nhitui import history
         from nhitui.http_cache import HttpCache
 
-        if not any(s.get("type") in CACHING_TYPES for s in self.sources):
+        if not any(s.get("type") in CACHING_TYPES for s in sources):
             return None
         try:
             http = HttpCache(self.cache_path)

@@ -2,6 +2,8 @@
 
 The package, read top down:
 - `client.py`   authentication (token or GitHub App), PyGithub requesters, ETag cache, pages, rate budget;
+- `transport.py` the reads' one urllib3 pool, PyGithub's connection class for the scan's GETs;
+- `writes.py`   one write with the revoke credential, serially, a second apart;
 - `retry.py`    when to retry and how long to wait (Retry-After, rate-limit reset, secondary limits);
 - `scan.py`     one scan: which kinds are read per organisation and repository, and the blind spots;
 - one module per family of kinds, each "which endpoint, which fields, which Identity":

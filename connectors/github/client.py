@@ -1,9 +1,10 @@
 """The GitHub client: settings, PyGithub requesters, one GET, one write, and the rate budget.
 
 Built on PyGithub 2.10 for authentication (auth.py: a token, or a GitHub App installation whose
-tokens PyGithub mints and refreshes), retries (retry.py) and transport (TLS verification, proxies,
-connection pooling). Every request goes through a PyGithub `Requester` (`requestJson`), with our
-own pagination (pages.py) and conditional requests (etag.py); each request is counted on the report
+tokens PyGithub mints and refreshes) and retries (retry.py). Every request goes through a PyGithub
+`Requester` (`requestJson`); the scan's reads travel on one urllib3 pool given to PyGithub as its
+connection class (transport.py: requests was half a GET's CPU), or on PyGithub's own requests
+transport behind a proxy and for writes. Our own pagination (pages.py) and conditional requests (etag.py); each request is counted on the report
 and the lowest `x-ratelimit-remaining` of the current window is recorded.
 
 Concurrency: reads run in a bounded thread pool (`concurrency`, default 16, at most 100); each
@@ -32,11 +33,11 @@ from urllib.parse import parse_qsl, urlparse
 from github import Github
 from github.GithubException import GithubException, RateLimitExceededException
 from requests import exceptions as rex
-from requests.utils import get_environ_proxies
+from requests.utils import get_environ_proxies, select_proxy
 
 from connectors import pacer as pacing
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
-from connectors.github import etag, retry
+from connectors.github import etag, retry, transport
 from connectors.github.auth import LockedAuth, auth_for
 from nhitui.model import Identity, make_uid, sanitize
 
@@ -147,6 +148,7 @@ class GitHubClient:
         self.lock = threading.Lock()
         self._base: Any = None
         self._auth: Any = None
+        self._pool: Any = None          # the reads' urllib3 pool (transport.py); None behind a proxy
         self.pool: ThreadPoolExecutor | None = None
         self.ok = 0                  # GETs that succeeded in this client's life
         self.not_modified = 0        # of which answered 304 from the cache
@@ -220,44 +222,45 @@ class GitHubClient:
         self._base = self._github(auth)
         self._auth = LockedAuth(auth)
         self._proxies = get_environ_proxies(self.api_url)
+        if select_proxy(self.api_url, self._proxies) is None:
+            scheme, host, port = self._origin
+            self._pool = transport.pool_for(scheme, host, port, self.verify, max(2, self.concurrency))
 
     def _requester(self) -> Any:
         req = getattr(self._local, "requester", None)
         if req is None:
             req = self._base.requester.withAuth(self._auth)
-            try:    # PyGithub reads bodies whole: bound them on this requester's own session
-                req._Requester__createConnection().session.hooks["response"].append(retry.bounded_read)
-            except AttributeError:
-                log.warning("PyGithub internals changed: response sizes are not bounded")
-            self._tune(req)
-            try:
-                req._Requester__createConnection().session.hooks["response"].append(self._timed)
-            except AttributeError:
-                pass
+            if self._pool is not None and hasattr(req, "_Requester__connectionClass"):
+                req._Requester__connectionClass = transport.factory(self._pool, self._elapsed)
+            else:       # a proxy (or a PyGithub without the parameter): PyGithub's requests transport
+                self._tune(req)
             self._local.requester = req
             with self.lock:
                 self._requesters.append(req)
         return req
 
+    def _elapsed(self, seconds: float) -> None:
+        """A response's time (sent to headers read) joins the thread's server-time tally."""
+        self._local.rt = getattr(self._local, "rt", 0.0) + seconds
+
     def _timed(self, response: Any, *args: Any, **kwargs: Any) -> Any:
-        """requests response hook: add this response's time to the thread's server-time tally."""
+        """requests response hook: the same tally under PyGithub's requests transport."""
         try:
-            self._local.rt = getattr(self._local, "rt", 0.0) + response.elapsed.total_seconds()
+            self._elapsed(response.elapsed.total_seconds())
         except AttributeError:
             pass
         return response
 
     def _tune(self, req: Any) -> None:
-        """Read the proxy environment once per scan, not on every request.
-
-        requests re-reads the whole environment twice per request for proxy settings (a third of a
-        GET's CPU here). The proxies (HTTPS_PROXY, NO_PROXY ...) for api_url were resolved in `open`;
-        the environment's CA bundle is in `self.verify`, and PyGithub already disables netrc.
-        """
+        """PyGithub's requests transport (used behind a proxy): bounded bodies, timed responses, and the
+        proxy environment read once per scan (requests re-reads it twice per request, a third of a GET's
+        CPU); the CA bundle from the environment is in `self.verify` and PyGithub disables netrc."""
         try:
             session = req._Requester__createConnection().session
-        except AttributeError:      # a PyGithub without this internal: keep its per-request lookups
+        except AttributeError:
+            log.warning("PyGithub internals changed: response sizes are not bounded")
             return
+        session.hooks["response"] += [retry.bounded_read, self._timed]
         session.trust_env = False
         session.proxies.update(self._proxies)
 
@@ -276,6 +279,9 @@ class GitHubClient:
                 pass
         self._base = None
         self._auth = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         self._local = threading.local()
 
     # --- one GET ----------------------------------------------------------------------------------
@@ -461,37 +467,7 @@ class GitHubClient:
     # --- one write --------------------------------------------------------------------------------
 
     def write(self, verb: str, path: str, body: Any, app_only: bool = False) -> tuple[int, dict[str, str], Any]:
-        """One write with the revoke credential, loaded for this call and dropped after; never raises
-        for an HTTP or network failure (status 0 for the latter)."""
-        auth = self.auth_for(write=True, app_only=app_only)
-        gh = self._github(auth)
-        try:
-            with self._write_lock:
-                wait = self._last_write + self.write_interval - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                try:
-                    self.report.count_request()
-                    status, headers, output = gh.requester.requestJson(verb, path, input=body)
-                finally:
-                    self._last_write = time.monotonic()
-            try:
-                data = json.loads(output) if output else None
-            except (TypeError, ValueError):
-                data = None
-            return status, lower(headers), data
-        except retry.WaitTooLong as exc:
-            return 429, {}, {"message": f"rate limited: {exc}"}
-        except GithubException as exc:      # a 403 that is not a rate limit is raised inside GithubRetry
-            return exc.status or 0, lower(exc.headers), exc.data
-        except (rex.RequestException, OSError) as exc:
-            return 0, {}, {"message": f"network error ({type(exc).__name__})"}
-        except Exception as exc:  # noqa: BLE001 - e.g. GithubException from the App token exchange
-            status = getattr(exc, "status", 0) or 0
-            return int(status), {}, {"message": message(getattr(exc, "data", None)) or type(exc).__name__}
-        finally:
-            try:
-                gh.close()
-            except Exception:  # noqa: BLE001,S110
-                pass
-            del auth, gh
+        """One write with the revoke credential (writes.py); never raises for an HTTP or network failure."""
+        from connectors.github import writes
+
+        return writes.send(self, verb, path, body, app_only)
