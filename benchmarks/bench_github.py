@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_collect import tree_cpu  # noqa: E402
 from connectors.github import GitHubConnector  # noqa: E402
 from nhitui.sandbox.github import GitHubFake  # noqa: E402
 from nhitui.sandbox.server import Knobs  # noqa: E402
@@ -71,12 +72,14 @@ async def run(repos: int, latency: float, concurrency: int, window: float = 0.0)
         connector = GitHubConnector(source, lambda ref: env[ref.split(":", 1)[1]])
         first = None
         count = 0
-        t0 = time.perf_counter()
+        fake0 = tree_cpu(server.pid)
+        t0, cpu0 = time.perf_counter(), time.process_time()
         async for batch in connector.collect():
             if first is None:
                 first = time.perf_counter() - t0
             count += len(batch)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        fake_cpu = tree_cpu(server.pid) - fake0
         parent.send("stop")
         seen, hits, busiest = parent.recv()
     finally:
@@ -103,6 +106,8 @@ async def run(repos: int, latency: float, concurrency: int, window: float = 0.0)
         return
     bound = report.requests * latency / concurrency
     print(f"identities      {count} (expected {expected})")
+    per = 1000 / max(report.requests, 1)
+    print(f"CPU per request connector {cpu * per:.2f} ms, fake {fake_cpu * per:.2f} ms")
     print(f"requests        {report.requests} ({report.retries} retries; the server saw {seen})")
     print(f"first batch     {first or 0:.2f} s")
     print(f"wall time       {wall:.2f} s")
