@@ -2,7 +2,8 @@
 
 Why: SDK parsing (PyGithub and python-gitlab objects, boto3's XML, JSON decoding) is CPU work, and
 one interpreter runs it on one core however many sources scan at once. With `[scan] processes =
-true` (or `nhitui scan --processes`) each source runs the ordinary `Collector` in a child process
+true` (or `nhitui scan --processes`) each source (but the registries' few pages,
+`collect.IN_PROCESS_TYPES`) runs the ordinary `Collector` in a child process
 (spawned: the parent may hold threads) that streams its scored batches and its final status back
 through a pipe; the parent upserts them exactly as for an in-process source, then rescores the
 whole inventory. The child resolves the source's credentials itself and scrubs its own messages;

@@ -2,10 +2,11 @@
 
 Built on PyGithub 2.10 for authentication (auth.py: a token, or a GitHub App installation whose
 tokens PyGithub mints and refreshes) and retries (retry.py). Every request goes through a PyGithub
-`Requester` (`requestJson`); the scan's reads travel on one urllib3 pool given to PyGithub as its
-connection class (transport.py: requests was half a GET's CPU), or on PyGithub's own requests
-transport behind a proxy and for writes. Our own pagination (pages.py) and conditional requests (etag.py); each request is counted on the report
-and the lowest `x-ratelimit-remaining` of the current window is recorded.
+`Requester` (`requestJson`), with our own pagination (pages.py) and conditional requests (etag.py);
+each request is counted on the report and the lowest `x-ratelimit-remaining` of the current window
+is recorded. The scan's reads travel on one urllib3 pool given to PyGithub as its connection class
+(transport.py: requests was half a GET's CPU); behind a proxy, and for writes (writes.py), on
+PyGithub's own requests transport.
 
 Concurrency: reads run in a bounded thread pool (`concurrency`, default 16, at most 100); each
 worker thread has its own `Requester` (PyGithub's connection object is not safe to share between
