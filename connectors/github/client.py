@@ -358,7 +358,9 @@ class GitHubClient:
                     with self.lock:
                         self.not_modified += 1
                     if self.paced:
-                        self._refund()
+                        # A 304 is not charged to the primary budget (etag.py): the estimate gets its
+                        # unit back, or a rescan answered from the cache would stop at a checkpoint.
+                        self.pacer.refund()
                 else:
                     if status == 200 and not output:       # an empty 200 is as broken as a truncated one
                         raise json.JSONDecodeError("empty body", "", 0)
@@ -429,11 +431,6 @@ class GitHubClient:
         with self.lock:
             self.stopped = reset
         return BudgetStop(reset)
-
-    def _refund(self) -> None:
-        """A 304 is not charged to the primary budget (etag.py): give the pacer's estimate its unit back,
-        or a rescan answered from the ETag cache would stop at a checkpoint it never reached."""
-        self.pacer.refund()
 
     def _spent_until(self, headers: dict[str, str]) -> float | None:
         """The reset of a spent primary budget when it is further away than `budget_wait`, else None."""

@@ -13,8 +13,9 @@ policy (`retry.Retry`, a `GithubRetry`, which is a urllib3 `Retry` and runs insi
 exactly as under requests). What requests did for us is done here the same way:
 
 - TLS: verified, against `ca_bundle` (file or directory) or certifi's bundle, as requests does;
-- the body is read at most `retry.MAX_BODY` bytes, gzip/deflate decoded, and decoded as text with
-  the charset the server names (UTF-8 otherwise, undecodable bytes replaced, as `Response.text`);
+- the body is read at most `retry.MAX_BODY` bytes (`retry.read_at_most`, as under requests),
+  gzip/deflate decoded, and decoded as text with the charset requests would pick (UTF-8 where it
+  would guess), undecodable bytes replaced;
 - failures are raised as requests' exceptions, as its adapter raises them, so the client handles
   one set whichever transport ran;
 - the response time (request sent to headers read, retries included, as `Response.elapsed`) goes
@@ -27,16 +28,15 @@ this one when no proxy applies to `api_url`.
 
 from __future__ import annotations
 
-import codecs
 import os
 import time
 from collections.abc import Callable, ItemsView
-from email.message import Message
 from typing import Any
 
 import urllib3
 from requests import certs
 from requests import exceptions as rex
+from requests.utils import get_encoding_from_headers
 from urllib3 import exceptions as u3
 
 from connectors.github import retry
@@ -127,17 +127,9 @@ def factory(pool: urllib3.HTTPConnectionPool, on_elapsed: Callable[[float], None
 
 def read_bounded(answer: urllib3.BaseHTTPResponse) -> bytes:
     """The decoded body, at most `retry.MAX_BODY` bytes (announced or sent): a bigger one is an error."""
-    declared = answer.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > retry.MAX_BODY:
-        answer.close()
-        raise retry.TooLarge(f"the response announces {declared} bytes, more than the {retry.MAX_BODY} byte bound")
-    body = bytearray()
     try:
-        for chunk in answer.stream(CHUNK, decode_content=True):
-            body += chunk
-            if len(body) > retry.MAX_BODY:
-                answer.close()
-                raise retry.TooLarge(f"the response exceeds the {retry.MAX_BODY} byte bound; stopped reading")
+        return retry.read_at_most(answer.headers.get("Content-Length", ""),
+                                  answer.stream(CHUNK, decode_content=True), answer.close)
     except u3.ProtocolError as exc:
         raise rex.ChunkedEncodingError(exc) from exc
     except u3.DecodeError as exc:
@@ -146,22 +138,17 @@ def read_bounded(answer: urllib3.BaseHTTPResponse) -> bytes:
         raise rex.SSLError(exc) from exc
     except (u3.ReadTimeoutError, u3.HTTPError, OSError) as exc:
         raise rex.ConnectionError(exc) from exc
-    return bytes(body)
 
 
 def decode(raw: bytes, content_type: str) -> str:
-    """The body as text: the charset the server names if Python knows it, else UTF-8; bad bytes replaced."""
-    charset = "utf-8"
-    if "charset" in content_type.lower():
-        message = Message()
-        message["content-type"] = content_type
-        named = message.get_content_charset()
-        if named:
-            try:
-                charset = codecs.lookup(named).name
-            except LookupError:
-                pass
-    return raw.decode(charset, "replace")
+    """The body as text, as requests' `Response.text` picks the charset from the headers (the one
+    named, else its defaults), UTF-8 otherwise or for a charset Python does not know; bad bytes
+    replaced."""
+    named = get_encoding_from_headers({"content-type": content_type}) or "utf-8"
+    try:
+        return raw.decode(named, "replace")
+    except LookupError:
+        return raw.decode("utf-8", "replace")
 
 
 def _after_retries(exc: u3.MaxRetryError) -> rex.RequestException:
