@@ -33,6 +33,8 @@ def is_pattern(text: str) -> bool:
 def glob_match(value: str, pattern: str, crosses_slash: bool = True) -> bool:
     """`*` any run (not across `/` unless `crosses_slash`), `?` one character; never exponential."""
     value, pattern = value[:MAX_MATCH], pattern[:MAX_MATCH]
+    if crosses_slash and pattern.endswith("*") and not is_pattern(pattern[:-1]):
+        return value.startswith(pattern[:-1])   # `org/*`, the commonest trust pattern: a prefix
     if crosses_slash:
         v = p = 0
         star, mark = -1, 0

@@ -9,12 +9,14 @@ customisations come from the GitHub source's `facts["oidc_sub"]`. See `nhitui.tr
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nhitui.model import TRUSTS_DETAIL, ClaimCondition, FederatedTrust, Identity, SourceStatus, privilege_rank
+from nhitui.subjects import MAX_MATCH
 from nhitui.trust import (
     CI_FAMILIES,
     SCOPES,
@@ -160,6 +162,26 @@ class TrustIndex:
         subs = [c for c in a.trust.conditions if c.claim == "sub" and c.operator in ("equals", "glob")]
         return not subs or any(self._subject_passes(repo, x.ref, template, subs) for x in hit)
 
+    def _candidates(self, a: Assessment, repos: list[str]) -> list[str]:
+        """The repos (sorted, as `repos`) that `admits` can say yes to: with a trust that names its
+        repos, those named and those its patterns match, rather than all of them; an organisation's
+        thousands of repos against its hundreds of trusts made this the policy's costliest step."""
+        if a.family not in CI_FAMILIES:
+            return []
+        if a.scope in ("any", "unknown"):
+            return repos
+        named = {x.repo for x in a.admitted if x.repo and not is_pattern(x.repo) and x.repo in self.family}
+        for pattern in {x.repo for x in a.admitted if x.repo and is_pattern(x.repo)}:
+            # A match starts with the pattern's literal part: in sorted `repos`, one run of them.
+            head = pattern[:MAX_MATCH]
+            head = head[:min((i for i in (head.find("*"), head.find("?")) if i >= 0), default=len(head))]
+            for r in repos[bisect.bisect_left(repos, head):]:
+                if not r.startswith(head):
+                    break
+                if glob_match(r, pattern):
+                    named.add(r)
+        return sorted(named)
+
     @staticmethod
     def _subject_passes(repo: str, ref: str, template: Mapping[str, Any], subs: list[ClaimCondition]) -> bool:
         claims = {"repository": repo, "repository_owner": repo.split("/", 1)[0]}
@@ -192,7 +214,7 @@ class TrustIndex:
                         known = [n for n in self.accounts if a.scope in ("any", "unknown")
                                  or any(glob_match(n, x.repo) for x in a.admitted)]
                     else:
-                        known = [r for r in repos if self.admits(a, r)]
+                        known = [r for r in self._candidates(a, repos) if self.admits(a, r)]
                     matched[key] = known
                 edges.extend(Edge(who, uid, a, privilege, refs) for who in known)
                 if a.scope != "exact":

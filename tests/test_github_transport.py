@@ -8,81 +8,23 @@ last one is in tests/test_enterprise_network.py, which fails if this transport i
 
 from __future__ import annotations
 
-import gzip
-import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
+from connectors import pooled
 from connectors.base import Report
 from connectors.github import retry, transport
 from connectors.github.client import GitHubClient, HttpError
+from tests.local_http import SEEN, serve
 
 TOKEN = "ghp_transporttest0123456789abcdefghijklmn"
-SEEN: list[dict[str, str]] = []
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        if "Content-Length" not in headers and headers.get("Transfer-Encoding") != "chunked":
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        SEEN.append({k.lower(): v for k, v in self.headers.items()})
-        path = self.path.split("?", 1)[0]
-        if path == "/gzip":
-            self._send(200, gzip.compress(json.dumps({"login": "zipped"}).encode()),
-                       {"Content-Type": "application/json; charset=utf-8", "Content-Encoding": "gzip"})
-        elif path == "/latin1":
-            self._send(200, json.dumps({"name": "café"}, ensure_ascii=False).encode("latin-1"),
-                       {"Content-Type": "application/json; charset=ISO-8859-1"})
-        elif path == "/badutf8":
-            self._send(200, b'{"name": "a\xff\xfeb"}', {"Content-Type": "application/json; charset=utf-8"})
-        elif path == "/announced-huge":
-            self._send(200, b"", {"Content-Type": "application/json", "Content-Length": str(retry.MAX_BODY + 1)})
-        elif path == "/streamed-huge":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            chunk = b"[" + b"1," * 32767 + b"1"
-            try:
-                for _ in range(40):
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.write(b"0\r\n\r\n")
-            except OSError:
-                pass
-        elif path == "/slow":
-            time.sleep(0.2)
-            self._send(200, b'{"ok": true}', {"Content-Type": "application/json"})
-        else:
-            self._send(404, b'{"message": "Not Found"}', {"Content-Type": "application/json"})
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve() as url:
+        yield url
 
 
 @pytest.fixture
@@ -121,8 +63,8 @@ def test_the_named_charset_is_honoured_and_bad_bytes_replaced(client: GitHubClie
 
 
 def test_decode_falls_back_to_utf8_for_an_unknown_charset() -> None:
-    assert transport.decode("é".encode(), "application/json; charset=x-no-such-codec") == "é"
-    assert transport.decode("é".encode(), "application/json") == "é"
+    assert pooled.decode("é".encode(), "application/json; charset=x-no-such-codec") == "é"
+    assert pooled.decode("é".encode(), "application/json") == "é"
 
 
 def test_an_announced_oversized_body_is_refused(client: GitHubClient) -> None:

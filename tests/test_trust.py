@@ -262,6 +262,32 @@ def test_custom_template_decides_which_repos_can_present_the_subject():
     assert TrustIndex([*rows, owner], statuses).assumable_by("acme/api") == {owner.uid}
 
 
+repo_names = st.text(alphabet="ab", min_size=1, max_size=3).flatmap(
+    lambda org: st.text(alphabet="ab-", min_size=1, max_size=4).map(lambda name: f"{org}/{name}"))
+# Patterns that can match: a repo name with one character made `?` and a run from another made `*`.
+repo_patterns = st.one_of(
+    st.text(alphabet="ab/*?-", min_size=1, max_size=6),
+    st.tuples(repo_names, st.integers(0, 8), st.integers(0, 8)).map(
+        lambda t: "".join("?" if i == t[1] else ch for i, ch in enumerate(t[0]))[:t[2] + 1] + "*"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(repo_names, min_size=1, max_size=12, unique=True),
+       st.lists(st.tuples(st.sampled_from(["repository", "sub"]), st.sampled_from(["equals", "glob"]),
+                          st.lists(st.one_of(repo_names, repo_patterns), min_size=1, max_size=3)),
+                max_size=4))
+def test_fuzz_indexed_edges_equal_every_repo_asked(repos, conds):
+    """Who can become what is matched against the repos a trust names (and its patterns' literal
+    runs) instead of every repo of the inventory: the answer must be the one asking each repo gives."""
+    values = lambda kind, vs: tuple(f"repo:{v}:ref:refs/heads/main" if kind == "sub" else v for v in vs)  # noqa: E731
+    rows = [secret(i, r) for i, r in enumerate(repos)]
+    rows += [role(100 + i, trust(c(kind, op, *values(kind, vs))), f"r{i}") for i, (kind, op, vs) in enumerate(conds)]
+    index = TrustIndex(rows)
+    asked = {(r, uid) for uid, assessed in index.assessed.items() for a in assessed if not a.trust.disabled
+             for r in sorted(index.family) if index.admits(a, r)}
+    assert {(e.who, e.uid) for e in index.edges if e.known} == asked
+
+
 def test_links_both_ways_kubernetes_edges_and_the_map_order():
     wide = role(1, trust(c("sub", "glob", "repo:acme/*"), privilege="admin"), "wide-admin")
     exact = role(2, trust(c("sub", "equals", "repo:acme/api:ref:refs/heads/main")), "api-deploy")

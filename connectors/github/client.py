@@ -37,6 +37,7 @@ from requests import exceptions as rex
 from requests.utils import get_environ_proxies, select_proxy
 
 from connectors import pacer as pacing
+from connectors import pooled
 from connectors.base import AuthError, ConnectorError, Report, Resolve, setting
 from connectors.github import etag, retry, transport
 from connectors.github.auth import LockedAuth, auth_for
@@ -225,7 +226,7 @@ class GitHubClient:
         self._proxies = get_environ_proxies(self.api_url)
         if select_proxy(self.api_url, self._proxies) is None:
             scheme, host, port = self._origin
-            self._pool = transport.pool_for(scheme, host, port, self.verify, max(2, self.concurrency))
+            self._pool = pooled.pool_for(scheme, host, port, self.verify, max(2, self.concurrency))
 
     def _requester(self) -> Any:
         req = getattr(self._local, "requester", None)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from github.GithubRetry import GithubRetry
 from urllib3.exceptions import MaxRetryError
 from urllib3.exceptions import SSLError as _Urllib3SSLError
+
+from connectors import pooled
 
 MAX_WAIT = 300.0          # longest single wait for a rate-limit reset or Retry-After
 SECONDARY_WAIT = 60.0      # seconds, for a 403/429 secondary limit that gives neither Retry-After nor reset
@@ -52,27 +53,12 @@ def spent_reset(headers: Any) -> float | None:
     return float(reset) if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit() else None
 
 
-def read_at_most(declared: str, chunks: Iterable[bytes], close: Callable[[], None]) -> bytes:
-    """The body from `chunks`, at most MAX_BODY bytes (`declared`: its Content-Length, if any); past
-    that, `close()` the response and raise TooLarge. Both transports read bodies through this."""
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        close()
-        raise TooLarge(f"the response announces {declared} bytes, more than the {MAX_BODY} byte bound")
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > MAX_BODY:
-            close()
-            raise TooLarge(f"the response exceeds the {MAX_BODY} byte bound; stopped reading")
-    return bytes(body)
-
-
 def bounded_read(response: Any, *args: Any, **kwargs: Any) -> Any:
     """requests response hook (runs before the body is read): read it, but at most MAX_BODY bytes."""
     if kwargs.get("stream"):
         return response
     declared = response.headers.get("Content-Length", "")
-    response._content = read_at_most(declared, response.iter_content(65536), response.close)
+    response._content = pooled.read_at_most(declared, response.iter_content(65536), response.close, MAX_BODY, TooLarge)
     return response
 
 

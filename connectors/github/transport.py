@@ -10,16 +10,10 @@ record/replay tests replace): `ReadConnection` is that contract (`request`, then
 with `status`, `getheaders()`, `read()`) on a urllib3 pool, so every GET still goes through
 PyGithub's Requester (auth header, API version, redirects, its exceptions) and PyGithub's retry
 policy (`retry.Retry`, a `GithubRetry`, which is a urllib3 `Retry` and runs inside `urlopen`
-exactly as under requests). What requests did for us is done here the same way:
-
-- TLS: verified, against `ca_bundle` (file or directory) or certifi's bundle, as requests does;
-- the body is read at most `retry.MAX_BODY` bytes (`retry.read_at_most`, as under requests),
-  gzip/deflate decoded, and decoded as text with the charset requests would pick (UTF-8 where it
-  would guess), undecodable bytes replaced;
-- failures are raised as requests' exceptions, as its adapter raises them, so the client handles
-  one set whichever transport ran;
-- the response time (request sent to headers read, retries included, as `Response.elapsed`) goes
-  to `on_elapsed` for the pacer's server-time estimate.
+exactly as under requests). What requests did for us is done the same way (connectors/pooled.py:
+TLS, the bounded body and its charset, requests' exceptions), and the response time (request sent
+to headers read, retries included, as `Response.elapsed`) goes to `on_elapsed` for the pacer's
+server-time estimate.
 
 A proxy from the environment (HTTPS_PROXY and friends, NO_PROXY, SOCKS, credentials in the URL)
 keeps PyGithub's own requests transport, which knows every form of it: the client only installs
@@ -28,29 +22,15 @@ this one when no proxy applies to `api_url`.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, ItemsView
 from typing import Any
 
 import urllib3
-from requests import certs
-from requests import exceptions as rex
-from requests.utils import get_encoding_from_headers
 from urllib3 import exceptions as u3
 
+from connectors import pooled
 from connectors.github import retry
-
-CHUNK = 65536
-
-
-def pool_for(scheme: str, host: str, port: int | None, verify: bool | str, size: int) -> urllib3.HTTPConnectionPool:
-    """The one pool of a client's reads (thread-safe: each thread takes a connection from it)."""
-    if scheme == "http":
-        return urllib3.HTTPConnectionPool(host, port, maxsize=size, block=False)
-    where = certs.where() if verify is True else str(verify)
-    trust = {"ca_cert_dir": where} if os.path.isdir(where) else {"ca_certs": where}
-    return urllib3.HTTPSConnectionPool(host, port, maxsize=size, block=False, cert_reqs="CERT_REQUIRED", **trust)
 
 
 class Response:
@@ -103,16 +83,16 @@ class ReadConnection:
                                        preload_content=False, decode_content=False, retries=self.retry,
                                        timeout=self.timeout)
         except u3.MaxRetryError as exc:
-            raise _after_retries(exc) from exc
+            raise pooled.after_retries(exc) from exc
         except (u3.ProtocolError, OSError, u3.HTTPError) as exc:
-            raise _sending(exc) from exc
+            raise pooled.while_sending(exc) from exc
         finally:
             self.on_elapsed(time.monotonic() - t0)
         try:
-            raw = read_bounded(answer)
+            raw = pooled.read_body(answer, retry.MAX_BODY, retry.TooLarge)
         finally:
             answer.release_conn()
-        return Response(answer.status, answer.headers, decode(raw, answer.headers.get("Content-Type", "")))
+        return Response(answer.status, answer.headers, pooled.decode(raw, answer.headers.get("Content-Type", "")))
 
     def close(self) -> None:
         self._asked = None      # the pool belongs to the client, which closes it
@@ -123,49 +103,3 @@ def factory(pool: urllib3.HTTPConnectionPool, on_elapsed: Callable[[float], None
     def make(host: str, port: int | None = None, strict: bool = False, **kw: Any) -> ReadConnection:
         return ReadConnection(pool, on_elapsed, host, port, **kw)
     return make
-
-
-def read_bounded(answer: urllib3.BaseHTTPResponse) -> bytes:
-    """The decoded body, at most `retry.MAX_BODY` bytes (announced or sent): a bigger one is an error."""
-    try:
-        return retry.read_at_most(answer.headers.get("Content-Length", ""),
-                                  answer.stream(CHUNK, decode_content=True), answer.close)
-    except u3.ProtocolError as exc:
-        raise rex.ChunkedEncodingError(exc) from exc
-    except u3.DecodeError as exc:
-        raise rex.ContentDecodingError(exc) from exc
-    except u3.SSLError as exc:
-        raise rex.SSLError(exc) from exc
-    except (u3.ReadTimeoutError, u3.HTTPError, OSError) as exc:
-        raise rex.ConnectionError(exc) from exc
-
-
-def decode(raw: bytes, content_type: str) -> str:
-    """The body as text, as requests' `Response.text` picks the charset from the headers (the one
-    named, else its defaults), UTF-8 otherwise or for a charset Python does not know; bad bytes
-    replaced."""
-    named = get_encoding_from_headers({"content-type": content_type}) or "utf-8"
-    try:
-        return raw.decode(named, "replace")
-    except LookupError:
-        return raw.decode("utf-8", "replace")
-
-
-def _after_retries(exc: u3.MaxRetryError) -> rex.RequestException:
-    """requests' exception for a `MaxRetryError`, chosen as its HTTPAdapter chooses it."""
-    reason = exc.reason
-    if isinstance(reason, u3.ConnectTimeoutError) and not isinstance(reason, u3.NewConnectionError):
-        return rex.ConnectTimeout(exc)
-    if isinstance(reason, u3.ResponseError):
-        return rex.RetryError(exc)
-    if isinstance(reason, u3.SSLError):
-        return rex.SSLError(exc)
-    return rex.ConnectionError(exc)
-
-
-def _sending(exc: BaseException) -> rex.RequestException:
-    if isinstance(exc, u3.SSLError):
-        return rex.SSLError(exc)
-    if isinstance(exc, u3.ReadTimeoutError):
-        return rex.ReadTimeout(exc)
-    return rex.ConnectionError(exc)

@@ -18,7 +18,8 @@ with `instance = true`, the instance-wide administrator lists as well, one modul
 
 `walk.py` says what one scan reads and in which order, `scan.py` runs it (worker pool, blind spots,
 paged reads), `client.py` is the HTTP side (python-gitlab, retries with our Retry-After handling,
-the rate budget, pagination, scrubbing secret fields), `actions.py` what can be done (revoke,
+the rate budget, pagination, scrubbing secret fields), `transport.py` carries its GETs on urllib3
+pools instead of through requests, `actions.py` what can be done (revoke,
 rotate, pause/unpause, unlink, delete) and how.
 """
 

@@ -7,7 +7,9 @@ most `MAX_RETRIES` retries on 429 / 5xx / connection errors / truncated JSON, wa
 (seconds or HTTP date), else `RateLimit-ResetTime` / `RateLimit-Reset`, else exponential backoff with
 jitter, each wait capped at `MAX_SLEEP` and all of one request's waits at `MAX_WAIT`. A POST (rotate)
 is retried only on 429: repeating a rotation that did happen would revoke the new token. The same
-session counts every request and retry on the report.
+session counts every request and retry on the report. Its GETs travel on urllib3 pools
+(transport.py: requests' per-request work was ~45 % of the source's CPU); anything else, and any
+request behind a proxy, through requests.
 
 Pacing (connectors/pacer.py): every attempt first takes a slot from the session's pacer, which
 keeps `RateLimit-Remaining` until `RateLimit-Reset` (a request is not sent into a spent window: it
@@ -43,7 +45,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from connectors import pacer as pacing
+from connectors import pooled
 from connectors.base import Report
+from connectors.gitlab import transport
 
 log = logging.getLogger("nhitui.connectors.gitlab")
 
@@ -138,6 +142,7 @@ class Session(requests.Session):
                                                 requests_per_window=per_minute or None, window=minute,
                                                 budget_wait=MAX_SLEEP))
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool)
+        self.pools = transport.Pools(pool)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self.report = report
@@ -174,10 +179,8 @@ class Session(requests.Session):
             rt: float | None = None
             try:
                 try:
-                    resp = super().request(method, url, *args, **{**kwargs, "stream": True})
+                    resp = self._send(verb, method, url, args, kwargs)
                     rt = resp.elapsed.total_seconds()
-                    if not kwargs.get("stream"):
-                        self._read_bounded(resp, verb, url)
                 finally:
                     if ticket is not None:
                         self.pacer.release(ticket, rt)
@@ -205,21 +208,30 @@ class Session(requests.Session):
             if self.stop.wait(delay):
                 raise Stopped()
 
-    @staticmethod
-    def _read_bounded(resp: requests.Response, verb: str, url: Any) -> None:
-        """Read the body as requests would, but stop (and fail) past MAX_BODY bytes."""
-        declared = resp.headers.get("Content-Length", "")
-        buf = bytearray()
-        if not (declared.isdigit() and int(declared) > MAX_BODY):
-            for chunk in resp.iter_content(65536):
-                buf += chunk
-                if len(buf) > MAX_BODY:
-                    break
-            else:
-                resp._content = bytes(buf)
-                return
-        resp.close()
-        raise TooLarge(f"{verb} {path_of(url)}: the response exceeds the {MAX_BODY} byte bound; stopped reading")
+    def _send(self, verb: str, method: str | bytes, url: str | bytes, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> requests.Response:
+        """One attempt: a GET on the pools (transport.py), anything else through requests; the body
+        read at most MAX_BODY bytes either way."""
+        text = url.decode() if isinstance(url, bytes) else url
+        try:
+            try:
+                resp = None if args else transport.send(self, self.pools, verb, text, kwargs, MAX_BODY, TooLarge)
+            except transport.Redirected:
+                self.report.count_request()     # the 3xx was a request; requests now follows it
+                resp = None
+            if resp is None:
+                resp = super().request(method, url, *args, **{**kwargs, "stream": True})
+                if not kwargs.get("stream"):
+                    resp._content = pooled.read_at_most(resp.headers.get("Content-Length", ""),
+                                                        resp.iter_content(pooled.CHUNK), resp.close, MAX_BODY,
+                                                        TooLarge)
+        except TooLarge as exc:
+            raise TooLarge(f"{verb} {path_of(url)}: {exc}") from None
+        return resp
+
+    def close(self) -> None:
+        self.pools.close()
+        super().close()
 
     @staticmethod
     def _retryable(verb: str, resp: requests.Response) -> bool:
@@ -234,8 +246,11 @@ class Session(requests.Session):
                 return True         # an empty 200 where GitLab always sends JSON: ask again
             ctype = resp.headers.get("Content-Type", "")
             if "json" in ctype or body[:1] in (b"[", b"{"):
+                named = pooled.charset(ctype).lower() if "charset=" in ctype.lower() else "utf-8"
                 try:
-                    resp._nhitui_json = json.loads(body)    # type: ignore[attr-defined] - reused by pages()
+                    # json.loads reads bytes as UTF-8/16/32; a body in a charset the server names is text first.
+                    text = body if named in ("utf-8", "utf8") else resp.text
+                    resp._nhitui_json = json.loads(text)    # type: ignore[attr-defined] - reused by pages()
                 except ValueError:
                     return True     # truncated or garbled: ask again
         return False
