@@ -9,8 +9,8 @@ hop from requests to urllib3 is done here, the same way requests does it:
 - TLS is verified against `ca_bundle` (a file or a directory), else certifi's bundle;
 - a body is read at most `limit` bytes, announced or streamed (`read_at_most`), gzip/deflate
   decoded, and decoded as text with the charset requests would pick (`decode`);
-- urllib3's failures become the requests exceptions its HTTPAdapter raises (`after_retries`,
-  `while_sending`), so a connector handles one set whichever transport ran.
+- a request is sent by `urlopen`, whose failures become the requests exceptions its HTTPAdapter
+  raises (`after_retries`, `while_sending`), so a connector handles one set whichever transport ran.
 
 Each connector installs it only when no proxy applies to its URL: behind a proxy (HTTPS_PROXY and
 friends, SOCKS, credentials in the proxy URL) requests, which knows every form of it, carries on.
@@ -19,7 +19,8 @@ friends, SOCKS, credentials in the proxy URL) requests, which knows every form o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import urllib3
 from requests import certs
@@ -37,6 +38,19 @@ def pool_for(scheme: str, host: str, port: int | None, verify: bool | str, size:
     where = certs.where() if verify is True else str(verify)
     trust = {"ca_cert_dir": where} if os.path.isdir(where) else {"ca_certs": where}
     return urllib3.HTTPSConnectionPool(host, port, maxsize=size, block=False, cert_reqs="CERT_REQUIRED", **trust)
+
+
+def urlopen(pool: urllib3.HTTPConnectionPool, verb: str, url: str, headers: Mapping[str, str], body: Any,
+            retries: Any, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
+    """Send one request on `pool`, redirects not followed and the body left unread (`read_body`);
+    a failure raised as requests' exception for it."""
+    try:
+        return pool.urlopen(verb, url, body=body, headers=dict(headers), redirect=False, assert_same_host=False,
+                            preload_content=False, decode_content=False, retries=retries, timeout=timeout)
+    except u3.MaxRetryError as exc:
+        raise after_retries(exc) from exc
+    except (u3.ProtocolError, OSError, u3.HTTPError) as exc:
+        raise while_sending(exc) from exc
 
 
 def read_at_most(declared: str, chunks: Iterable[bytes], close: Callable[[], None], limit: int,

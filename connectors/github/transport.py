@@ -27,7 +27,6 @@ from collections.abc import Callable, ItemsView
 from typing import Any
 
 import urllib3
-from urllib3 import exceptions as u3
 
 from connectors import pooled
 from connectors.github import retry
@@ -79,13 +78,7 @@ class ReadConnection:
         sent.setdefault("Accept", "*/*")
         t0 = time.monotonic()
         try:
-            answer = self.pool.urlopen(verb, url, body=body, headers=sent, redirect=False, assert_same_host=False,
-                                       preload_content=False, decode_content=False, retries=self.retry,
-                                       timeout=self.timeout)
-        except u3.MaxRetryError as exc:
-            raise pooled.after_retries(exc) from exc
-        except (u3.ProtocolError, OSError, u3.HTTPError) as exc:
-            raise pooled.while_sending(exc) from exc
+            answer = pooled.urlopen(self.pool, verb, url, sent, body, self.retry, self.timeout)
         finally:
             self.on_elapsed(time.monotonic() - t0)
         try:

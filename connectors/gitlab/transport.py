@@ -36,7 +36,6 @@ import urllib3
 from gitlab._backends import JobTokenAuth, OAuthTokenAuth, PrivateTokenAuth
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, requote_uri, select_proxy
-from urllib3 import exceptions as u3
 
 from connectors import pooled
 
@@ -116,14 +115,8 @@ def send(session: requests.Session, pools: Pools, verb: str, url: str, kwargs: M
     timeout = kwargs.get("timeout")
     connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     t0 = time.monotonic()
-    try:
-        answer = pool.urlopen(verb, target, headers=dict(headers.items()), redirect=False, assert_same_host=False,
-                              preload_content=False, decode_content=False, retries=NO_RETRIES,
-                              timeout=urllib3.Timeout(connect=connect, read=read))
-    except u3.MaxRetryError as exc:
-        raise pooled.after_retries(exc) from exc
-    except (u3.ProtocolError, OSError, u3.HTTPError) as exc:
-        raise pooled.while_sending(exc) from exc
+    answer = pooled.urlopen(pool, verb, target, dict(headers.items()), None, NO_RETRIES,
+                            urllib3.Timeout(connect=connect, read=read))
     elapsed = time.monotonic() - t0
     try:
         if answer.status in REDIRECTS and answer.headers.get("Location"):
